@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The link layer: how a domain reaches the hypervisor.  Register and
+ * unregister rings, send through the hypervisor, notify it of consumed
+ * space, and ask it questions.  Waiting for a signal is done on the
+ * socket's own doorbell descriptor, which the hypervisor (or, later, the
+ * peer) rings.
+ *
+ * This backend: host processes talking to v4vd over a SOCK_SEQPACKET
+ * socket and sharing ring memory as sealed memfds.  Nothing above this
+ * header assumes the domain is a host process.
+ *
+ * All functions return 0 (or a count) on success and a negative errno on
+ * failure.  They are thread-safe; after fork the child gets its own
+ * connection and joins its parent's domain through the inherited
+ * capability.
+ */
+#ifndef V4V_LINK_H
+#define V4V_LINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "v4v/addr.h"
+
+struct v4v_link_info {
+	v4v_domid_t domid;
+	uint32_t max_dgram;
+	uint32_t hv_flags; /* V4VP_HV_STRICT */
+	char name[V4V_NAME_MAX];
+};
+
+/* The control socket path: $V4V_SOCKET, else the default. */
+const char *v4v_link_path(void);
+
+/* This process's link, connected (as a new domain, or joining the
+ * domain of an inherited capability) on first use. */
+int v4v_link_info(struct v4v_link_info *out);
+
+int v4v_link_register(uint32_t port, v4v_domid_t partner, uint32_t size,
+		      int memfd, int bell, uint32_t *handle,
+		      uint32_t *port_out);
+int v4v_link_unregister(uint32_t handle);
+/* Returns the number of bytes sent. */
+long v4v_link_sendv(uint32_t handle, const struct v4v_addr *dst,
+		    uint32_t message_type, const struct iovec *iov,
+		    int iovcnt);
+void v4v_link_notify(uint32_t handle);
+int v4v_link_lookup(const char *name, v4v_domid_t *out);
+
+/*
+ * A separate connection for tools that administer or observe the
+ * hypervisor without becoming a domain (v4v status, v4v viptables).
+ */
+struct v4v_ctl;
+int v4v_ctl_open(const char *path, struct v4v_ctl **out);
+void v4v_ctl_close(struct v4v_ctl *c);
+/* One request and its reply body (at most `repmax` bytes; the length in
+ * *replen).  `body` is the op's fixed request body. */
+int v4v_ctl_call(struct v4v_ctl *c, uint16_t op, const void *body,
+		 size_t len, void *rep, size_t repmax, size_t *replen);
+
+#endif

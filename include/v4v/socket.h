@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libv4v: V4V sockets with the BSD socket calls' shape.
+ *
+ * Every V4V socket is a real kernel file descriptor: poll, select and epoll
+ * work on it directly, and close(2) on it is safe (v4v_close also releases
+ * the library's state at once).  Errors are reported as the BSD calls do:
+ * -1 and errno.  See docs/api.md.
+ */
+#ifndef V4V_SOCKET_H
+#define V4V_SOCKET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "v4v/addr.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Not a kernel address family: the kernel answers EAFNOSUPPORT if a V4V
+ * address ever reaches it, instead of misreading it. */
+#define AF_V4V 0x5634
+#define PF_V4V AF_V4V
+
+struct sockaddr_v4v {
+	sa_family_t v4v_family; /* AF_V4V */
+	v4v_domid_t v4v_domid;	/* V4V_DOMID_ANY in bind: this domain */
+	uint32_t v4v_port;	/* V4V_PORT_ANY in bind: pick one */
+	uint8_t v4v_zero[8];
+};
+
+/* Options at level SOL_V4V. */
+#define SOL_V4V 0x5634
+/* Busy-poll budget of blocking calls, in microseconds (int).  Default from
+ * $V4V_BUSY_POLL_US, else 50. */
+#define V4V_SO_BUSY_POLL 1
+
+/* Default and largest ring sizes (SO_RCVBUF sets the size before bind). */
+#define V4V_DEFAULT_RING_SIZE (256u * 1024u)
+
+int v4v_socket(int domain, int type, int protocol);
+int v4v_bind(int fd, const struct sockaddr *addr, socklen_t len);
+int v4v_connect(int fd, const struct sockaddr *addr, socklen_t len);
+ssize_t v4v_send(int fd, const void *buf, size_t len, int flags);
+ssize_t v4v_sendto(int fd, const void *buf, size_t len, int flags,
+		   const struct sockaddr *addr, socklen_t alen);
+ssize_t v4v_sendmsg(int fd, const struct msghdr *msg, int flags);
+ssize_t v4v_recv(int fd, void *buf, size_t len, int flags);
+ssize_t v4v_recvfrom(int fd, void *buf, size_t len, int flags,
+		     struct sockaddr *addr, socklen_t *alen);
+ssize_t v4v_recvmsg(int fd, struct msghdr *msg, int flags);
+int v4v_getsockname(int fd, struct sockaddr *addr, socklen_t *len);
+int v4v_getpeername(int fd, struct sockaddr *addr, socklen_t *len);
+int v4v_setsockopt(int fd, int level, int name, const void *val,
+		   socklen_t len);
+int v4v_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
+int v4v_close(int fd);
+
+/* Is fd a V4V socket of this process? */
+int v4v_is_socket(int fd);
+
+/* This process's domain id, connecting to v4vd if needed; -1 and errno on
+ * failure. */
+int v4v_domid(void);
+/* The domid of the domain called `name`, or -1 and errno (ENOENT). */
+int v4v_lookup(const char *name);
+/* Parse "DOMAIN:PORT" (DOMAIN a domid or a name) into an address. */
+int v4v_parse_addr(const char *s, struct sockaddr_v4v *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

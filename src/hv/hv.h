@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * v4vd internals: the state the hypervisor keeps about domains, their
+ * control connections and their rings.  Single-threaded: one epoll loop
+ * owns everything, so nothing here is locked.
+ */
+#ifndef V4V_HV_H
+#define V4V_HV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto/proto.h"
+#include "ring/ring.h"
+#include "htab.h"
+#include "list.h"
+
+struct vipt_table;
+
+struct hv_config {
+	const char *socket_path;
+	bool strict;
+	bool foreground;
+	bool use_syslog;
+	int verbosity;		/* 0 info, 1 debug */
+	uint32_t max_ring_size;	/* data bytes per ring */
+	uint64_t domain_quota;	/* ring bytes per domain */
+	uint32_t max_rings;	/* rings per domain */
+	uint32_t max_conns;	/* control connections in all */
+	uint32_t policy;	/* viptables default */
+	bool have_admin_gid;
+	gid_t admin_gid;
+};
+
+/* Every object registered with epoll starts with its kind. */
+enum hv_kind { HV_LISTENER, HV_CONN, HV_BELL, HV_SIGNAL };
+
+struct hv_domain {
+	v4v_domid_t domid;
+	char name[V4V_NAME_MAX];
+	pid_t pid;
+	uid_t uid;
+	int cap_fd;		/* our reference keeps the inode unique */
+	ino_t cap_ino;
+	uint32_t nconns;
+	uint32_t nrings;
+	uint64_t ring_bytes;
+	uint32_t next_port;
+	struct v4vp_counters c;
+};
+
+struct hv_conn {
+	enum hv_kind kind;
+	int fd;
+	struct hv_domain *dom;	/* NULL until HELLO, and for CONTROL */
+	bool hello_done;
+	bool admin;
+	pid_t pid;
+	uid_t uid;
+	struct list link;
+};
+
+/* A sender queued for space in a full ring, named by its own ring. */
+struct hv_waiter {
+	uint32_t handle;
+	uint32_t need;
+};
+
+struct hv_ring {
+	enum hv_kind kind;
+	uint32_t handle;
+	struct hv_domain *dom;
+	uint32_t port;
+	v4v_domid_t partner;
+	uint32_t size;
+	void *mem;
+	size_t memlen;
+	int bell;		/* hypervisor's end of the socket's doorbell */
+	struct v4v_ring_prod prod;
+	struct hv_waiter *waiters;
+	uint32_t nwaiters, capwaiters;
+	struct v4vp_counters c;
+	struct hnode by_addr;
+	struct hnode by_handle;
+	struct list link;	/* all rings, in handle order */
+};
+
+struct hv {
+	struct hv_config cfg;
+	int epfd;
+	int listen_fd;
+	int sig_fd;
+	bool stop;
+	uint64_t start_ms;
+	uint32_t nconns;
+	uint32_t ndomains;
+	uint32_t nrings;
+	uint32_t next_handle;
+	v4v_domid_t next_domid;
+	struct hv_domain *domains[V4V_DOMID_MAX + 1];
+	struct list conns;
+	struct list rings;
+	struct htab rings_by_addr;
+	struct htab rings_by_handle;
+	struct vipt_table *vipt;
+	struct v4vp_counters c;
+};
+
+/* log.c */
+enum { HV_LOG_ERR, HV_LOG_WARN, HV_LOG_INFO, HV_LOG_DEBUG };
+void hv_log_init(const struct hv_config *cfg);
+void hv_log(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* domain.c */
+int hv_domain_new(struct hv *hv, struct hv_conn *c, const char *name);
+int hv_domain_join(struct hv *hv, struct hv_conn *c, int cap);
+struct hv_domain *hv_domain_by_id(struct hv *hv, v4v_domid_t domid);
+struct hv_domain *hv_domain_by_name(struct hv *hv, const char *name);
+/* Drop a reference (a connection or a ring); frees the domain at zero. */
+void hv_domain_put(struct hv *hv, struct hv_domain *d);
+
+/* rings.c */
+int hv_ring_register(struct hv *hv, struct hv_domain *d,
+		     const struct v4vp_register *req, int memfd, int bell,
+		     struct v4vp_register_reply *out);
+void hv_ring_destroy(struct hv *hv, struct hv_ring *r, const char *why);
+int hv_ring_unregister(struct hv *hv, struct hv_domain *d, uint32_t handle);
+struct hv_ring *hv_ring_by_handle(struct hv *hv, uint32_t handle);
+/* The ring a message from `src` to `dst` goes to, or NULL. */
+struct hv_ring *hv_ring_route(struct hv *hv, const struct v4v_addr *dst,
+			      v4v_domid_t src);
+void hv_ring_add_waiter(struct hv_ring *r, uint32_t handle, uint32_t need);
+/* Wake queued senders that fit now (all of them if `all`). */
+void hv_ring_wake(struct hv *hv, struct hv_ring *r, bool all);
+void hv_bell_ring(int bell);
+
+/* sendv.c */
+int hv_sendv(struct hv *hv, struct hv_domain *d, const struct v4vp_send *s,
+	     const void *payload);
+
+/* ctl.c */
+void hv_ctl_accept(struct hv *hv);
+void hv_ctl_input(struct hv *hv, struct hv_conn *c);
+void hv_ctl_close(struct hv *hv, struct hv_conn *c, const char *why);
+
+/* listing.c */
+int hv_list(struct hv *hv, const struct v4vp_list *req, void *out,
+	    size_t *outlen);
+
+uint64_t hv_now_ms(void);
+void hv_counters_add(struct v4vp_counters *c, const struct v4vp_counters *d);
+
+#endif

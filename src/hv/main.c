@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * v4vd: the V4V hypervisor for Linux domains.  Parses options, binds the
+ * control socket, and runs the event loop that owns all state.
+ */
+#include "hv.h"
+#include "viptables.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static const char usage[] =
+"Usage: v4vd [OPTION]...\n"
+"The V4V hypervisor: delivers messages between domains into rings the\n"
+"receivers registered, and enforces viptables.\n"
+"\n"
+"  -s, --socket PATH        control socket (default $V4V_SOCKET, else\n"
+"                           " V4VP_DEFAULT_SOCKET ")\n"
+"  -f, --foreground         stay in the foreground (logs to stderr)\n"
+"      --strict             never share memory between domains: every\n"
+"                           message is copied by the hypervisor\n"
+"      --syslog             log to syslog instead of stderr\n"
+"  -v, --verbose            log every ring and connection event\n"
+"      --policy ACTION      viptables default policy: ACCEPT or REJECT\n"
+"                           (default ACCEPT)\n"
+"      --admin-group GROUP  members of GROUP may change viptables\n"
+"                           (root always may)\n"
+"      --max-ring-size N    largest ring, in bytes (default 16M)\n"
+"      --domain-quota N     ring bytes per domain (default 1G)\n"
+"      --max-rings N        rings per domain (default 16384)\n"
+"      --max-conns N        control connections in all (default 4096)\n"
+"  -h, --help               show this help and exit\n"
+"  -V, --version            show the version and exit\n"
+"\n"
+"Exit status: 0 after SIGTERM or SIGINT, 1 on a runtime error, 2 on bad\n"
+"usage.  See v4vd(8) in docs/cli.md.\n";
+
+enum { OPT_STRICT = 256, OPT_SYSLOG, OPT_POLICY, OPT_ADMIN_GROUP,
+       OPT_MAX_RING, OPT_QUOTA, OPT_MAX_RINGS, OPT_MAX_CONNS };
+
+static const struct option longopts[] = {
+	{ "socket", required_argument, NULL, 's' },
+	{ "foreground", no_argument, NULL, 'f' },
+	{ "strict", no_argument, NULL, OPT_STRICT },
+	{ "syslog", no_argument, NULL, OPT_SYSLOG },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "policy", required_argument, NULL, OPT_POLICY },
+	{ "admin-group", required_argument, NULL, OPT_ADMIN_GROUP },
+	{ "max-ring-size", required_argument, NULL, OPT_MAX_RING },
+	{ "domain-quota", required_argument, NULL, OPT_QUOTA },
+	{ "max-rings", required_argument, NULL, OPT_MAX_RINGS },
+	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ 0 }
+};
+
+static void die_usage(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "v4vd: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'v4vd --help' for more information.\n");
+	exit(2);
+}
+
+/* A size with an optional K, M or G suffix (powers of 1024). */
+static uint64_t parse_size(const char *s, const char *opt)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || s[0] == '-')
+		die_usage("invalid number '%s'", s);
+	switch (*end) {
+	case 'K': case 'k': v <<= 10; end++; break;
+	case 'M': case 'm': v <<= 20; end++; break;
+	case 'G': case 'g': v <<= 30; end++; break;
+	}
+	if (*end)
+		die_usage("invalid size for %s", opt);
+	return v;
+}
+
+static void parse_args(int argc, char **argv, struct hv_config *cfg)
+{
+	int o;
+
+	while ((o = getopt_long(argc, argv, "s:fvhV", longopts, NULL)) != -1) {
+		switch (o) {
+		case 's': cfg->socket_path = optarg; break;
+		case 'f': cfg->foreground = true; break;
+		case 'v': cfg->verbosity++; break;
+		case OPT_STRICT: cfg->strict = true; break;
+		case OPT_SYSLOG: cfg->use_syslog = true; break;
+		case OPT_POLICY:
+			if (!strcasecmp(optarg, "accept"))
+				cfg->policy = V4VP_VIPT_ACCEPT;
+			else if (!strcasecmp(optarg, "reject"))
+				cfg->policy = V4VP_VIPT_REJECT;
+			else
+				die_usage("--policy takes ACCEPT or REJECT, "
+					  "not '%s'", optarg);
+			break;
+		case OPT_ADMIN_GROUP: {
+			struct group *g = getgrnam(optarg);
+
+			if (!g)
+				die_usage("no such group '%s'", optarg);
+			cfg->admin_gid = g->gr_gid;
+			cfg->have_admin_gid = true;
+			break;
+		}
+		case OPT_MAX_RING: {
+			uint64_t v = parse_size(optarg, "--max-ring-size");
+
+			if (v > V4V_RING_MAX_SIZE || v < V4V_RING_MIN_SIZE)
+				die_usage("--max-ring-size must be between "
+					  "256 and 1G, not '%s'", optarg);
+			cfg->max_ring_size = (uint32_t)v;
+			break;
+		}
+		case OPT_QUOTA:
+			cfg->domain_quota = parse_size(optarg, "--domain-quota");
+			break;
+		case OPT_MAX_RINGS:
+		case OPT_MAX_CONNS: {
+			uint64_t v = parse_size(optarg, "a count");
+
+			if (!v || v > UINT32_MAX)
+				die_usage("count out of range: '%s'", optarg);
+			if (o == OPT_MAX_RINGS)
+				cfg->max_rings = (uint32_t)v;
+			else
+				cfg->max_conns = (uint32_t)v;
+			break;
+		}
+		case 'h': fputs(usage, stdout); exit(0);
+		case 'V': puts("v4vd " V4V_VERSION); exit(0);
+		default:
+			fprintf(stderr, "Try 'v4vd --help' for more information.\n");
+			exit(2);
+		}
+	}
+	if (optind < argc)
+		die_usage("unexpected argument '%s'", argv[optind]);
+}
+
+/* Refuse to steal the socket of a live hypervisor; remove a stale one. */
+static int claim_path(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	int rc;
+
+	strcpy(sa.sun_path, path);
+	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	if (rc == 0) {
+		hv_log(HV_LOG_ERR, "another v4vd is already serving %s", path);
+		return -EADDRINUSE;
+	}
+	if (errno == ECONNREFUSED)
+		unlink(path);
+	return 0;
+}
+
+static void make_parent_dir(const char *path)
+{
+	char dir[PATH_MAX];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		mkdir(dir, 0755); /* an existing directory is fine */
+	}
+}
+
+static int open_listener(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		hv_log(HV_LOG_ERR, "socket path too long: %s", path);
+		return -1;
+	}
+	make_parent_dir(path);
+	if (claim_path(path))
+		return -1;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    listen(fd, 512)) {
+		hv_log(HV_LOG_ERR, "cannot listen on %s: %s", path,
+		       strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	/* Any local user may be a domain; identity comes from credentials. */
+	chmod(path, 0666);
+	return fd;
+}
+
+static int open_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+static int hv_init(struct hv *hv)
+{
+	static enum hv_kind listener = HV_LISTENER, sig = HV_SIGNAL;
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	hv->start_ms = hv_now_ms();
+	hv->next_domid = 1;
+	list_init(&hv->conns);
+	list_init(&hv->rings);
+	hv->vipt = vipt_new(hv->cfg.policy);
+	if (!hv->vipt || htab_init(&hv->rings_by_addr, 1024) ||
+	    htab_init(&hv->rings_by_handle, 1024))
+		return -1;
+	hv->epfd = epoll_create1(EPOLL_CLOEXEC);
+	hv->sig_fd = open_signals();
+	hv->listen_fd = open_listener(hv->cfg.socket_path);
+	if (hv->epfd < 0 || hv->sig_fd < 0 || hv->listen_fd < 0)
+		return -1;
+	ev.data.ptr = &listener;
+	epoll_ctl(hv->epfd, EPOLL_CTL_ADD, hv->listen_fd, &ev);
+	ev.data.ptr = &sig;
+	epoll_ctl(hv->epfd, EPOLL_CTL_ADD, hv->sig_fd, &ev);
+	return 0;
+}
+
+static void handle_event(struct hv *hv, struct epoll_event *e)
+{
+	enum hv_kind *k = e->data.ptr;
+
+	switch (*k) {
+	case HV_LISTENER:
+		hv_ctl_accept(hv);
+		break;
+	case HV_CONN:
+		hv_ctl_input(hv, (struct hv_conn *)k);
+		break;
+	case HV_BELL:
+		hv_ring_destroy(hv, (struct hv_ring *)k, "socket closed");
+		break;
+	case HV_SIGNAL:
+		hv->stop = true;
+		break;
+	}
+}
+
+/* A ring or connection may be freed by an earlier event of the same batch
+ * (a ring dies with its domain's last connection): process one at a time
+ * so that no stale pointer is used. */
+static void run(struct hv *hv)
+{
+	while (!hv->stop) {
+		struct epoll_event e;
+		int n = epoll_wait(hv->epfd, &e, 1, -1);
+
+		if (n < 0 && errno != EINTR) {
+			hv_log(HV_LOG_ERR, "epoll_wait: %s", strerror(errno));
+			return;
+		}
+		if (n == 1)
+			handle_event(hv, &e);
+	}
+}
+
+static void hv_shutdown(struct hv *hv)
+{
+	struct list *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &hv->conns)
+		hv_ctl_close(hv, container_of(pos, struct hv_conn, link),
+			     "hypervisor exiting");
+	list_for_each_safe(pos, tmp, &hv->rings)
+		hv_ring_destroy(hv, container_of(pos, struct hv_ring, link),
+				"hypervisor exiting");
+	close(hv->listen_fd);
+	unlink(hv->cfg.socket_path);
+	htab_fini(&hv->rings_by_addr);
+	htab_fini(&hv->rings_by_handle);
+	vipt_free(hv->vipt);
+}
+
+int main(int argc, char **argv)
+{
+	static struct hv hv;
+	const char *env = getenv(V4VP_SOCKET_ENV);
+
+	hv.cfg = (struct hv_config){
+		.socket_path = env && env[0] ? env : V4VP_DEFAULT_SOCKET,
+		.max_ring_size = 16u << 20,
+		.domain_quota = 1ull << 30,
+		.max_rings = 16384,
+		.max_conns = 4096,
+		.policy = V4VP_VIPT_ACCEPT,
+	};
+	parse_args(argc, argv, &hv.cfg);
+	if (!hv.cfg.foreground)
+		hv.cfg.use_syslog = true;
+	hv_log_init(&hv.cfg);
+	if (hv_init(&hv))
+		return 1;
+	if (!hv.cfg.foreground && daemon(0, 0)) {
+		hv_log(HV_LOG_ERR, "cannot daemonize: %s", strerror(errno));
+		return 1;
+	}
+	hv_log(HV_LOG_INFO, "v4vd %s listening on %s (%s mode, policy %s)",
+	       V4V_VERSION, hv.cfg.socket_path,
+	       hv.cfg.strict ? "strict" : "direct",
+	       hv.cfg.policy == V4VP_VIPT_ACCEPT ? "ACCEPT" : "REJECT");
+	run(&hv);
+	hv_log(HV_LOG_INFO, "exiting: %u domains, %u rings released",
+	       hv.ndomains, hv.nrings);
+	hv_shutdown(&hv);
+	return 0;
+}

@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Rings as the hypervisor sees them: registered by their receiving domain
+ * as a sealed memfd, mapped here, and written only through the ring code.
+ *
+ * A ring lives exactly as long as its socket: the domain hands us one end
+ * of the socket's doorbell (an AF_UNIX stream pair) and when every copy of
+ * the other end is closed, in whatever process and however it died, the
+ * kernel reports a hang-up on ours and the ring goes.  That is what makes
+ * fork, close and kill -9 behave as they do for kernel sockets.
+ */
+#include "hv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static uint64_t addr_key(v4v_domid_t domid, uint32_t port)
+{
+	return (uint64_t)domid << 32 | port;
+}
+
+struct hv_ring *hv_ring_by_handle(struct hv *hv, uint32_t handle)
+{
+	struct hnode *n = htab_find(&hv->rings_by_handle, handle);
+
+	return n ? container_of(n, struct hv_ring, by_handle) : NULL;
+}
+
+static struct hv_ring *find_exact(struct hv *hv, v4v_domid_t domid,
+				  uint32_t port, v4v_domid_t partner)
+{
+	struct hnode *n = htab_find(&hv->rings_by_addr, addr_key(domid, port));
+
+	for (; n; n = htab_next(n)) {
+		struct hv_ring *r = container_of(n, struct hv_ring, by_addr);
+
+		if (r->partner == partner)
+			return r;
+	}
+	return NULL;
+}
+
+static bool port_in_use(struct hv *hv, v4v_domid_t domid, uint32_t port)
+{
+	return htab_find(&hv->rings_by_addr, addr_key(domid, port)) != NULL;
+}
+
+struct hv_ring *hv_ring_route(struct hv *hv, const struct v4v_addr *dst,
+			      v4v_domid_t src)
+{
+	struct hv_ring *r = find_exact(hv, dst->domid, dst->port, src);
+
+	return r ? r : find_exact(hv, dst->domid, dst->port, V4V_DOMID_ANY);
+}
+
+static int alloc_port(struct hv *hv, struct hv_domain *d, uint32_t *out)
+{
+	for (uint32_t n = 0; n < 1u << 20; n++) {
+		uint32_t p = d->next_port;
+
+		d->next_port = p == UINT32_MAX ? V4V_PORT_EPHEMERAL_MIN : p + 1;
+		if (!port_in_use(hv, d->domid, p)) {
+			*out = p;
+			return 0;
+		}
+	}
+	return -EADDRINUSE;
+}
+
+/* The memory must be a memfd sealed against shrinking: anything else could
+ * be truncated under our mapping (SIGBUS in the hypervisor) or live on a
+ * file system that stalls us on a page fault. */
+static int check_memfd(int memfd, size_t need)
+{
+	struct stat st;
+	int seals = fcntl(memfd, F_GET_SEALS);
+
+	if (seals < 0)
+		return -EBADF;
+	if (!(seals & F_SEAL_SHRINK))
+		return -EPERM;
+	if (fstat(memfd, &st) || !S_ISREG(st.st_mode))
+		return -EBADF;
+	if ((uint64_t)st.st_size < need)
+		return -EINVAL;
+	return 0;
+}
+
+static int check_bell(int bell)
+{
+	int v;
+	socklen_t len = sizeof(v);
+
+	if (getsockopt(bell, SOL_SOCKET, SO_DOMAIN, &v, &len) || v != AF_UNIX)
+		return -ENOTSOCK;
+	len = sizeof(v);
+	if (getsockopt(bell, SOL_SOCKET, SO_TYPE, &v, &len) ||
+	    v != SOCK_STREAM)
+		return -ENOTSOCK;
+	return 0;
+}
+
+static int check_register(struct hv *hv, struct hv_domain *d,
+			  const struct v4vp_register *req)
+{
+	if (v4v_ring_size_check(req->size) || req->size > hv->cfg.max_ring_size)
+		return -EINVAL;
+	if (req->partner != V4V_DOMID_ANY && req->partner > V4V_DOMID_MAX)
+		return -EINVAL;
+	if (req->flags)
+		return -EINVAL;
+	if (d->nrings >= hv->cfg.max_rings ||
+	    d->ring_bytes + req->size > hv->cfg.domain_quota)
+		return -EDQUOT;
+	if (req->port && find_exact(hv, d->domid, req->port, req->partner))
+		return -EADDRINUSE;
+	return 0;
+}
+
+static int map_ring(struct hv_ring *r, int memfd)
+{
+	struct v4v_ring view;
+
+	r->memlen = v4v_ring_mem_size(r->size);
+	/* Pre-fault now: the data path must never take a page fault. */
+	r->mem = mmap(NULL, r->memlen, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_POPULATE, memfd, 0);
+	if (r->mem == MAP_FAILED)
+		return -errno;
+	if (v4v_ring_view(&view, r->mem, r->memlen, r->size)) {
+		munmap(r->mem, r->memlen);
+		return -EINVAL;
+	}
+	v4v_ring_prod_init(&r->prod, &view);
+	return 0;
+}
+
+static void link_ring(struct hv *hv, struct hv_ring *r)
+{
+	htab_add(&hv->rings_by_addr, &r->by_addr, addr_key(r->dom->domid,
+							   r->port));
+	htab_add(&hv->rings_by_handle, &r->by_handle, r->handle);
+	list_add_tail(&hv->rings, &r->link);
+	r->dom->nrings++;
+	r->dom->ring_bytes += r->size;
+	hv->nrings++;
+}
+
+static uint32_t alloc_handle(struct hv *hv)
+{
+	do {
+		hv->next_handle++;
+	} while (!hv->next_handle || hv_ring_by_handle(hv, hv->next_handle));
+	return hv->next_handle;
+}
+
+int hv_ring_register(struct hv *hv, struct hv_domain *d,
+		     const struct v4vp_register *req, int memfd, int bell,
+		     struct v4vp_register_reply *out)
+{
+	struct epoll_event ev = { .events = EPOLLRDHUP };
+	struct hv_ring *r;
+	int rc;
+
+	rc = check_register(hv, d, req);
+	if (!rc)
+		rc = check_memfd(memfd, v4v_ring_mem_size(req->size));
+	if (!rc)
+		rc = check_bell(bell);
+	if (rc)
+		return rc;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->kind = HV_BELL;
+	r->dom = d;
+	r->partner = req->partner;
+	r->size = req->size;
+	r->bell = bell;
+	r->port = req->port;
+	rc = r->port ? 0 : alloc_port(hv, d, &r->port);
+	if (!rc)
+		rc = map_ring(r, memfd);
+	if (rc) {
+		free(r);
+		return rc;
+	}
+	ev.data.ptr = r;
+	if (epoll_ctl(hv->epfd, EPOLL_CTL_ADD, bell, &ev)) {
+		rc = -errno;
+		munmap(r->mem, r->memlen);
+		free(r);
+		return rc;
+	}
+	r->handle = alloc_handle(hv);
+	link_ring(hv, r);
+	out->handle = r->handle;
+	out->port = r->port;
+	hv_log(HV_LOG_DEBUG, "ring %u: %u:%u partner %u, %u bytes", r->handle,
+	       d->domid, r->port, r->partner, r->size);
+	return 0;
+}
+
+void hv_ring_destroy(struct hv *hv, struct hv_ring *r, const char *why)
+{
+	struct hv_domain *d = r->dom;
+
+	hv_log(HV_LOG_DEBUG, "ring %u (%u:%u) closed: %s", r->handle,
+	       d->domid, r->port, why);
+	/* Senders waiting for space retry and learn the ring is gone. */
+	hv_ring_wake(hv, r, true);
+	htab_del(&hv->rings_by_addr, &r->by_addr);
+	htab_del(&hv->rings_by_handle, &r->by_handle);
+	list_del(&r->link);
+	epoll_ctl(hv->epfd, EPOLL_CTL_DEL, r->bell, NULL);
+	close(r->bell);
+	munmap(r->mem, r->memlen);
+	free(r->waiters);
+	d->nrings--;
+	d->ring_bytes -= r->size;
+	hv->nrings--;
+	free(r);
+	hv_domain_put(hv, d);
+}
+
+/* The owner closed its socket; the ring goes only if no other process
+ * still holds the socket (after fork), exactly like a kernel socket. */
+int hv_ring_unregister(struct hv *hv, struct hv_domain *d, uint32_t handle)
+{
+	struct hv_ring *r = hv_ring_by_handle(hv, handle);
+	struct pollfd p;
+
+	if (!r || r->dom != d)
+		return -EBADF;
+	p.fd = r->bell;
+	p.events = POLLRDHUP;
+	if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP)))
+		hv_ring_destroy(hv, r, "closed by its domain");
+	return 0;
+}
+
+void hv_ring_add_waiter(struct hv_ring *r, uint32_t handle, uint32_t need)
+{
+	for (uint32_t i = 0; i < r->nwaiters; i++) {
+		if (r->waiters[i].handle == handle) {
+			if (need < r->waiters[i].need)
+				r->waiters[i].need = need;
+			return;
+		}
+	}
+	if (r->nwaiters == r->capwaiters) {
+		uint32_t cap = r->capwaiters ? r->capwaiters * 2 : 4;
+		struct hv_waiter *w = realloc(r->waiters, cap * sizeof(*w));
+
+		if (!w)
+			return; /* the sender can still poll with a timeout */
+		r->waiters = w;
+		r->capwaiters = cap;
+	}
+	r->waiters[r->nwaiters++] = (struct hv_waiter){ handle, need };
+}
+
+void hv_bell_ring(int bell)
+{
+	char t = 0;
+
+	/* A full doorbell already holds a token: nothing to add. */
+	(void)send(bell, &t, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/* A waiting sender made its socket unwritable by filling the doorbell
+ * towards us; emptying it makes the socket writable again. */
+static void unblock_sender(struct hv *hv, uint32_t handle)
+{
+	struct hv_ring *s = hv_ring_by_handle(hv, handle);
+	char buf[4096];
+
+	if (!s)
+		return;
+	while (recv(s->bell, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+}
+
+void hv_ring_wake(struct hv *hv, struct hv_ring *r, bool all)
+{
+	uint32_t kept = 0, smallest = UINT32_MAX;
+
+	for (uint32_t i = 0; i < r->nwaiters; i++) {
+		struct hv_waiter w = r->waiters[i];
+
+		if (all || v4v_ring_space(&r->prod) >= w.need) {
+			unblock_sender(hv, w.handle);
+			continue;
+		}
+		if (w.need < smallest)
+			smallest = w.need;
+		r->waiters[kept++] = w;
+	}
+	r->nwaiters = kept;
+	/* Still waiting: ask the consumer to tell us again.  If space
+	 * appeared meanwhile, go round once more. */
+	if (kept && !all && v4v_ring_want_space(&r->prod, smallest))
+		hv_ring_wake(hv, r, false);
+}

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Doorbells: how a V4V socket's kernel descriptor tells the truth about
+ * the ring behind it.
+ *
+ * Readable: a token sits in fd's receive queue whenever the ring holds a
+ * message.  The consumer drains tokens only when it has found the ring
+ * empty, then arms the ring (V4V_RING_RX_ARMED); a producer that inserts
+ * into an armed ring disarms it and writes one token.  The ring's full
+ * fences order "publish tx / read flag" against "set flag / read tx", so
+ * either the producer sees the flag or the consumer sees the data: no
+ * wakeup is lost (docs/architecture.md has the argument; tests/model has
+ * the Promela model).
+ *
+ * Writable: a sender that must wait for space fills its own send buffer
+ * towards the hypervisor; the hypervisor empties it when the receiver
+ * frees room, and the kernel reports the descriptor writable again.
+ */
+#include "sock.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+void bell_drain(int fd)
+{
+	char buf[256];
+
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+}
+
+void bell_token(int bell)
+{
+	char t = 0;
+
+	(void)send(bell, &t, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+void bell_fill(int fd)
+{
+	static const char junk[512];
+
+	while (send(fd, junk, sizeof(junk), MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
+		;
+}
+
+bool bell_writable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLOUT);
+}
+
+int bell_wait(int fd, short events, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int n = poll(&p, 1, timeout_ms);
+
+	if (n < 0)
+		return -errno;
+	return n == 0 ? -EAGAIN : 0;
+}
+
+bool bell_rx_rearm(struct v4v_sock *s)
+{
+	bell_drain(s->fd);
+	if (v4v_ring_arm(&s->cons))
+		return true;
+	/* Data arrived after we looked: the descriptor must stay readable
+	 * for whoever polls it next. */
+	bell_token(s->bell);
+	return false;
+}

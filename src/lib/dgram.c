@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Datagram sockets: each message is one V4V message, sent through the
+ * hypervisor and received straight from our own ring.  The source of every
+ * received datagram is the address the hypervisor stamped.
+ */
+#include "sock.h"
+#include "v4v/link.h"
+
+#include <limits.h>
+#include <poll.h>
+#include <string.h>
+#include <time.h>
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Milliseconds left of a timeout that started at `t0`; -1 is forever. */
+static int time_left(int timeout_ms, uint64_t t0)
+{
+	uint64_t spent;
+
+	if (timeout_ms < 0)
+		return -1;
+	spent = (now_us() - t0) / 1000;
+	return spent >= (uint64_t)timeout_ms ? 0 : timeout_ms - (int)spent;
+}
+
+static int dest_of(struct v4v_sock *s, const struct msghdr *msg,
+		   struct v4v_addr *dst)
+{
+	int rc;
+
+	if (msg->msg_name) {
+		rc = sock_addr_in(msg->msg_name, msg->msg_namelen, dst);
+		if (!rc && dst->domid > V4V_DOMID_MAX)
+			rc = -EINVAL;
+		return rc;
+	}
+	pthread_mutex_lock(&s->lock);
+	rc = s->connected ? 0 : -EDESTADDRREQ;
+	*dst = s->peer;
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* One attempt; on "no space" make the descriptor unwritable first, then
+ * try once more, so that the hypervisor's later wakeup cannot be missed. */
+static long try_send(struct v4v_sock *s, const struct v4v_addr *dst,
+		     const struct msghdr *msg)
+{
+	long rc = v4v_link_sendv(s->handle, dst, V4V_MT_DGRAM, msg->msg_iov,
+				 (int)msg->msg_iovlen);
+
+	if (rc == -EAGAIN && (!s->filled || bell_writable(s->fd))) {
+		bell_fill(s->fd);
+		s->filled = true;
+		rc = v4v_link_sendv(s->handle, dst, V4V_MT_DGRAM, msg->msg_iov,
+				    (int)msg->msg_iovlen);
+	}
+	if (rc >= 0 && s->filled) {
+		bell_drain(s->bell);
+		s->filled = false;
+	}
+	return rc;
+}
+
+ssize_t dgram_sendmsg(struct v4v_sock *s, const struct msghdr *msg, int flags)
+{
+	struct v4v_addr dst;
+	uint64_t t0 = 0;
+	long rc;
+
+	if (flags & ~(MSG_DONTWAIT | MSG_NOSIGNAL))
+		return v4v_fail(-EOPNOTSUPP);
+	if (msg->msg_iovlen > IOV_MAX)
+		return v4v_fail(-EMSGSIZE);
+	rc = dest_of(s, msg, &dst);
+	if (!rc)
+		rc = sock_ensure_bound(s);
+	if (rc)
+		return v4v_fail((int)rc);
+	pthread_mutex_lock(&s->tx_lock);
+	for (;;) {
+		rc = s->closing ? -EBADF : try_send(s, &dst, msg);
+		if (rc != -EAGAIN || sock_nonblock(s, flags))
+			break;
+		if (!t0)
+			t0 = now_us();
+		pthread_mutex_unlock(&s->tx_lock);
+		rc = bell_wait(s->fd, POLLOUT, time_left(s->sndtimeo_ms, t0));
+		pthread_mutex_lock(&s->tx_lock);
+		if (rc)
+			break;
+	}
+	pthread_mutex_unlock(&s->tx_lock);
+	return rc < 0 ? v4v_fail((int)rc) : rc;
+}
+
+/* Spin on the ring for up to the busy-poll budget: a reply due within
+ * microseconds is cheaper to wait for than a sleep and a wakeup. */
+static bool busy_wait(struct v4v_sock *s)
+{
+	uint64_t until = now_us() + (uint64_t)s->busy_us;
+
+	while (s->busy_us && now_us() < until) {
+		if (v4v_ring_used(&s->cons))
+			return true;
+		__builtin_ia32_pause();
+	}
+	return false;
+}
+
+static void copy_msg(struct v4v_sock *s, const struct v4v_ring_msg *m,
+		     struct msghdr *msg, int flags, ssize_t *ret)
+{
+	size_t got = v4v_ring_readv(&s->cons, m, 0, msg->msg_iov,
+				    (int)msg->msg_iovlen);
+
+	msg->msg_flags = got < m->payload_len ? MSG_TRUNC : 0;
+	msg->msg_controllen = 0;
+	if (msg->msg_name) {
+		socklen_t len = msg->msg_namelen;
+
+		sock_addr_out(&m->source, msg->msg_name, &len);
+		msg->msg_namelen = len;
+	}
+	*ret = flags & MSG_TRUNC ? (ssize_t)m->payload_len : (ssize_t)got;
+}
+
+/* Take the next datagram for us.  Returns 1 with *ret set, 0 if the ring
+ * is empty, or a negative errno. */
+static int take_one(struct v4v_sock *s, struct msghdr *msg, int flags,
+		    ssize_t *ret)
+{
+	struct v4v_ring_msg m;
+
+	for (;;) {
+		int rc = v4v_ring_peek(&s->cons, &m);
+
+		if (rc <= 0)
+			return rc == -EBADMSG ? -EPROTO : rc;
+		/* A connected socket hears only its peer; other types are
+		 * not ours to read. */
+		if (m.message_type == V4V_MT_DGRAM &&
+		    (!s->connected || v4v_addr_eq(&m.source, &s->peer))) {
+			copy_msg(s, &m, msg, flags, ret);
+			if (flags & MSG_PEEK)
+				return 1;
+		}
+		if (v4v_ring_consume(&s->cons, &m))
+			v4v_link_notify(s->handle);
+		if (m.message_type == V4V_MT_DGRAM &&
+		    (!s->connected || v4v_addr_eq(&m.source, &s->peer)))
+			break;
+	}
+	if (!v4v_ring_used(&s->cons))
+		bell_rx_rearm(s);
+	return 1;
+}
+
+ssize_t dgram_recvmsg(struct v4v_sock *s, struct msghdr *msg, int flags)
+{
+	uint64_t t0 = 0;
+	ssize_t ret = 0;
+	int rc;
+
+	if (flags & ~(MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC | MSG_NOSIGNAL))
+		return v4v_fail(-EOPNOTSUPP);
+	rc = sock_ensure_bound(s);
+	if (rc)
+		return v4v_fail(rc);
+	pthread_mutex_lock(&s->rx_lock);
+	for (;;) {
+		rc = s->closing ? -EBADF : take_one(s, msg, flags, &ret);
+		if (rc)
+			break;
+		if (sock_nonblock(s, flags)) {
+			if (!bell_rx_rearm(s))
+				continue;
+			rc = -EAGAIN;
+			break;
+		}
+		if (busy_wait(s) || !bell_rx_rearm(s))
+			continue;
+		if (!t0)
+			t0 = now_us();
+		pthread_mutex_unlock(&s->rx_lock);
+		rc = bell_wait(s->fd, POLLIN, time_left(s->rcvtimeo_ms, t0));
+		pthread_mutex_lock(&s->rx_lock);
+		if (rc)
+			break;
+	}
+	pthread_mutex_unlock(&s->rx_lock);
+	return rc < 0 ? v4v_fail(rc) : ret;
+}

@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The link layer's host-process backend: a SOCK_SEQPACKET connection to
+ * v4vd.  One connection per process, opened on first use; requests are
+ * serialized under a lock and each waits for its reply.
+ */
+#include "v4v/link.h"
+#include "proto/proto.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+struct v4v_ctl {
+	int fd;
+	uint32_t seq;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct v4v_ctl conn;	/* fd -1 until connected */
+	int cap;		/* our domain's capability, -1 if none yet */
+	struct v4v_link_info info;
+	pthread_once_t once;
+} L = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.conn = { .fd = -1 },
+	.cap = -1,
+	.once = PTHREAD_ONCE_INIT,
+};
+
+const char *v4v_link_path(void)
+{
+	const char *p = getenv(V4VP_SOCKET_ENV);
+
+	return p && p[0] ? p : V4VP_DEFAULT_SOCKET;
+}
+
+static int dial(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		int e = errno;
+
+		close(fd);
+		/* No socket file and a dead socket mean the same thing. */
+		return e == ENOENT ? -ECONNREFUSED : -e;
+	}
+	return fd;
+}
+
+/* One request, one reply.  A reply that does not match is a broken
+ * hypervisor connection: it is closed so the next call starts afresh. */
+static int call(struct v4v_ctl *c, uint16_t op, const void *body, size_t len,
+		const struct iovec *payload, int npayload, const int *fds,
+		int nfds, void *rep, size_t repmax, size_t *replen, int *rfd)
+{
+	static __thread uint8_t buf[V4VP_MAX_PACKET] __attribute__((aligned(16)));
+	struct iovec iov[2 + IOV_MAX];
+	struct v4vp_hdr h;
+	int rfds[V4VP_MAX_FDS], nr = 0, rc;
+	ssize_t n;
+
+	if (c->fd < 0)
+		return -ENOTCONN;
+	if (npayload < 0 || npayload > IOV_MAX)
+		return -EINVAL;
+	v4vp_hdr_init(&h, op, ++c->seq, 0);
+	iov[0] = (struct iovec){ &h, sizeof(h) };
+	iov[1] = (struct iovec){ (void *)body, len };
+	for (int i = 0; i < npayload; i++)
+		iov[2 + i] = payload[i];
+	rc = v4vp_sendv(c->fd, iov, 2 + npayload, fds, nfds, 0);
+	if (rc)
+		goto broken;
+	n = v4vp_recv(c->fd, buf, sizeof(buf), rfds, &nr, 0);
+	if (n <= 0 || v4vp_check_reply(buf, (size_t)n)) {
+		rc = n < 0 ? (int)n : -ECONNRESET;
+		goto broken;
+	}
+	memcpy(&h, buf, sizeof(h));
+	if (h.op != op || h.seq != c->seq) {
+		rc = -EPROTO;
+		goto broken;
+	}
+	if (rfd)
+		*rfd = nr ? rfds[0] : -1;
+	for (int i = rfd ? 1 : 0; i < nr; i++)
+		close(rfds[i]);
+	if (h.status < 0)
+		return h.status;
+	n -= (ssize_t)sizeof(h);
+	if ((size_t)n > repmax)
+		return -EMSGSIZE;
+	memcpy(rep, buf + sizeof(h), (size_t)n);
+	if (replen)
+		*replen = (size_t)n;
+	return 0;
+broken:
+	close(c->fd);
+	c->fd = -1;
+	return rc;
+}
+
+static void on_fork_child(void)
+{
+	/* The connection belongs to the parent; the capability is ours too
+	 * and lets us join the same domain on first use. */
+	pthread_mutex_init(&L.lock, NULL);
+	if (L.conn.fd >= 0)
+		close(L.conn.fd);
+	L.conn.fd = -1;
+}
+
+static void init_once(void)
+{
+	const char *cap = getenv("V4V_CAP_FD");
+
+	pthread_atfork(NULL, NULL, on_fork_child);
+	/* Set by `v4v run` for a program that should join its domain. */
+	if (cap && cap[0]) {
+		char *end;
+		long fd = strtol(cap, &end, 10);
+
+		if (!*end && fd >= 0 && fd < 1 << 20)
+			L.cap = (int)fd;
+	}
+}
+
+static int hello(void)
+{
+	struct v4vp_hello req = { .flags = V4VP_HELLO_NEW };
+	struct v4vp_hello_reply rep;
+	const char *name = getenv("V4V_NAME");
+	int fd, cap = -1, rc;
+
+	fd = dial(v4v_link_path());
+	if (fd < 0)
+		return fd;
+	L.conn.fd = fd;
+	if (L.cap >= 0)
+		req.flags = V4VP_HELLO_JOIN;
+	else if (name)
+		snprintf(req.name, sizeof(req.name), "%s", name);
+	rc = call(&L.conn, V4VP_HELLO, &req, sizeof(req), NULL, 0, &L.cap,
+		  L.cap >= 0, &rep, sizeof(rep), NULL, &cap);
+	if (rc) {
+		if (L.conn.fd >= 0)
+			close(L.conn.fd);
+		L.conn.fd = -1;
+		return rc;
+	}
+	if (cap >= 0)
+		L.cap = cap;
+	L.info.domid = rep.domid;
+	L.info.max_dgram = rep.max_dgram;
+	L.info.hv_flags = rep.flags;
+	memcpy(L.info.name, rep.name, sizeof(L.info.name));
+	L.info.name[V4V_NAME_MAX - 1] = '\0';
+	return 0;
+}
+
+/* Lock the link, connected. */
+static int link_get(void)
+{
+	int rc = 0;
+
+	pthread_once(&L.once, init_once);
+	pthread_mutex_lock(&L.lock);
+	if (L.conn.fd < 0)
+		rc = hello();
+	if (rc)
+		pthread_mutex_unlock(&L.lock);
+	return rc;
+}
+
+static void link_put(void)
+{
+	pthread_mutex_unlock(&L.lock);
+}
+
+int v4v_link_info(struct v4v_link_info *out)
+{
+	int rc = link_get();
+
+	if (rc)
+		return rc;
+	*out = L.info;
+	link_put();
+	return 0;
+}
+
+int v4v_link_register(uint32_t port, v4v_domid_t partner, uint32_t size,
+		      int memfd, int bell, uint32_t *handle, uint32_t *port_out)
+{
+	struct v4vp_register req = { .port = port, .partner = partner,
+				     .size = size };
+	struct v4vp_register_reply rep;
+	int fds[2] = { memfd, bell };
+	int rc = link_get();
+
+	if (rc)
+		return rc;
+	rc = call(&L.conn, V4VP_REGISTER, &req, sizeof(req), NULL, 0, fds, 2,
+		  &rep, sizeof(rep), NULL, NULL);
+	link_put();
+	if (!rc) {
+		*handle = rep.handle;
+		*port_out = rep.port;
+	}
+	return rc;
+}
+
+int v4v_link_unregister(uint32_t handle)
+{
+	struct v4vp_handle req = { .handle = handle };
+	int rc = link_get();
+
+	if (rc)
+		return rc;
+	rc = call(&L.conn, V4VP_UNREGISTER, &req, sizeof(req), NULL, 0, NULL,
+		  0, NULL, 0, NULL, NULL);
+	link_put();
+	return rc;
+}
+
+long v4v_link_sendv(uint32_t handle, const struct v4v_addr *dst,
+		    uint32_t message_type, const struct iovec *iov, int iovcnt)
+{
+	struct v4vp_send req = { .handle = handle,
+				 .message_type = message_type,
+				 .dst = *dst };
+	struct v4vp_send_reply rep;
+	size_t len = 0;
+	int rc;
+
+	for (int i = 0; i < iovcnt; i++)
+		len += iov[i].iov_len;
+	if (len > V4VP_MAX_DGRAM)
+		return -EMSGSIZE;
+	req.len = (uint32_t)len;
+	req.dst.pad = 0;
+	rc = link_get();
+	if (rc)
+		return rc;
+	rc = call(&L.conn, V4VP_SEND, &req, sizeof(req), iov, iovcnt, NULL, 0,
+		  &rep, sizeof(rep), NULL, NULL);
+	link_put();
+	return rc ? rc : (long)len;
+}
+
+void v4v_link_notify(uint32_t handle)
+{
+	struct v4vp_hdr h;
+	struct v4vp_handle req = { .handle = handle };
+	struct iovec iov[2] = { { &h, sizeof(h) }, { &req, sizeof(req) } };
+
+	if (link_get())
+		return;
+	v4vp_hdr_init(&h, V4VP_NOTIFY, ++L.conn.seq, 0);
+	/* No reply comes; a lost notify only delays a sender, which also
+	 * retries on its own timeout. */
+	(void)v4vp_sendv(L.conn.fd, iov, 2, NULL, 0, 0);
+	link_put();
+}
+
+int v4v_link_lookup(const char *name, v4v_domid_t *out)
+{
+	struct v4vp_lookup req = { { 0 } };
+	struct v4vp_lookup_reply rep;
+	int rc;
+
+	if (strlen(name) >= sizeof(req.name))
+		return -ENAMETOOLONG;
+	strcpy(req.name, name);
+	rc = link_get();
+	if (rc)
+		return rc;
+	rc = call(&L.conn, V4VP_LOOKUP, &req, sizeof(req), NULL, 0, NULL, 0,
+		  &rep, sizeof(rep), NULL, NULL);
+	link_put();
+	if (!rc)
+		*out = rep.domid;
+	return rc;
+}
+
+int v4v_ctl_open(const char *path, struct v4v_ctl **out)
+{
+	struct v4vp_hello req = { .flags = V4VP_HELLO_CONTROL };
+	struct v4vp_hello_reply rep;
+	struct v4v_ctl *c = calloc(1, sizeof(*c));
+	int rc;
+
+	if (!c)
+		return -ENOMEM;
+	c->fd = dial(path ? path : v4v_link_path());
+	if (c->fd < 0) {
+		rc = c->fd;
+		free(c);
+		return rc;
+	}
+	rc = call(c, V4VP_HELLO, &req, sizeof(req), NULL, 0, NULL, 0, &rep,
+		  sizeof(rep), NULL, NULL);
+	if (rc) {
+		v4v_ctl_close(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+void v4v_ctl_close(struct v4v_ctl *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c);
+}
+
+int v4v_ctl_call(struct v4v_ctl *c, uint16_t op, const void *body, size_t len,
+		 void *rep, size_t repmax, size_t *replen)
+{
+	return call(c, op, body, len, NULL, 0, NULL, 0, rep, repmax, replen,
+		    NULL);
+}

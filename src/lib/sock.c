@@ -1,0 +1,563 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * V4V sockets: the descriptor table, creation, binding, options, close.
+ * The data path of each socket type lives in its own file (dgram.c).
+ */
+#include "sock.h"
+#include "v4v/link.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+/*
+ * fd -> socket, two levels so that any descriptor number works and no
+ * lookup ever races with a resize.  A call holds a reference for its whole
+ * duration; close removes the entry at once and the last reference frees.
+ */
+#define CHUNK 1024
+#define NCHUNKS 1024
+
+static struct v4v_sock **table[NCHUNKS];
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct v4v_sock **slot(int fd, bool create)
+{
+	unsigned hi, lo;
+
+	if (fd < 0 || (unsigned)fd >= CHUNK * NCHUNKS)
+		return NULL;
+	hi = (unsigned)fd / CHUNK;
+	lo = (unsigned)fd % CHUNK;
+	if (!table[hi] && create)
+		table[hi] = calloc(CHUNK, sizeof(*table[hi]));
+	return table[hi] ? &table[hi][lo] : NULL;
+}
+
+struct v4v_sock *sock_get(int fd)
+{
+	struct v4v_sock **p, *s = NULL;
+
+	pthread_mutex_lock(&table_lock);
+	p = slot(fd, false);
+	if (p && *p) {
+		s = *p;
+		s->refs++;
+	}
+	pthread_mutex_unlock(&table_lock);
+	if (!s)
+		errno = fcntl(fd, F_GETFD) < 0 ? EBADF : ENOTSOCK;
+	return s;
+}
+
+static void sock_free(struct v4v_sock *s)
+{
+	close(s->fd);
+	if (s->handle)
+		v4v_link_unregister(s->handle);
+	close(s->bell);
+	if (s->mem)
+		munmap(s->mem, s->memlen);
+	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->rx_lock);
+	pthread_mutex_destroy(&s->tx_lock);
+	free(s);
+}
+
+void sock_put(struct v4v_sock *s)
+{
+	int left;
+
+	pthread_mutex_lock(&table_lock);
+	left = --s->refs;
+	pthread_mutex_unlock(&table_lock);
+	if (!left)
+		sock_free(s);
+}
+
+static void on_fork_child(void)
+{
+	/* Only the forking thread survives: locks other threads held will
+	 * never be released, so start the child with fresh ones. */
+	pthread_mutex_init(&table_lock, NULL);
+	for (unsigned hi = 0; hi < NCHUNKS; hi++) {
+		for (unsigned lo = 0; table[hi] && lo < CHUNK; lo++) {
+			struct v4v_sock *s = table[hi][lo];
+
+			if (!s)
+				continue;
+			pthread_mutex_init(&s->lock, NULL);
+			pthread_mutex_init(&s->rx_lock, NULL);
+			pthread_mutex_init(&s->tx_lock, NULL);
+		}
+	}
+}
+
+static void on_fork_prepare(void)
+{
+	pthread_mutex_lock(&table_lock);
+}
+
+static void on_fork_parent(void)
+{
+	pthread_mutex_unlock(&table_lock);
+}
+
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void fork_init(void)
+{
+	pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
+}
+
+bool sock_nonblock(const struct v4v_sock *s, int flags)
+{
+	if (flags & MSG_DONTWAIT)
+		return true;
+	/* The application may have set O_NONBLOCK on the descriptor itself;
+	 * only asked on the slow path, when we would otherwise block. */
+	return fcntl(s->fd, F_GETFL) & O_NONBLOCK;
+}
+
+static int default_busy_us(void)
+{
+	const char *e = getenv("V4V_BUSY_POLL_US");
+	long v;
+
+	if (!e || !e[0])
+		return 50;
+	v = strtol(e, NULL, 10);
+	return v < 0 ? 0 : v > 1000000 ? 1000000 : (int)v;
+}
+
+static struct v4v_sock *sock_alloc(int type)
+{
+	struct v4v_sock *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->type = type;
+	s->refs = 1;
+	s->ring_size = V4V_DEFAULT_RING_SIZE;
+	s->rcvtimeo_ms = -1;
+	s->sndtimeo_ms = -1;
+	s->busy_us = default_busy_us();
+	s->local.domid = V4V_DOMID_INVALID;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->rx_lock, NULL);
+	pthread_mutex_init(&s->tx_lock, NULL);
+	return s;
+}
+
+static int make_doorbell(struct v4v_sock *s, int type_flags)
+{
+	int sv[2], min = 1;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	s->fd = sv[0];
+	s->bell = sv[1];
+	/* A tiny send buffer makes "fill until unwritable" cost a few bytes. */
+	setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &min, sizeof(min));
+	if (!(type_flags & SOCK_CLOEXEC))
+		fcntl(s->fd, F_SETFD, 0);
+	if (type_flags & SOCK_NONBLOCK)
+		fcntl(s->fd, F_SETFL, O_NONBLOCK);
+	return 0;
+}
+
+int v4v_socket(int domain, int type, int protocol)
+{
+	struct v4v_link_info info;
+	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+	struct v4v_sock *s, **p;
+	int rc;
+
+	if (domain != AF_V4V)
+		return (int)v4v_fail(-EAFNOSUPPORT);
+	if (base != SOCK_DGRAM)
+		return (int)v4v_fail(-ESOCKTNOSUPPORT);
+	if (protocol != 0)
+		return (int)v4v_fail(-EPROTONOSUPPORT);
+	pthread_once(&fork_once, fork_init);
+	/* Fail now, not at first send, when there is no hypervisor. */
+	rc = v4v_link_info(&info);
+	if (rc)
+		return (int)v4v_fail(rc);
+	s = sock_alloc(base);
+	if (!s)
+		return (int)v4v_fail(-ENOMEM);
+	rc = make_doorbell(s, type);
+	if (rc) {
+		free(s);
+		return (int)v4v_fail(rc);
+	}
+	s->local.domid = info.domid;
+	s->max_dgram = info.max_dgram;
+	pthread_mutex_lock(&table_lock);
+	p = slot(s->fd, true);
+	if (p)
+		*p = s;
+	pthread_mutex_unlock(&table_lock);
+	if (!p) {
+		sock_free(s);
+		return (int)v4v_fail(-EMFILE);
+	}
+	return s->fd;
+}
+
+static int ring_alloc(struct v4v_sock *s, int *memfd)
+{
+	struct v4v_ring view;
+	size_t len = v4v_ring_mem_size(s->ring_size);
+	int fd;
+
+	fd = memfd_create("v4v-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)len) ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL))
+		goto fail;
+	/* Pre-faulted: no page fault ever on the data path. */
+	s->mem = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_POPULATE, fd, 0);
+	if (s->mem == MAP_FAILED) {
+		s->mem = NULL;
+		goto fail;
+	}
+	s->memlen = len;
+	v4v_ring_format(s->mem, s->ring_size);
+	v4v_ring_view(&view, s->mem, len, s->ring_size);
+	v4v_ring_cons_init(&s->cons, &view);
+	/* Empty and without a token: the first insert must ring. */
+	v4v_ring_arm(&s->cons);
+	*memfd = fd;
+	return 0;
+fail:
+	close(fd);
+	return -errno;
+}
+
+/* Called with s->lock held. */
+int sock_bind_ring(struct v4v_sock *s, uint32_t port)
+{
+	uint32_t handle, got;
+	int memfd = -1, rc;
+
+	if (s->handle)
+		return -EINVAL;
+	rc = ring_alloc(s, &memfd);
+	if (rc)
+		return rc;
+	rc = v4v_link_register(port, V4V_DOMID_ANY, s->ring_size, memfd,
+			       s->bell, &handle, &got);
+	close(memfd);
+	if (rc) {
+		munmap(s->mem, s->memlen);
+		s->mem = NULL;
+		return rc;
+	}
+	s->handle = handle;
+	s->local.port = got;
+	return 0;
+}
+
+int sock_ensure_bound(struct v4v_sock *s)
+{
+	int rc = 0;
+
+	if (__atomic_load_n(&s->handle, __ATOMIC_ACQUIRE))
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	if (!s->handle)
+		rc = sock_bind_ring(s, V4V_PORT_ANY);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int sock_addr_in(const struct sockaddr *addr, socklen_t len,
+		 struct v4v_addr *out)
+{
+	struct sockaddr_v4v sv;
+
+	if (!addr || len < sizeof(sv))
+		return -EINVAL;
+	memcpy(&sv, addr, sizeof(sv));
+	if (sv.v4v_family != AF_V4V)
+		return -EAFNOSUPPORT;
+	out->domid = sv.v4v_domid;
+	out->port = sv.v4v_port;
+	out->pad = 0;
+	return 0;
+}
+
+void sock_addr_out(const struct v4v_addr *a, struct sockaddr *addr,
+		   socklen_t *len)
+{
+	struct sockaddr_v4v sv = { .v4v_family = AF_V4V,
+				   .v4v_domid = a->domid,
+				   .v4v_port = a->port };
+
+	if (!addr || !len)
+		return;
+	memcpy(addr, &sv, *len < sizeof(sv) ? *len : sizeof(sv));
+	*len = sizeof(sv);
+}
+
+int v4v_bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	struct v4v_sock *s = sock_get(fd);
+	struct v4v_addr a;
+	int rc;
+
+	if (!s)
+		return -1;
+	rc = sock_addr_in(addr, len, &a);
+	if (!rc && a.domid != V4V_DOMID_ANY && a.domid != s->local.domid)
+		rc = -EADDRNOTAVAIL; /* a domain binds only its own address */
+	if (!rc) {
+		pthread_mutex_lock(&s->lock);
+		rc = sock_bind_ring(s, a.port);
+		pthread_mutex_unlock(&s->lock);
+	}
+	sock_put(s);
+	return rc ? (int)v4v_fail(rc) : 0;
+}
+
+int v4v_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	struct v4v_sock *s = sock_get(fd);
+	struct v4v_addr a;
+	int rc;
+
+	if (!s)
+		return -1;
+	if (addr && len >= sizeof(sa_family_t) &&
+	    addr->sa_family == AF_UNSPEC) {
+		pthread_mutex_lock(&s->lock);
+		s->connected = false;
+		pthread_mutex_unlock(&s->lock);
+		sock_put(s);
+		return 0;
+	}
+	rc = sock_addr_in(addr, len, &a);
+	if (!rc && a.domid > V4V_DOMID_MAX)
+		rc = -EINVAL;
+	if (!rc)
+		rc = sock_ensure_bound(s);
+	if (!rc) {
+		pthread_mutex_lock(&s->lock);
+		s->peer = a;
+		s->connected = true;
+		pthread_mutex_unlock(&s->lock);
+	}
+	sock_put(s);
+	return rc ? (int)v4v_fail(rc) : 0;
+}
+
+int v4v_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	struct v4v_sock *s = sock_get(fd);
+
+	if (!s)
+		return -1;
+	pthread_mutex_lock(&s->lock);
+	sock_addr_out(&s->local, addr, len);
+	pthread_mutex_unlock(&s->lock);
+	sock_put(s);
+	return 0;
+}
+
+int v4v_getpeername(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	struct v4v_sock *s = sock_get(fd);
+	int rc = 0;
+
+	if (!s)
+		return -1;
+	pthread_mutex_lock(&s->lock);
+	if (s->connected)
+		sock_addr_out(&s->peer, addr, len);
+	else
+		rc = -ENOTCONN;
+	pthread_mutex_unlock(&s->lock);
+	sock_put(s);
+	return rc ? (int)v4v_fail(rc) : 0;
+}
+
+static int timeval_ms(const void *val, socklen_t len, int *out)
+{
+	struct timeval tv;
+
+	if (len < sizeof(tv))
+		return -EINVAL;
+	memcpy(&tv, val, sizeof(tv));
+	if (tv.tv_sec < 0 || tv.tv_usec < 0 || tv.tv_usec >= 1000000)
+		return -EDOM;
+	if (tv.tv_sec == 0 && tv.tv_usec == 0)
+		*out = -1;
+	else if (tv.tv_sec > INT_MAX / 1000 - 1)
+		*out = INT_MAX;
+	else
+		*out = (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
+	return 0;
+}
+
+static int int_opt(const void *val, socklen_t len, int *out)
+{
+	if (len < sizeof(int))
+		return -EINVAL;
+	memcpy(out, val, sizeof(int));
+	return 0;
+}
+
+/* SO_RCVBUF sets the size of the receive ring: rounded to slots and
+ * clamped like the kernel clamps buffer sizes; only before binding, since
+ * a ring is never resized under the peers writing into it. */
+static int set_rcvbuf(struct v4v_sock *s, int v)
+{
+	uint32_t size;
+
+	if (s->handle)
+		return -EISCONN;
+	if (v < (int)V4V_RING_MIN_SIZE)
+		v = V4V_RING_MIN_SIZE;
+	size = ((uint32_t)v + V4V_RING_SLOT - 1) & ~(V4V_RING_SLOT - 1);
+	s->ring_size = size > (16u << 20) ? 16u << 20 : size;
+	return 0;
+}
+
+static int setopt_locked(struct v4v_sock *s, int level, int name,
+			 const void *val, socklen_t len)
+{
+	int v, rc;
+
+	if (level == SOL_V4V && name == V4V_SO_BUSY_POLL) {
+		rc = int_opt(val, len, &v);
+		if (!rc)
+			s->busy_us = v < 0 ? 0 : v;
+		return rc;
+	}
+	if (level != SOL_SOCKET)
+		return -ENOPROTOOPT;
+	switch (name) {
+	case SO_RCVTIMEO:
+		return timeval_ms(val, len, &s->rcvtimeo_ms);
+	case SO_SNDTIMEO:
+		return timeval_ms(val, len, &s->sndtimeo_ms);
+	case SO_RCVBUF:
+		rc = int_opt(val, len, &v);
+		return rc ? rc : set_rcvbuf(s, v);
+	default:
+		return -ENOPROTOOPT;
+	}
+}
+
+int v4v_setsockopt(int fd, int level, int name, const void *val,
+		   socklen_t len)
+{
+	struct v4v_sock *s = sock_get(fd);
+	int rc;
+
+	if (!s)
+		return -1;
+	pthread_mutex_lock(&s->lock);
+	rc = val ? setopt_locked(s, level, name, val, len) : -EFAULT;
+	pthread_mutex_unlock(&s->lock);
+	sock_put(s);
+	return rc ? (int)v4v_fail(rc) : 0;
+}
+
+static void ms_timeval(int ms, struct timeval *tv)
+{
+	tv->tv_sec = ms < 0 ? 0 : ms / 1000;
+	tv->tv_usec = ms < 0 ? 0 : (ms % 1000) * 1000;
+}
+
+static int getopt_locked(struct v4v_sock *s, int level, int name, void *val,
+			 socklen_t *len)
+{
+	struct timeval tv;
+	int v;
+
+	if (level == SOL_V4V && name == V4V_SO_BUSY_POLL) {
+		v = s->busy_us;
+	} else if (level != SOL_SOCKET) {
+		return -ENOPROTOOPT;
+	} else if (name == SO_RCVTIMEO || name == SO_SNDTIMEO) {
+		ms_timeval(name == SO_RCVTIMEO ? s->rcvtimeo_ms
+					       : s->sndtimeo_ms, &tv);
+		if (*len < sizeof(tv))
+			return -EINVAL;
+		memcpy(val, &tv, sizeof(tv));
+		*len = sizeof(tv);
+		return 0;
+	} else if (name == SO_TYPE) {
+		v = s->type;
+	} else if (name == SO_DOMAIN) {
+		v = AF_V4V;
+	} else if (name == SO_ERROR) {
+		v = 0;
+	} else if (name == SO_RCVBUF) {
+		v = (int)s->ring_size;
+	} else if (name == SO_SNDBUF) {
+		v = (int)s->max_dgram;
+	} else {
+		return -ENOPROTOOPT;
+	}
+	if (*len < sizeof(int))
+		return -EINVAL;
+	memcpy(val, &v, sizeof(v));
+	*len = sizeof(v);
+	return 0;
+}
+
+int v4v_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+	struct v4v_sock *s = sock_get(fd);
+	int rc;
+
+	if (!s)
+		return -1;
+	pthread_mutex_lock(&s->lock);
+	rc = val && len ? getopt_locked(s, level, name, val, len) : -EFAULT;
+	pthread_mutex_unlock(&s->lock);
+	sock_put(s);
+	return rc ? (int)v4v_fail(rc) : 0;
+}
+
+int v4v_close(int fd)
+{
+	struct v4v_sock **p, *s = NULL;
+
+	pthread_mutex_lock(&table_lock);
+	p = slot(fd, false);
+	if (p && *p) {
+		s = *p;
+		*p = NULL;
+		s->closing = true;
+	}
+	pthread_mutex_unlock(&table_lock);
+	if (!s)
+		return close(fd);
+	/* Wake threads blocked on this socket: they see `closing`. */
+	bell_token(s->bell);
+	bell_drain(s->bell);
+	sock_put(s);
+	return 0;
+}
+
+int v4v_is_socket(int fd)
+{
+	struct v4v_sock *s = sock_get(fd);
+
+	if (!s)
+		return 0;
+	sock_put(s);
+	return 1;
+}

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libv4v internals: the state behind each V4V socket.
+ *
+ * The application's descriptor is `fd`, one end of an AF_UNIX stream pair
+ * (the doorbell); `bell` is our reference to the other end, which the
+ * hypervisor also holds.  Readiness of `fd` is kept exact by the ring's
+ * flags (see bell.c): readable iff the receive ring holds a message,
+ * writable unless a send is blocked for lack of space.
+ */
+#ifndef V4V_LIB_SOCK_H
+#define V4V_LIB_SOCK_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ring/ring.h"
+#include "v4v/socket.h"
+
+/* The message_type of datagrams (docs/protocol.md). */
+#define V4V_MT_DGRAM 0x44475231u /* "1RGD" */
+
+struct v4v_sock {
+	int fd;
+	int bell;
+	int type;		/* SOCK_DGRAM */
+	int refs;		/* atomic: the table's and each call's */
+	bool closing;
+	pthread_mutex_t lock;	/* binding, connecting, options */
+	pthread_mutex_t rx_lock;/* the ring's consumer side */
+	pthread_mutex_t tx_lock;/* sending */
+	uint32_t handle;	/* hypervisor ring handle; 0 if unbound */
+	struct v4v_addr local;
+	struct v4v_addr peer;
+	bool connected;
+	bool filled;		/* tx: doorbell filled, fd not writable */
+	void *mem;
+	size_t memlen;
+	uint32_t ring_size;
+	uint32_t max_dgram;
+	struct v4v_ring_cons cons;
+	int rcvtimeo_ms;	/* -1: forever */
+	int sndtimeo_ms;
+	int busy_us;
+};
+
+/* sock.c: the descriptor table.  sock_get takes a reference (NULL and
+ * errno ENOTSOCK/EBADF if fd is not ours); sock_put drops it. */
+struct v4v_sock *sock_get(int fd);
+void sock_put(struct v4v_sock *s);
+int sock_bind_ring(struct v4v_sock *s, uint32_t port);
+int sock_ensure_bound(struct v4v_sock *s);
+int sock_addr_in(const struct sockaddr *addr, socklen_t len,
+		 struct v4v_addr *out);
+void sock_addr_out(const struct v4v_addr *a, struct sockaddr *addr,
+		   socklen_t *len);
+/* Is the socket non-blocking for this call? */
+bool sock_nonblock(const struct v4v_sock *s, int flags);
+
+/* bell.c */
+void bell_drain(int fd);
+void bell_token(int bell);
+/* Make fd unwritable by filling the doorbell towards the hypervisor. */
+void bell_fill(int fd);
+bool bell_writable(int fd);
+/* Wait for `events` on fd; 0 ready, -EAGAIN timed out, -EINTR. */
+int bell_wait(int fd, short events, int timeout_ms);
+/* After the consumer found the ring empty: arm the ring for a doorbell,
+ * or, if data raced in, keep the descriptor readable.  Returns true if
+ * the ring is empty and armed. */
+bool bell_rx_rearm(struct v4v_sock *s);
+
+/* dgram.c */
+ssize_t dgram_sendmsg(struct v4v_sock *s, const struct msghdr *msg,
+		      int flags);
+ssize_t dgram_recvmsg(struct v4v_sock *s, struct msghdr *msg, int flags);
+
+/* Helpers returning -1 with errno set, in the BSD style. */
+static inline long v4v_fail(int neg_errno)
+{
+	errno = -neg_errno;
+	return -1;
+}
+
+#endif

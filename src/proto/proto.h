@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Control messages between libv4v (and the v4v tool) and v4vd.
+ *
+ * Transport: one AF_UNIX SOCK_SEQPACKET connection per process.  Each
+ * message is one packet: a struct v4vp_hdr, then the fixed-size body of its
+ * operation; SEND alone is followed by its payload.  File descriptors ride
+ * along as SCM_RIGHTS.  Every request gets exactly one reply with the same
+ * op and seq, except NOTIFY, which gets none.  LIST replies carry a page
+ * of fixed-size records after the reply body; the client asks again from
+ * the returned cursor until it is 0, so no reply ever needs more than one
+ * packet and the hypervisor never blocks on a slow reader.
+ * All integers are little-endian (the host order on every machine v4vd
+ * runs on; both ends are on one host).  docs/protocol.md is the byte-level
+ * description.
+ */
+#ifndef V4V_PROTO_H
+#define V4V_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "v4v/addr.h"
+
+#define V4VP_MAGIC 0x50563456u /* "V4VP" */
+#define V4VP_VERSION 1u
+
+/* Default control socket; overridden by `v4vd --socket` and V4V_SOCKET. */
+#define V4VP_DEFAULT_SOCKET "/run/v4v/v4vd.sock"
+#define V4VP_SOCKET_ENV "V4V_SOCKET"
+
+/* The largest datagram payload a SEND may carry. */
+#define V4VP_MAX_DGRAM 65536u
+/* The largest control packet: header, SEND body, payload. */
+#define V4VP_MAX_PACKET (V4VP_MAX_DGRAM + 64u)
+
+enum v4vp_op {
+	V4VP_HELLO = 1,
+	V4VP_REGISTER = 2,
+	V4VP_UNREGISTER = 3,
+	V4VP_SEND = 4,
+	V4VP_NOTIFY = 5,
+	V4VP_LOOKUP = 6,
+	V4VP_LIST = 7,
+	V4VP_VIPT_ADD = 8,
+	V4VP_VIPT_DEL = 9,
+	V4VP_VIPT_FLUSH = 10,
+	V4VP_VIPT_POLICY = 11,
+};
+
+struct v4vp_hdr {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t op;
+	uint32_t seq;	 /* chosen by the client, echoed in the reply */
+	int32_t status;	 /* replies: 0 or a negative errno */
+};
+
+/* HELLO flags: what the connection becomes. */
+#define V4VP_HELLO_NEW 0u     /* a new domain */
+#define V4VP_HELLO_JOIN 1u    /* join the domain of the SCM_RIGHTS capability */
+#define V4VP_HELLO_CONTROL 2u /* no domain: status and viptables only */
+
+struct v4vp_hello {
+	uint32_t flags;
+	uint32_t pad;
+	char name[V4V_NAME_MAX]; /* optional, NUL-terminated; NEW only */
+};
+
+/* Reply to HELLO; a NEW domain also gets its capability fd. */
+struct v4vp_hello_reply {
+	v4v_domid_t domid;
+	uint16_t pad;
+	uint32_t max_dgram;
+	uint32_t flags; /* V4VP_HV_STRICT ... */
+	uint32_t pad2;
+	char name[V4V_NAME_MAX];
+};
+
+#define V4VP_HV_STRICT 1u
+
+/* REGISTER carries two fds: the ring memfd (sealed against shrinking) and
+ * the hypervisor's end of the socket's doorbell. */
+struct v4vp_register {
+	uint32_t port;		/* 0: the hypervisor picks one */
+	v4v_domid_t partner;	/* V4V_DOMID_ANY for any sender */
+	uint16_t pad;
+	uint32_t size;		/* data bytes; memfd is HDR + size */
+	uint32_t flags;
+};
+
+struct v4vp_register_reply {
+	uint32_t handle;
+	uint32_t port;
+};
+
+struct v4vp_handle {
+	uint32_t handle;
+	uint32_t pad;
+};
+
+/* SEND: mediated sendv.  The source is (caller's domid, port of the
+ * caller's ring `handle`); whatever else the caller believes is ignored. */
+struct v4vp_send {
+	uint32_t handle;
+	uint32_t message_type;
+	struct v4v_addr dst;
+	uint32_t len; /* payload bytes that follow this struct */
+	uint32_t pad;
+};
+
+struct v4vp_send_reply {
+	uint32_t len;
+	uint32_t pad;
+};
+
+struct v4vp_lookup {
+	char name[V4V_NAME_MAX];
+};
+
+struct v4vp_lookup_reply {
+	v4v_domid_t domid;
+	uint16_t pad;
+	uint32_t pad2;
+};
+
+struct v4vp_counters {
+	uint64_t tx_msgs, tx_bytes;
+	uint64_t rx_msgs, rx_bytes;
+	uint64_t drops;	  /* refused for lack of space (EAGAIN) */
+	uint64_t rejects; /* refused by viptables */
+	uint64_t norings; /* refused: no such ring (ECONNREFUSED) */
+};
+
+/* LIST: what to list, from which cursor (0 = the start). */
+#define V4VP_LIST_HV 1u
+#define V4VP_LIST_DOMAINS 2u
+#define V4VP_LIST_RINGS 3u
+#define V4VP_LIST_RULES 4u
+
+struct v4vp_list {
+	uint32_t what;
+	uint32_t cursor;
+};
+
+/* Followed by `count` records of the type `what` lists. */
+struct v4vp_list_reply {
+	uint32_t what;
+	uint32_t count;
+	uint32_t next; /* cursor for the next page; 0 when done */
+	uint32_t pad;
+};
+
+struct v4vp_rec_hv {
+	uint32_t flags;
+	uint32_t ndomains;
+	uint32_t nrings;
+	uint32_t policy;
+	uint64_t uptime_ms;
+	struct v4vp_counters c;
+};
+
+struct v4vp_rec_domain {
+	v4v_domid_t domid;
+	uint16_t pad;
+	int32_t pid;
+	uint32_t uid;
+	uint32_t nconns;
+	uint32_t nrings;
+	uint32_t pad2;
+	uint64_t ring_bytes;
+	char name[V4V_NAME_MAX];
+	struct v4vp_counters c;
+};
+
+struct v4vp_rec_ring {
+	uint32_t handle;
+	uint32_t port;
+	v4v_domid_t domid;
+	v4v_domid_t partner;
+	uint32_t size;
+	uint32_t used;
+	uint32_t waiters;
+	uint32_t pad;
+	struct v4vp_counters c;
+};
+
+/* viptables */
+#define V4VP_VIPT_ACCEPT 0u
+#define V4VP_VIPT_REJECT 1u
+
+#define V4VP_MATCH_ANY_DOM 1u
+#define V4VP_MATCH_ANY_PORT 2u
+#define V4VP_MATCH_BY_NAME 4u
+
+struct v4vp_match {
+	uint32_t flags;
+	uint32_t port;
+	v4v_domid_t domid;
+	uint16_t pad;
+	uint32_t pad2;
+	char name[V4V_NAME_MAX];
+};
+
+struct v4vp_rule {
+	struct v4vp_match src;
+	struct v4vp_match dst;
+	uint32_t action;
+	uint32_t pad;
+};
+
+/* VIPT_ADD: insert `rule` before position `pos` (1-based); 0 appends. */
+struct v4vp_vipt_add {
+	uint32_t pos;
+	uint32_t pad;
+	struct v4vp_rule rule;
+};
+
+struct v4vp_vipt_del {
+	uint32_t pos; /* 1-based */
+	uint32_t pad;
+};
+
+struct v4vp_vipt_policy {
+	uint32_t action;
+	uint32_t pad;
+};
+
+struct v4vp_rec_rule {
+	uint32_t pos;
+	uint32_t pad;
+	uint64_t matches;
+	struct v4vp_rule rule;
+};
+
+/* Body size of each request op; (size_t)-1 for an unknown op. */
+size_t v4vp_request_size(uint16_t op);
+/* Body size of each successful reply; (size_t)-1 for an unknown op. */
+size_t v4vp_reply_size(uint16_t op);
+/* Size of one LIST record of kind `what`; 0 for an unknown kind. */
+size_t v4vp_record_size(uint32_t what);
+/* Records of kind `what` that fit in one reply packet. */
+uint32_t v4vp_list_page(uint32_t what);
+
+/* Check a received packet's header and exact size against its op.
+ * Returns 0 or -EPROTO (bad magic, version, op or length). */
+int v4vp_check_request(const void *buf, size_t len);
+int v4vp_check_reply(const void *buf, size_t len);
+
+/* Fill in a header. */
+void v4vp_hdr_init(struct v4vp_hdr *h, uint16_t op, uint32_t seq,
+		   int32_t status);
+
+/* 0 if a fixed name field is NUL-terminated, else -EINVAL. */
+int v4vp_name_check(const char name[V4V_NAME_MAX]);
+/* 0 if a terminated, non-empty name of [A-Za-z0-9_.-] not starting with a
+ * digit or '-'; else -EINVAL. */
+int v4vp_name_valid(const char name[V4V_NAME_MAX]);
+
+/* Most file descriptors one packet carries. */
+#define V4VP_MAX_FDS 2
+
+/* Send one packet made of `iov`, with `nfds` descriptors attached.
+ * Never raises SIGPIPE.  Returns 0 or a negative errno; a short send is
+ * -EMSGSIZE. */
+int v4vp_sendv(int sock, const struct iovec *iov, int iovcnt,
+	       const int *fds, int nfds, int flags);
+
+/* Receive one packet into buf.  Descriptors attached to it land in fds[]
+ * (*nfds of them, at most V4VP_MAX_FDS; any beyond that, or any attached
+ * to a truncated packet, are closed and the call fails with -EPROTO).
+ * Returns the packet length, 0 at end of connection, or a negative errno. */
+ssize_t v4vp_recv(int sock, void *buf, size_t len, int *fds, int *nfds,
+		  int flags);
+
+#endif

@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The V4V ring: insert, copy-out and validation.  See ring.h for the
+ * layout and the trust rules; docs/protocol.md for the bytes.
+ */
+#include "ring.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define load_acq(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define load_relaxed(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define store_rel(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define full_fence() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+
+static inline uint32_t round_slot(uint32_t n)
+{
+	return (n + V4V_RING_SLOT - 1) & ~(V4V_RING_SLOT - 1);
+}
+
+/* Bytes between two positions going forward, both already in range. */
+static inline uint32_t ring_dist(uint32_t from, uint32_t to, uint32_t size)
+{
+	return to >= from ? to - from : size - from + to;
+}
+
+static inline uint32_t ring_advance(uint32_t pos, uint32_t n, uint32_t size)
+{
+	/* n <= size, pos < size: no overflow since size <= 2^30. */
+	pos += n;
+	return pos >= size ? pos - size : pos;
+}
+
+static inline bool pos_valid(uint32_t pos, uint32_t size)
+{
+	return pos < size && (pos & (V4V_RING_SLOT - 1)) == 0;
+}
+
+/* Copy into the data area at `pos`, wrapping at the end. */
+static void copy_in(const struct v4v_ring *r, uint32_t pos, const void *src,
+		    size_t n)
+{
+	size_t first = r->size - pos;
+
+	if (n <= first) {
+		memcpy(r->data + pos, src, n);
+	} else {
+		memcpy(r->data + pos, src, first);
+		memcpy(r->data, (const uint8_t *)src + first, n - first);
+	}
+}
+
+static void copy_out(const struct v4v_ring *r, uint32_t pos, void *dst,
+		     size_t n)
+{
+	size_t first = r->size - pos;
+
+	if (n <= first) {
+		memcpy(dst, r->data + pos, n);
+	} else {
+		memcpy(dst, r->data + pos, first);
+		memcpy((uint8_t *)dst + first, r->data, n - first);
+	}
+}
+
+int v4v_ring_size_check(uint32_t size)
+{
+	if (size < V4V_RING_MIN_SIZE || size > V4V_RING_MAX_SIZE)
+		return -EINVAL;
+	if (size % V4V_RING_SLOT)
+		return -EINVAL;
+	return 0;
+}
+
+void v4v_ring_format(void *mem, uint32_t size)
+{
+	struct v4v_ring_shared *sh = mem;
+
+	memset(sh, 0, sizeof(*sh));
+	sh->magic = V4V_RING_MAGIC;
+	sh->version = V4V_RING_VERSION;
+	sh->size = size;
+}
+
+int v4v_ring_view(struct v4v_ring *r, void *mem, size_t memlen, uint32_t size)
+{
+	if (v4v_ring_size_check(size) || memlen < v4v_ring_mem_size(size))
+		return -EINVAL;
+	r->sh = mem;
+	r->data = (uint8_t *)mem + V4V_RING_HDR_SIZE;
+	r->size = size;
+	return 0;
+}
+
+void v4v_ring_prod_init(struct v4v_ring_prod *p, const struct v4v_ring *r)
+{
+	p->r = *r;
+	p->tx = 0;
+}
+
+/*
+ * The consumer's rx_ptr is only a hint.  An invalid one can only come from
+ * the ring's owner damaging its own ring; like Argo, treat the ring as
+ * empty from our position so the owner, and nobody else, loses messages.
+ */
+static uint32_t sane_rx(const struct v4v_ring_prod *p)
+{
+	uint32_t rx = load_acq(&p->r.sh->rx_ptr);
+
+	return pos_valid(rx, p->r.size) ? rx : p->tx;
+}
+
+static uint32_t free_bytes(const struct v4v_ring_prod *p, uint32_t rx)
+{
+	/* One slot always stays empty so that rx == tx means empty. */
+	return p->r.size - ring_dist(rx, p->tx, p->r.size) - V4V_RING_SLOT;
+}
+
+uint32_t v4v_ring_space(const struct v4v_ring_prod *p)
+{
+	uint32_t f = free_bytes(p, sane_rx(p));
+
+	return f > V4V_RING_MSG_HDR ? (f - V4V_RING_MSG_HDR) & ~(V4V_RING_SLOT - 1)
+				   : 0;
+}
+
+static int iov_total(const struct v4v_ring_prod *p, const struct iovec *iov,
+		     int iovcnt, uint32_t *out)
+{
+	size_t total = 0;
+
+	if (iovcnt < 0 || (iovcnt > 0 && !iov))
+		return -EINVAL;
+	for (int i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len > v4v_ring_max_payload(p->r.size) ||
+		    total + iov[i].iov_len > v4v_ring_max_payload(p->r.size))
+			return -EMSGSIZE;
+		total += iov[i].iov_len;
+	}
+	*out = (uint32_t)total;
+	return 0;
+}
+
+int v4v_ring_insert(struct v4v_ring_prod *p, const struct v4v_addr *src,
+		    uint32_t message_type, const struct iovec *iov, int iovcnt,
+		    bool *kick)
+{
+	struct v4v_ring_msghdr h;
+	uint32_t len, need, pos;
+	int rc;
+
+	*kick = false;
+	rc = iov_total(p, iov, iovcnt, &len);
+	if (rc)
+		return rc;
+	need = round_slot(V4V_RING_MSG_HDR + len);
+	if (need > free_bytes(p, sane_rx(p)))
+		return -EAGAIN;
+
+	h.len = V4V_RING_MSG_HDR + len;
+	h.source = *src;
+	h.source.pad = 0;
+	h.message_type = message_type;
+	copy_in(&p->r, p->tx, &h, sizeof(h));
+	pos = ring_advance(p->tx, V4V_RING_MSG_HDR, p->r.size);
+	for (int i = 0; i < iovcnt; i++) {
+		copy_in(&p->r, pos, iov[i].iov_base, iov[i].iov_len);
+		pos = ring_advance(pos, (uint32_t)iov[i].iov_len, p->r.size);
+	}
+	p->tx = ring_advance(p->tx, need, p->r.size);
+	store_rel(&p->r.sh->tx_ptr, p->tx);
+
+	/* Pairs with the fence in v4v_ring_arm: either the consumer sees our
+	 * tx_ptr, or we see its ARMED flag.  Only one side clears it. */
+	full_fence();
+	if (load_relaxed(&p->r.sh->rx_flags) & V4V_RING_RX_ARMED)
+		*kick = __atomic_fetch_and(&p->r.sh->rx_flags,
+					   ~V4V_RING_RX_ARMED,
+					   __ATOMIC_ACQ_REL) &
+			V4V_RING_RX_ARMED;
+	return 0;
+}
+
+bool v4v_ring_want_space(struct v4v_ring_prod *p, uint32_t need)
+{
+	uint32_t total;
+
+	/* A message that can never fit must not wait for space forever, and
+	 * need + header must not wrap to a small total: say "don't wait" and
+	 * let the insert report -EMSGSIZE. */
+	if (need > v4v_ring_max_payload(p->r.size))
+		return true;
+	total = round_slot(V4V_RING_MSG_HDR + need);
+	__atomic_fetch_or(&p->r.sh->tx_flags, V4V_RING_TX_WAITING,
+			  __ATOMIC_SEQ_CST);
+	full_fence();
+	return total <= free_bytes(p, sane_rx(p));
+}
+
+void v4v_ring_cons_init(struct v4v_ring_cons *c, const struct v4v_ring *r)
+{
+	c->r = *r;
+	c->rx = 0;
+}
+
+uint32_t v4v_ring_used(const struct v4v_ring_cons *c)
+{
+	uint32_t tx = load_acq(&c->r.sh->tx_ptr);
+
+	if (!pos_valid(tx, c->r.size))
+		return 0;
+	return ring_dist(c->rx, tx, c->r.size);
+}
+
+int v4v_ring_peek(struct v4v_ring_cons *c, struct v4v_ring_msg *m)
+{
+	struct v4v_ring_msghdr h;
+	uint32_t tx = load_acq(&c->r.sh->tx_ptr);
+	uint32_t used;
+
+	if (!pos_valid(tx, c->r.size))
+		return -EBADMSG;
+	if (tx == c->rx)
+		return 0;
+	used = ring_dist(c->rx, tx, c->r.size);
+	if (used < V4V_RING_MSG_HDR)
+		return -EBADMSG;
+	/* Copy first: the producer may rewrite the header under us. */
+	copy_out(&c->r, c->rx, &h, sizeof(h));
+	if (h.len < V4V_RING_MSG_HDR || h.len > used ||
+	    round_slot(h.len) > used)
+		return -EBADMSG;
+	m->payload_len = h.len - V4V_RING_MSG_HDR;
+	m->message_type = h.message_type;
+	m->source = h.source;
+	m->source.pad = 0;
+	return 1;
+}
+
+void v4v_ring_read(const struct v4v_ring_cons *c, uint32_t off, void *dst,
+		   size_t n)
+{
+	uint32_t pos = ring_advance(c->rx, V4V_RING_MSG_HDR, c->r.size);
+
+	copy_out(&c->r, ring_advance(pos, off, c->r.size), dst, n);
+}
+
+size_t v4v_ring_readv(const struct v4v_ring_cons *c,
+		      const struct v4v_ring_msg *m, uint32_t off,
+		      const struct iovec *iov, int iovcnt)
+{
+	size_t done = 0;
+
+	if (off >= m->payload_len)
+		return 0;
+	for (int i = 0; i < iovcnt && off < m->payload_len; i++) {
+		size_t n = iov[i].iov_len;
+
+		if (n > m->payload_len - off)
+			n = m->payload_len - off;
+		v4v_ring_read(c, off, iov[i].iov_base, n);
+		off += (uint32_t)n;
+		done += n;
+	}
+	return done;
+}
+
+bool v4v_ring_consume(struct v4v_ring_cons *c, const struct v4v_ring_msg *m)
+{
+	uint32_t need = round_slot(V4V_RING_MSG_HDR + m->payload_len);
+
+	c->rx = ring_advance(c->rx, need, c->r.size);
+	store_rel(&c->r.sh->rx_ptr, c->rx);
+	/* Pairs with the fence in v4v_ring_want_space. */
+	full_fence();
+	if (!(load_relaxed(&c->r.sh->tx_flags) & V4V_RING_TX_WAITING))
+		return false;
+	return __atomic_fetch_and(&c->r.sh->tx_flags, ~V4V_RING_TX_WAITING,
+				  __ATOMIC_ACQ_REL) &
+	       V4V_RING_TX_WAITING;
+}
+
+bool v4v_ring_arm(struct v4v_ring_cons *c)
+{
+	__atomic_fetch_or(&c->r.sh->rx_flags, V4V_RING_RX_ARMED,
+			  __ATOMIC_SEQ_CST);
+	full_fence();
+	if (load_acq(&c->r.sh->tx_ptr) == c->rx)
+		return true;
+	__atomic_fetch_and(&c->r.sh->rx_flags, ~V4V_RING_RX_ARMED,
+			   __ATOMIC_RELAXED);
+	return false;
+}

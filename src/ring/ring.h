@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The V4V ring: one receiver-owned circular buffer of 16-byte slots.
+ *
+ * Memory layout (all little-endian, see docs/protocol.md):
+ *
+ *   offset   0  cache line owned by the consumer: magic, version, size,
+ *               rx_ptr, rx_flags
+ *   offset  64  cache line owned by the producer: tx_ptr, tx_flags
+ *   offset 128  data area, `size` bytes, size a multiple of 16
+ *
+ * A message is a 16-byte header {len, source address, message type}
+ * followed by the payload, padded to a multiple of 16; it may wrap at the
+ * end of the data area.  rx == tx means empty; the producer never fills the
+ * last slot, so a full ring is never mistaken for an empty one.
+ *
+ * Trust: shared memory may be written by a hostile party at any time.  The
+ * producer keeps its tx position privately and treats the published rx_ptr
+ * as a hint it sanitizes; the consumer keeps its rx position privately and
+ * validates tx_ptr and every header (copy, then validate) before use.  A
+ * corrupted ring can only hurt the messages in that ring.
+ *
+ * Concurrency: one producer and one consumer at a time; callers serialize
+ * several threads on either side themselves.  This file depends on nothing
+ * above it.
+ */
+#ifndef V4V_RING_H
+#define V4V_RING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "v4v/addr.h"
+
+#define V4V_RING_MAGIC 0x4e523456u /* "V4RN" */
+#define V4V_RING_VERSION 1u
+#define V4V_RING_HDR_SIZE 128u
+#define V4V_RING_SLOT 16u
+#define V4V_RING_MSG_HDR 16u
+/* Smallest and largest data areas the ring code accepts. */
+#define V4V_RING_MIN_SIZE 256u
+#define V4V_RING_MAX_SIZE (1u << 30)
+
+/* rx_flags: the consumer found the ring empty and holds no doorbell token:
+ * the producer must ring the doorbell after its next insert. */
+#define V4V_RING_RX_ARMED 1u
+/* tx_flags: a producer failed for lack of space and waits to be notified
+ * when the consumer frees some. */
+#define V4V_RING_TX_WAITING 1u
+
+struct v4v_ring_shared {
+	uint32_t magic;
+	uint32_t version;
+	uint32_t size; /* informational: both sides keep their own copy */
+	uint32_t rx_ptr;
+	uint32_t rx_flags;
+	uint8_t pad0[64 - 5 * 4];
+	uint32_t tx_ptr;
+	uint32_t tx_flags;
+	uint8_t pad1[64 - 2 * 4];
+};
+
+/* The 16-byte message header as stored in the ring. */
+struct v4v_ring_msghdr {
+	uint32_t len; /* header + payload, unpadded */
+	struct v4v_addr source;
+	uint32_t message_type;
+};
+
+/* A private view of a ring: the size is fixed when the view is made and is
+ * never read back from shared memory. */
+struct v4v_ring {
+	struct v4v_ring_shared *sh;
+	uint8_t *data;
+	uint32_t size;
+};
+
+struct v4v_ring_prod {
+	struct v4v_ring r;
+	uint32_t tx;
+};
+
+struct v4v_ring_cons {
+	struct v4v_ring r;
+	uint32_t rx;
+};
+
+/* A validated message at the consumer's position. */
+struct v4v_ring_msg {
+	uint32_t payload_len;
+	uint32_t message_type;
+	struct v4v_addr source;
+};
+
+/* Bytes of memory a ring with `size` data bytes needs. */
+static inline size_t v4v_ring_mem_size(uint32_t size)
+{
+	return (size_t)V4V_RING_HDR_SIZE + size;
+}
+
+/* The largest payload a ring of `size` data bytes can ever hold. */
+static inline uint32_t v4v_ring_max_payload(uint32_t size)
+{
+	return size - V4V_RING_SLOT - V4V_RING_MSG_HDR;
+}
+
+/* 0 if `size` is acceptable for a data area, else -EINVAL. */
+int v4v_ring_size_check(uint32_t size);
+
+/* Format fresh ring memory (done by the owner before registering). */
+void v4v_ring_format(void *mem, uint32_t size);
+
+/* Make a private view of `mem` (at least v4v_ring_mem_size(size) bytes).
+ * Does not trust the header: the caller supplies the size. */
+int v4v_ring_view(struct v4v_ring *r, void *mem, size_t memlen,
+		  uint32_t size);
+
+/* Producer side.  Start at the position the ring was formatted with. */
+void v4v_ring_prod_init(struct v4v_ring_prod *p, const struct v4v_ring *r);
+
+/* Insert one message.  Returns 0, -EAGAIN (no space now), -EMSGSIZE (can
+ * never fit) or -EINVAL (bad iovec).  *kick is set when the consumer asked
+ * for a doorbell and the caller must ring it. */
+int v4v_ring_insert(struct v4v_ring_prod *p, const struct v4v_addr *src,
+		    uint32_t message_type, const struct iovec *iov,
+		    int iovcnt, bool *kick);
+
+/* Free payload bytes for one more message right now. */
+uint32_t v4v_ring_space(const struct v4v_ring_prod *p);
+
+/* Announce that a producer waits for `need` payload bytes of space.
+ * Returns true if the space is already there (no need to wait). */
+bool v4v_ring_want_space(struct v4v_ring_prod *p, uint32_t need);
+
+/* Consumer side. */
+void v4v_ring_cons_init(struct v4v_ring_cons *c, const struct v4v_ring *r);
+
+/* Look at the next message.  Returns 1 and fills *m, 0 if the ring is
+ * empty, -EBADMSG if the producer's tx_ptr or the message header is
+ * invalid (the ring is corrupt and must be dropped). */
+int v4v_ring_peek(struct v4v_ring_cons *c, struct v4v_ring_msg *m);
+
+/* Copy `n` payload bytes starting at `off` of the message just peeked. */
+void v4v_ring_read(const struct v4v_ring_cons *c, uint32_t off, void *dst,
+		   size_t n);
+
+/* Copy payload bytes [off, off + len) into an iovec; returns bytes copied. */
+size_t v4v_ring_readv(const struct v4v_ring_cons *c,
+		      const struct v4v_ring_msg *m, uint32_t off,
+		      const struct iovec *iov, int iovcnt);
+
+/* Drop the message just peeked.  Returns true if a producer waits for
+ * space and must be notified. */
+bool v4v_ring_consume(struct v4v_ring_cons *c, const struct v4v_ring_msg *m);
+
+/* Ask for a doorbell on the next insert.  Returns true if the ring is still
+ * empty afterwards (safe to sleep), false if data arrived meanwhile (the
+ * flag is withdrawn). */
+bool v4v_ring_arm(struct v4v_ring_cons *c);
+
+/* Bytes currently queued (headers and padding included). */
+uint32_t v4v_ring_used(const struct v4v_ring_cons *c);
+
+#endif

@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: MIT */
+/* v4v status: what the hypervisor holds, as a table or as JSON. */
+#include "tool.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/proto.h"
+
+static const char usage[] =
+"Usage: v4v status [--json]\n"
+"Show the hypervisor's mode, its domains and rings, and the message\n"
+"counters: sent, dropped for lack of space, rejected by viptables, and\n"
+"refused because no ring was there.\n";
+
+struct snapshot {
+	struct v4vp_rec_hv hv;
+	struct v4vp_rec_domain *doms;
+	struct v4vp_rec_ring *rings;
+	uint32_t ndoms, nrings;
+};
+
+static int take(struct snapshot *s)
+{
+	struct v4v_ctl *c = tool_ctl();
+	struct v4vp_rec_hv *hv;
+	uint32_t n;
+	int rc;
+
+	rc = tool_list(c, V4VP_LIST_HV, (void **)&hv, &n);
+	if (!rc) {
+		s->hv = *hv;
+		free(hv);
+		rc = tool_list(c, V4VP_LIST_DOMAINS, (void **)&s->doms,
+			       &s->ndoms);
+	}
+	if (!rc)
+		rc = tool_list(c, V4VP_LIST_RINGS, (void **)&s->rings,
+			       &s->nrings);
+	v4v_ctl_close(c);
+	return rc;
+}
+
+static const char *name_of(const char *name)
+{
+	/* The hypervisor only accepts names of a safe alphabet. */
+	return name[0] ? name : "-";
+}
+
+static void counters_json(const struct v4vp_counters *c)
+{
+	printf("\"tx_msgs\":%" PRIu64 ",\"tx_bytes\":%" PRIu64
+	       ",\"rx_msgs\":%" PRIu64 ",\"rx_bytes\":%" PRIu64
+	       ",\"drops\":%" PRIu64 ",\"rejects\":%" PRIu64
+	       ",\"norings\":%" PRIu64,
+	       c->tx_msgs, c->tx_bytes, c->rx_msgs, c->rx_bytes, c->drops,
+	       c->rejects, c->norings);
+}
+
+static void print_json(const struct snapshot *s)
+{
+	printf("{\"hypervisor\":{\"mode\":\"%s\",\"uptime_ms\":%" PRIu64
+	       ",\"policy\":\"%s\",\"domains\":%u,\"rings\":%u,",
+	       s->hv.flags & V4VP_HV_STRICT ? "strict" : "direct",
+	       s->hv.uptime_ms,
+	       s->hv.policy == V4VP_VIPT_ACCEPT ? "ACCEPT" : "REJECT",
+	       s->hv.ndomains, s->hv.nrings);
+	counters_json(&s->hv.c);
+	printf("},\"domains\":[");
+	for (uint32_t i = 0; i < s->ndoms; i++) {
+		const struct v4vp_rec_domain *d = &s->doms[i];
+
+		printf("%s{\"domid\":%u,\"name\":\"%.*s\",\"pid\":%d,"
+		       "\"uid\":%u,\"conns\":%u,\"rings\":%u,"
+		       "\"ring_bytes\":%" PRIu64 ",",
+		       i ? "," : "", d->domid, V4V_NAME_MAX - 1, d->name,
+		       d->pid, d->uid, d->nconns, d->nrings, d->ring_bytes);
+		counters_json(&d->c);
+		printf("}");
+	}
+	printf("],\"rings\":[");
+	for (uint32_t i = 0; i < s->nrings; i++) {
+		const struct v4vp_rec_ring *r = &s->rings[i];
+
+		printf("%s{\"handle\":%u,\"domid\":%u,\"port\":%u,"
+		       "\"partner\":%d,\"size\":%u,\"used\":%u,"
+		       "\"waiters\":%u,",
+		       i ? "," : "", r->handle, r->domid, r->port,
+		       r->partner == V4V_DOMID_ANY ? -1 : r->partner, r->size,
+		       r->used, r->waiters);
+		counters_json(&r->c);
+		printf("}");
+	}
+	printf("]}\n");
+}
+
+static void print_table(const struct snapshot *s)
+{
+	const struct v4vp_counters *c = &s->hv.c;
+
+	printf("v4vd: %s mode, up %.1f s, policy %s, %u domains, %u rings\n",
+	       s->hv.flags & V4VP_HV_STRICT ? "strict" : "direct",
+	       (double)s->hv.uptime_ms / 1000,
+	       s->hv.policy == V4VP_VIPT_ACCEPT ? "ACCEPT" : "REJECT",
+	       s->hv.ndomains, s->hv.nrings);
+	printf("messages: %" PRIu64 " sent (%" PRIu64 " bytes), %" PRIu64
+	       " dropped (ring full), %" PRIu64 " rejected (viptables), %"
+	       PRIu64 " refused (no ring)\n\n",
+	       c->tx_msgs, c->tx_bytes, c->drops, c->rejects, c->norings);
+	printf("%5s %-16s %7s %6s %5s %10s %10s %10s %7s %7s\n", "DOMID",
+	       "NAME", "PID", "UID", "RINGS", "TX-MSGS", "RX-MSGS",
+	       "TX-BYTES", "DROPS", "REJECTS");
+	for (uint32_t i = 0; i < s->ndoms; i++) {
+		const struct v4vp_rec_domain *d = &s->doms[i];
+
+		printf("%5u %-16.31s %7d %6u %5u %10" PRIu64 " %10" PRIu64
+		       " %10" PRIu64 " %7" PRIu64 " %7" PRIu64 "\n",
+		       d->domid, name_of(d->name), d->pid, d->uid, d->nrings,
+		       d->c.tx_msgs, d->c.rx_msgs, d->c.tx_bytes, d->c.drops,
+		       d->c.rejects);
+	}
+	printf("\n%6s %-18s %7s %9s %9s %7s %10s %10s %7s\n", "RING",
+	       "ADDRESS", "PARTNER", "SIZE", "USED", "WAITERS", "RX-MSGS",
+	       "RX-BYTES", "DROPS");
+	for (uint32_t i = 0; i < s->nrings; i++) {
+		const struct v4vp_rec_ring *r = &s->rings[i];
+		char addr[32], partner[16];
+
+		snprintf(addr, sizeof(addr), "%u:%u", r->domid, r->port);
+		if (r->partner == V4V_DOMID_ANY)
+			strcpy(partner, "any");
+		else
+			snprintf(partner, sizeof(partner), "%u", r->partner);
+		printf("%6u %-18s %7s %9u %9u %7u %10" PRIu64 " %10" PRIu64
+		       " %7" PRIu64 "\n",
+		       r->handle, addr, partner, r->size, r->used, r->waiters,
+		       r->c.rx_msgs, r->c.rx_bytes, r->c.drops);
+	}
+}
+
+int cmd_status(int argc, char **argv)
+{
+	struct snapshot s = { 0 };
+	bool json = false;
+	int rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			json = true;
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(usage, stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "v4v status: unknown option '%s'\n%s",
+				argv[i], usage);
+			return EXIT_USAGE;
+		}
+	}
+	rc = take(&s);
+	if (rc) {
+		tool_err("status", rc);
+		return 1;
+	}
+	if (json)
+		print_json(&s);
+	else
+		print_table(&s);
+	free(s.doms);
+	free(s.rings);
+	return 0;
+}

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/* The v4v tool: one file per subcommand, sharing these helpers. */
+#ifndef V4V_TOOLS_TOOL_H
+#define V4V_TOOLS_TOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "v4v/link.h"
+
+/* Exit codes, as documented in docs/cli.md. */
+#define EXIT_USAGE 2
+#define EXIT_NOHV 3 /* cannot reach the hypervisor */
+
+int cmd_status(int argc, char **argv);
+int cmd_viptables(int argc, char **argv);
+int cmd_cat(int argc, char **argv);
+
+/* Print "v4v: <what>: <strerror>" with advice for the common errnos. */
+void tool_err(const char *what, int neg_errno);
+/* Open an admin/observer connection or exit with a clear message. */
+struct v4v_ctl *tool_ctl(void);
+/* Fetch every record of a LIST kind: *recs is malloc'd, *n records. */
+int tool_list(struct v4v_ctl *c, uint32_t what, void **recs, uint32_t *n);
+
+#endif
