@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* v4v: the command-line tool for V4V domains and their hypervisor. */
 #include "tool.h"
+#include "bench.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@ static const char usage[] =
 "  status [--json]        domains, rings, counters\n"
 "  viptables ...          list and change the firewall (see -h)\n"
 "  cat [-u] ...           send or receive data, like ncat (see -h)\n"
+"  bench [OPTION]...      ping-pong latency against kernel transports\n"
 "  help [COMMAND]         show help\n"
 "\n"
 "Environment: V4V_SOCKET is the control socket (default\n"
@@ -122,6 +124,8 @@ int main(int argc, char **argv)
 		return cmd_viptables(argc - 1, argv + 1);
 	if (!strcmp(cmd, "cat"))
 		return cmd_cat(argc - 1, argv + 1);
+	if (!strcmp(cmd, "bench"))
+		return cmd_bench(argc - 1, argv + 1);
 	fprintf(stderr, "v4v: unknown command '%s'\n"
 		"Try 'v4v --help' for the list of commands.\n", cmd);
 	return EXIT_USAGE;

@@ -1,0 +1,22 @@
+#!/bin/sh
+# Install what building and testing V4VSockets needs, on Debian 12, as root.
+# Each package and why:
+#   gcc, meson, ninja-build, pkg-config  the build
+#   clang, libclang-rt-14-dev            libFuzzer fuzzers (-fsanitize=fuzzer)
+#   iproute2                             network namespaces in tests/benchmarks
+#   gnuplot-nox                          the benchmark's PNG plot
+#   spin                                 model checking of the wakeup protocol
+set -eu
+need=""
+for pkg in gcc meson ninja-build pkg-config clang libclang-rt-14-dev \
+           iproute2 gnuplot-nox spin; do
+	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null |
+		grep -q "install ok installed" || need="$need $pkg"
+done
+if [ -n "$need" ]; then
+	echo "deps: installing$need"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq $need >/dev/null
+fi
