@@ -1,0 +1,68 @@
+#!/bin/sh
+# Run every test of V4VSockets: the unit and integration suites in a plain
+# build and again under AddressSanitizer + UndefinedBehaviorSanitizer, and
+# the libFuzzer fuzzers for a bounded time.  The last line is the summary
+# "N passed, N failed, N skipped".
+#
+#   V4V_FUZZ_SECONDS   time per fuzzer (default 20)
+#   V4V_SKIP_ASAN=1    skip the sanitizer pass (faster local runs)
+set -u
+cd "$(dirname "$0")/.."
+sh scripts/deps.sh || exit 1
+# Sanitizer findings fail the test that triggered them.
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+logs=""
+
+suite() { # NAME BUILDDIR MESON-ARGS...
+	name=$1 dir=$2
+	shift 2
+	echo "== $name =="
+	if [ ! -f "$dir/build.ninja" ]; then
+		meson setup "$dir" "$@" >/dev/null || { echo "$name: setup failed"; return; }
+	fi
+	if ! ninja -C "$dir" >"$dir.build.log" 2>&1; then
+		cat "$dir.build.log"
+		echo "BUILD FAILED" >"$dir.failed"
+		logs="$logs $dir.failed"
+		return
+	fi
+	meson test -C "$dir" --print-errorlogs --num-processes 1 $SUITES
+	logs="$logs $dir/meson-logs/testlog.json"
+}
+
+SUITES="--suite unit --suite integ"
+rm -f build*.failed
+suite "tests" build
+if [ "${V4V_SKIP_ASAN:-0}" != 1 ]; then
+	suite "tests under ASan+UBSan" build-asan \
+		-Db_sanitize=address,undefined -Db_lundef=false \
+		-Dbuildtype=debug
+fi
+SUITES="--suite fuzz"
+CC=clang suite "fuzzers (${V4V_FUZZ_SECONDS:-20} s each)" build-fuzz \
+	-Dfuzz=true -Db_lundef=false
+
+python3 - $logs <<'PY'
+import json, sys
+ok = fail = skip = 0
+for path in sys.argv[1:]:
+    if path.endswith(".failed"):
+        fail += 1
+        continue
+    try:
+        lines = open(path).read().splitlines()
+    except OSError:
+        fail += 1
+        continue
+    for line in lines:
+        r = json.loads(line).get("result")
+        if r in ("OK", "EXPECTEDFAIL"):
+            ok += 1
+        elif r == "SKIP":
+            skip += 1
+        else:
+            fail += 1
+print(f"{ok} passed, {fail} failed" + (f", {skip} skipped" if skip else ""))
+sys.exit(1 if fail else 0)
+PY

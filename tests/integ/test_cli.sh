@@ -1,0 +1,97 @@
+#!/bin/sh
+# The v4v tool and v4vd as a user meets them: help, usage errors and their
+# exit codes, cat in both directions, status (table and JSON), viptables.
+set -u
+: "${V4VD:?set V4VD to the v4vd binary}" "${V4V:?set V4V to the v4v binary}"
+dir=$(mktemp -d /tmp/v4vcli.XXXXXX)
+export V4V_SOCKET="$dir/ctl.sock"
+fails=0
+hv=""
+cleanup() { [ -n "$hv" ] && kill "$hv" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"; }
+trap cleanup EXIT
+
+ok()   { echo "ok   $1"; }
+bad()  { echo "FAIL $1"; fails=$((fails + 1)); }
+expect_rc() { # WANT NAME CMD...
+	want=$1 name=$2
+	shift 2
+	"$@" >"$dir/out" 2>"$dir/err"
+	rc=$?
+	if [ "$rc" -eq "$want" ]; then ok "$name"; else
+		bad "$name (exit $rc, wanted $want)"; cat "$dir/err"; fi
+}
+
+expect_rc 0 "v4vd --help" "$V4VD" --help
+grep -q -- "--strict" "$dir/out" || bad "v4vd --help mentions --strict"
+expect_rc 2 "v4vd bad option" "$V4VD" --bogus
+expect_rc 2 "v4vd bad policy" "$V4VD" --policy maybe
+grep -q "ACCEPT or REJECT" "$dir/err" || bad "v4vd says what a policy is"
+expect_rc 0 "v4v --help" "$V4V" --help
+expect_rc 2 "v4v unknown command" "$V4V" frobnicate
+expect_rc 3 "v4v status without v4vd" "$V4V" status
+grep -q "is v4vd running" "$dir/err" || bad "advice when v4vd is down"
+
+"$V4VD" --foreground --socket "$V4V_SOCKET" 2>"$dir/v4vd.log" &
+hv=$!
+for _ in $(seq 100); do "$V4V" status >/dev/null 2>&1 && break; sleep 0.05; done
+expect_rc 0 "v4v status" "$V4V" status
+grep -q "direct mode" "$dir/out" || bad "status shows the mode"
+expect_rc 1 "v4vd refuses a second instance" "$V4VD" -f --socket "$V4V_SOCKET"
+grep -q "already serving" "$dir/err" || bad "says another v4vd serves"
+expect_rc 2 "cat needs -u" "$V4V" cat -l 7
+expect_rc 2 "cat bad port" "$V4V" cat -u -l 7x
+
+# Datagrams through cat, receiver named so the sender can address it.
+"$V4V" cat -u -l 7 -c 3 -n srv >"$dir/recv" 2>"$dir/recv.err" &
+rcv=$!
+for _ in $(seq 100); do "$V4V" status | grep -q " srv " && break; sleep 0.05; done
+printf 'one\ntwo\nthree\n' | "$V4V" cat -u srv:7
+wait $rcv
+if [ "$(cat "$dir/recv")" = "$(printf 'one\ntwo\nthree')" ]; then ok "cat delivers lines"; else
+	bad "cat delivers lines"; cat "$dir/recv" "$dir/recv.err"; fi
+expect_rc 1 "cat to nowhere is refused" sh -c "echo x | '$V4V' cat -u 1:999"
+grep -q "refused" "$dir/err" || bad "refusal is explained"
+expect_rc 2 "cat to an unknown name" sh -c "echo x | '$V4V' cat -u nosuch:7"
+
+expect_rc 0 "status --json" "$V4V" status --json
+python3 -c "
+import json,sys
+d=json.load(open('$dir/out'))
+h=d['hypervisor']
+assert h['tx_msgs']>=3 and h['norings']>=1, h
+assert isinstance(d['domains'],list) and isinstance(d['rings'],list)
+" && ok "status JSON parses and counts" || bad "status JSON parses and counts"
+
+# viptables
+expect_rc 0 "viptables -A" "$V4V" viptables -A -s '*' -d 'srv:7' -j REJECT
+expect_rc 0 "viptables -I 1" "$V4V" viptables -I 1 -s 5 -d '*:80' -j accept
+expect_rc 0 "viptables -L -v" "$V4V" viptables -L -v
+sed -n 4p "$dir/out" | grep -q "REJECT" || bad "rule 2 listed second"
+sed -n 3p "$dir/out" | grep -q "ACCEPT" || bad "inserted rule listed first"
+expect_rc 2 "viptables needs -j" "$V4V" viptables -A -s 1
+expect_rc 2 "viptables bad address" "$V4V" viptables -A -s '1:x' -j REJECT
+expect_rc 1 "viptables -D past the end" "$V4V" viptables -D 9
+grep -q "no rule number 9" "$dir/err" || bad "explains the missing rule"
+"$V4V" cat -u -l 7 -n srv -c 1 >/dev/null 2>&1 &
+rcv=$!
+for _ in $(seq 100); do "$V4V" status | grep -q " srv " && break; sleep 0.05; done
+expect_rc 1 "REJECT refuses delivery" sh -c "echo x | '$V4V' cat -u srv:7"
+"$V4V" status --json | python3 -c "
+import json,sys; assert json.load(sys.stdin)['hypervisor']['rejects']>=1" \
+	&& ok "rejection counted" || bad "rejection counted"
+expect_rc 0 "viptables -D 2" "$V4V" viptables -D 2
+expect_rc 0 "delivery after delete" sh -c "echo x | '$V4V' cat -u srv:7"
+wait $rcv
+expect_rc 0 "viptables -P REJECT" "$V4V" viptables -P REJECT
+"$V4V" viptables -L | grep -q "Policy: REJECT" && ok "policy shown" || bad "policy shown"
+expect_rc 0 "viptables -F" "$V4V" viptables -F
+"$V4V" viptables -L | grep -q "^ *1 " && bad "flush left rules" || ok "flush"
+
+kill "$hv"
+wait "$hv"
+rc=$?
+hv=""
+[ "$rc" -eq 0 ] && ok "v4vd exits 0 on SIGTERM" || bad "v4vd exits 0 on SIGTERM (got $rc)"
+grep -q "viptables op" "$dir/v4vd.log" && ok "viptables changes logged" || bad "viptables changes logged"
+[ -e "$V4V_SOCKET" ] && bad "socket removed at exit" || ok "socket removed at exit"
+exit $((fails > 0))
