@@ -45,6 +45,12 @@ struct sockaddr_v4v {
 int v4v_socket(int domain, int type, int protocol);
 int v4v_bind(int fd, const struct sockaddr *addr, socklen_t len);
 int v4v_connect(int fd, const struct sockaddr *addr, socklen_t len);
+int v4v_listen(int fd, int backlog);
+int v4v_accept(int fd, struct sockaddr *addr, socklen_t *len);
+int v4v_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+int v4v_shutdown(int fd, int how);
+/* FIONREAD (int *: bytes ready) and FIONBIO (int *: non-blocking). */
+int v4v_ioctl(int fd, unsigned long req, void *arg);
 ssize_t v4v_send(int fd, const void *buf, size_t len, int flags);
 ssize_t v4v_sendto(int fd, const void *buf, size_t len, int flags,
 		   const struct sockaddr *addr, socklen_t alen);

@@ -98,8 +98,9 @@ void hv_ctl_close(struct hv *hv, struct hv_conn *c, const char *why)
 }
 
 /* Send a reply; false if the client must be dropped. */
-static bool reply(struct hv_conn *c, const struct v4vp_hdr *req, int status,
-		  const void *body, size_t len, int fd)
+static bool reply_fds(struct hv_conn *c, const struct v4vp_hdr *req,
+		      int status, const void *body, size_t len, const int *fds,
+		      int nfds)
 {
 	struct v4vp_hdr h;
 	struct iovec iov[2];
@@ -108,11 +109,18 @@ static bool reply(struct hv_conn *c, const struct v4vp_hdr *req, int status,
 	v4vp_hdr_init(&h, req->op, req->seq, status);
 	iov[0] = (struct iovec){ &h, sizeof(h) };
 	iov[1] = (struct iovec){ (void *)body, status < 0 ? 0 : len };
-	rc = v4vp_sendv(c->fd, iov, 2, &fd, fd >= 0, MSG_DONTWAIT);
+	rc = v4vp_sendv(c->fd, iov, 2, fds, status < 0 ? 0 : nfds,
+			MSG_DONTWAIT);
 	if (rc)
 		hv_log(HV_LOG_WARN, "dropping pid %d: cannot reply: %s",
 		       (int)c->pid, strerror(-rc));
 	return rc == 0;
+}
+
+static bool reply(struct hv_conn *c, const struct v4vp_hdr *req, int status,
+		  const void *body, size_t len, int fd)
+{
+	return reply_fds(c, req, status, body, len, &fd, fd >= 0);
 }
 
 static void close_all(int *fds, int n)
@@ -248,6 +256,42 @@ static int do_vipt(struct hv *hv, struct hv_conn *c, uint16_t op,
 	return rc;
 }
 
+/* The stream handshake and teardown ops; none takes descriptors, ACCEPT
+ * and GRANT may return two. */
+static bool do_stream(struct hv *hv, struct hv_conn *c,
+		      const struct v4vp_hdr *h, const uint8_t *body)
+{
+	struct v4vp_grant g = { 0 };
+	int fds[2] = { -1, -1 }, rc;
+
+	if (!c->dom) {
+		rc = -ENOTCONN;
+	} else if (h->op == V4VP_CONNECT) {
+		struct v4vp_connect req;
+
+		memcpy(&req, body, sizeof(req));
+		rc = hv_connect(hv, c->dom, &req);
+	} else if (h->op == V4VP_ACCEPT) {
+		struct v4vp_accept req;
+
+		memcpy(&req, body, sizeof(req));
+		rc = hv_accept(hv, c->dom, &req, &g, fds);
+	} else if (h->op == V4VP_GRANT) {
+		struct v4vp_handle req;
+
+		memcpy(&req, body, sizeof(req));
+		rc = hv_grant(hv, c->dom, req.handle, &g, fds);
+	} else {
+		struct v4vp_shutdown req;
+
+		memcpy(&req, body, sizeof(req));
+		rc = hv_shutdown_ring(hv, c->dom, &req);
+	}
+	if (h->op != V4VP_ACCEPT && h->op != V4VP_GRANT)
+		return reply(c, h, rc, NULL, 0, -1);
+	return reply_fds(c, h, rc, &g, sizeof(g), fds, fds[0] >= 0 ? 2 : 0);
+}
+
 /* Dispatch one validated request.  Returns false to drop the client. */
 static bool dispatch(struct hv *hv, struct hv_conn *c, int *fds, int nfds)
 {
@@ -287,11 +331,13 @@ static bool dispatch(struct hv *hv, struct hv_conn *c, int *fds, int nfds)
 		struct v4vp_handle u;
 
 		memcpy(&u, body, sizeof(u));
-		rc = c->dom ? hv_ring_unregister(hv, c->dom, u.handle)
+		rc = c->dom ? hv_ring_unregister(hv, c->dom, u.handle, u.flags)
 			    : -ENOTCONN;
 	} else if (h.op == V4VP_LOOKUP) {
 		rc = do_lookup(hv, body, &rep.lookup);
 		replen = sizeof(rep.lookup);
+	} else if (h.op >= V4VP_CONNECT && h.op <= V4VP_SHUTDOWN) {
+		return do_stream(hv, c, &h, body);
 	} else if (h.op == V4VP_LIST) {
 		struct v4vp_list l;
 		size_t n = sizeof(out);

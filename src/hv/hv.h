@@ -67,6 +67,10 @@ struct hv_waiter {
 	uint32_t need;
 };
 
+/* A ring registered for one partner may carry a stream connection. */
+enum hv_conn_state { HV_RING_PLAIN, HV_RING_PENDING, HV_RING_LINKED,
+		     HV_RING_REFUSED };
+
 struct hv_ring {
 	enum hv_kind kind;
 	uint32_t handle;
@@ -77,6 +81,12 @@ struct hv_ring {
 	void *mem;
 	size_t memlen;
 	int bell;		/* hypervisor's end of the socket's doorbell */
+	int memfd;		/* kept to grant the partner; -1 for ANY rings */
+	enum hv_conn_state state;
+	uint32_t conid;
+	uint32_t listener;	/* PENDING: the listener ring's handle */
+	struct hv_ring *peer;	/* LINKED: the other direction */
+	bool granted;		/* the peer produces into this ring itself */
 	struct v4v_ring_prod prod;
 	struct hv_waiter *waiters;
 	uint32_t nwaiters, capwaiters;
@@ -126,7 +136,8 @@ int hv_ring_register(struct hv *hv, struct hv_domain *d,
 		     const struct v4vp_register *req, int memfd, int bell,
 		     struct v4vp_register_reply *out);
 void hv_ring_destroy(struct hv *hv, struct hv_ring *r, const char *why);
-int hv_ring_unregister(struct hv *hv, struct hv_domain *d, uint32_t handle);
+int hv_ring_unregister(struct hv *hv, struct hv_domain *d, uint32_t handle,
+		       uint32_t flags);
 struct hv_ring *hv_ring_by_handle(struct hv *hv, uint32_t handle);
 /* The ring a message from `src` to `dst` goes to, or NULL. */
 struct hv_ring *hv_ring_route(struct hv *hv, const struct v4v_addr *dst,
@@ -135,6 +146,19 @@ void hv_ring_add_waiter(struct hv_ring *r, uint32_t handle, uint32_t need);
 /* Wake queued senders that fit now (all of them if `all`). */
 void hv_ring_wake(struct hv *hv, struct hv_ring *r, bool all);
 void hv_bell_ring(int bell);
+
+/* conn.c: stream connections */
+int hv_connect(struct hv *hv, struct hv_domain *d,
+	       const struct v4vp_connect *req);
+int hv_accept(struct hv *hv, struct hv_domain *d,
+	      const struct v4vp_accept *req, struct v4vp_grant *out,
+	      int fds[2]);
+int hv_grant(struct hv *hv, struct hv_domain *d, uint32_t handle,
+	     struct v4vp_grant *out, int fds[2]);
+int hv_shutdown_ring(struct hv *hv, struct hv_domain *d,
+		     const struct v4vp_shutdown *req);
+/* A ring is going away: tell its peer or its pending clients. */
+void hv_conn_ring_gone(struct hv *hv, struct hv_ring *r);
 
 /* sendv.c */
 int hv_sendv(struct hv *hv, struct hv_domain *d, const struct v4vp_send *s,

@@ -185,10 +185,19 @@ int hv_ring_register(struct hv *hv, struct hv_domain *d,
 	r->partner = req->partner;
 	r->size = req->size;
 	r->bell = bell;
+	r->memfd = -1;
 	r->port = req->port;
 	rc = r->port ? 0 : alloc_port(hv, d, &r->port);
 	if (!rc)
 		rc = map_ring(r, memfd);
+	/* A ring for one partner may be granted to it later. */
+	if (!rc && r->partner != V4V_DOMID_ANY) {
+		r->memfd = fcntl(memfd, F_DUPFD_CLOEXEC, 0);
+		if (r->memfd < 0) {
+			rc = -errno;
+			munmap(r->mem, r->memlen);
+		}
+	}
 	if (rc) {
 		free(r);
 		return rc;
@@ -197,6 +206,8 @@ int hv_ring_register(struct hv *hv, struct hv_domain *d,
 	if (epoll_ctl(hv->epfd, EPOLL_CTL_ADD, bell, &ev)) {
 		rc = -errno;
 		munmap(r->mem, r->memlen);
+		if (r->memfd >= 0)
+			close(r->memfd);
 		free(r);
 		return rc;
 	}
@@ -217,6 +228,9 @@ void hv_ring_destroy(struct hv *hv, struct hv_ring *r, const char *why)
 	       d->domid, r->port, why);
 	/* Senders waiting for space retry and learn the ring is gone. */
 	hv_ring_wake(hv, r, true);
+	hv_conn_ring_gone(hv, r);
+	if (r->memfd >= 0)
+		close(r->memfd);
 	htab_del(&hv->rings_by_addr, &r->by_addr);
 	htab_del(&hv->rings_by_handle, &r->by_handle);
 	list_del(&r->link);
@@ -233,13 +247,18 @@ void hv_ring_destroy(struct hv *hv, struct hv_ring *r, const char *why)
 
 /* The owner closed its socket; the ring goes only if no other process
  * still holds the socket (after fork), exactly like a kernel socket. */
-int hv_ring_unregister(struct hv *hv, struct hv_domain *d, uint32_t handle)
+int hv_ring_unregister(struct hv *hv, struct hv_domain *d, uint32_t handle,
+		       uint32_t flags)
 {
 	struct hv_ring *r = hv_ring_by_handle(hv, handle);
 	struct pollfd p;
 
-	if (!r || r->dom != d)
+	if (!r || r->dom != d || (flags & ~V4VP_UNREG_NOW))
 		return -EBADF;
+	if (flags & V4VP_UNREG_NOW) {
+		hv_ring_destroy(hv, r, "released by its domain");
+		return 0;
+	}
 	p.fd = r->bell;
 	p.events = POLLRDHUP;
 	if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP)))

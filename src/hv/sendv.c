@@ -43,7 +43,7 @@ int hv_sendv(struct hv *hv, struct hv_domain *d, const struct v4vp_send *s,
 
 	if (!own || own->dom != d)
 		return -EBADF;
-	if (s->dst.domid > V4V_DOMID_MAX)
+	if (s->dst.domid > V4V_DOMID_MAX || s->message_type == V4VP_MT_SYN)
 		return -EINVAL;
 	src = (struct v4v_addr){ .port = own->port, .domid = d->domid };
 	dst = hv_ring_route(hv, &s->dst, d->domid);
@@ -58,6 +58,14 @@ int hv_sendv(struct hv *hv, struct hv_domain *d, const struct v4vp_send *s,
 		return refuse(&hv->c.rejects, &d->c.rejects,
 			      -ECONNREFUSED);
 	}
+	/* A connection's ring takes data only from its linked peer, and
+	 * only through us while its peer has no grant to write it. */
+	if (dst->state == HV_RING_LINKED && dst->peer != own)
+		return -ECONNREFUSED;
+	if (dst->granted)
+		return -EISCONN;
+	if (dst->state == HV_RING_PENDING || dst->state == HV_RING_REFUSED)
+		return -ENOTCONN;
 	if (s->len > v4v_ring_max_payload(dst->size))
 		return -EMSGSIZE;
 	rc = v4v_ring_insert(&dst->prod, &src, s->message_type, &iov, 1, &kick);

@@ -3,7 +3,10 @@
 #include "sock.h"
 #include "v4v/link.h"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <string.h>
 
 ssize_t v4v_sendmsg(int fd, const struct msghdr *msg, int flags)
@@ -13,9 +16,16 @@ ssize_t v4v_sendmsg(int fd, const struct msghdr *msg, int flags)
 
 	if (!s)
 		return -1;
-	n = dgram_sendmsg(s, msg, flags);
+	if (s->type != SOCK_STREAM) {
+		n = dgram_sendmsg(s, msg, flags);
+		sock_put(s);
+		return n;
+	}
+	n = stream_sendmsg(s, msg, flags);
 	sock_put(s);
-	return n;
+	if (n == -EPIPE && !(flags & MSG_NOSIGNAL))
+		raise(SIGPIPE); /* what the kernel would do */
+	return n < 0 ? v4v_fail((int)n) : n;
 }
 
 ssize_t v4v_sendto(int fd, const void *buf, size_t len, int flags,
@@ -40,9 +50,14 @@ ssize_t v4v_recvmsg(int fd, struct msghdr *msg, int flags)
 
 	if (!s)
 		return -1;
-	n = dgram_recvmsg(s, msg, flags);
+	if (s->type != SOCK_STREAM) {
+		n = dgram_recvmsg(s, msg, flags);
+		sock_put(s);
+		return n;
+	}
+	n = stream_recvmsg(s, msg, flags);
 	sock_put(s);
-	return n;
+	return n < 0 ? v4v_fail((int)n) : n;
 }
 
 ssize_t v4v_recvfrom(int fd, void *buf, size_t len, int flags,
@@ -125,4 +140,85 @@ int v4v_parse_addr(const char *s, struct sockaddr_v4v *out)
 	out->v4v_domid = (v4v_domid_t)id;
 	out->v4v_port = port;
 	return 0;
+}
+
+/* Run fn on a stream socket; -1/errno for other types and failures. */
+static int on_stream(int fd, int (*fn)(struct v4v_sock *, long), long arg)
+{
+	struct v4v_sock *s = sock_get(fd);
+	int rc;
+
+	if (!s)
+		return -1;
+	rc = s->type == SOCK_STREAM ? fn(s, arg) : -EOPNOTSUPP;
+	sock_put(s);
+	return rc < 0 ? (int)v4v_fail(rc) : rc;
+}
+
+static int do_listen(struct v4v_sock *s, long backlog)
+{
+	return stream_listen(s, (int)backlog);
+}
+
+static int do_shutdown(struct v4v_sock *s, long how)
+{
+	return stream_shutdown(s, (int)how);
+}
+
+int v4v_listen(int fd, int backlog)
+{
+	return on_stream(fd, do_listen, backlog);
+}
+
+int v4v_shutdown(int fd, int how)
+{
+	return on_stream(fd, do_shutdown, how);
+}
+
+int v4v_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	struct v4v_sock *s = sock_get(fd);
+	int rc;
+
+	if (!s)
+		return -1;
+	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
+		rc = -EINVAL;
+	else if (s->type != SOCK_STREAM)
+		rc = -EOPNOTSUPP;
+	else
+		rc = stream_accept(s, addr, len, flags);
+	sock_put(s);
+	return rc < 0 ? (int)v4v_fail(rc) : rc;
+}
+
+int v4v_accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	return v4v_accept4(fd, addr, len, 0);
+}
+
+int v4v_ioctl(int fd, unsigned long req, void *arg)
+{
+	struct v4v_sock *s = sock_get(fd);
+	int rc = 0, v;
+
+	if (!s)
+		return -1;
+	if (req == FIONREAD) {
+		if (s->type == SOCK_STREAM)
+			v = stream_fionread(s);
+		else
+			v = (int)v4v_ring_pending(&s->cons) > 0 ? 1 : 0;
+		memcpy(arg, &v, sizeof(v));
+	} else if (req == FIONBIO) {
+		int fl = fcntl(fd, F_GETFL);
+
+		memcpy(&v, arg, sizeof(v));
+		rc = fcntl(fd, F_SETFL, v ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
+		rc = rc ? -errno : 0;
+	} else {
+		rc = -ENOTTY;
+	}
+	sock_put(s);
+	return rc ? (int)v4v_fail(rc) : 0;
 }

@@ -10,26 +10,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <string.h>
-#include <time.h>
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-/* Milliseconds left of a timeout that started at `t0`; -1 is forever. */
-static int time_left(int timeout_ms, uint64_t t0)
-{
-	uint64_t spent;
-
-	if (timeout_ms < 0)
-		return -1;
-	spent = (now_us() - t0) / 1000;
-	return spent >= (uint64_t)timeout_ms ? 0 : timeout_ms - (int)spent;
-}
 
 static int dest_of(struct v4v_sock *s, const struct msghdr *msg,
 		   struct v4v_addr *dst)
@@ -91,29 +71,15 @@ ssize_t dgram_sendmsg(struct v4v_sock *s, const struct msghdr *msg, int flags)
 		if (rc != -EAGAIN || sock_nonblock(s, flags))
 			break;
 		if (!t0)
-			t0 = now_us();
+			t0 = sock_now_us();
 		pthread_mutex_unlock(&s->tx_lock);
-		rc = bell_wait(s->fd, POLLOUT, time_left(s->sndtimeo_ms, t0));
+		rc = bell_wait(s->fd, POLLOUT, sock_time_left(s->sndtimeo_ms, t0));
 		pthread_mutex_lock(&s->tx_lock);
 		if (rc)
 			break;
 	}
 	pthread_mutex_unlock(&s->tx_lock);
 	return rc < 0 ? v4v_fail((int)rc) : rc;
-}
-
-/* Spin on the ring for up to the busy-poll budget: a reply due within
- * microseconds is cheaper to wait for than a sleep and a wakeup. */
-static bool busy_wait(struct v4v_sock *s)
-{
-	uint64_t until = now_us() + (uint64_t)s->busy_us;
-
-	while (s->busy_us && now_us() < until) {
-		if (v4v_ring_used(&s->cons))
-			return true;
-		__builtin_ia32_pause();
-	}
-	return false;
 }
 
 static void copy_msg(struct v4v_sock *s, const struct v4v_ring_msg *m,
@@ -186,12 +152,12 @@ ssize_t dgram_recvmsg(struct v4v_sock *s, struct msghdr *msg, int flags)
 			rc = -EAGAIN;
 			break;
 		}
-		if (busy_wait(s) || !bell_rx_rearm(s))
+		if (sock_busy_wait(s) || !bell_rx_rearm(s))
 			continue;
 		if (!t0)
-			t0 = now_us();
+			t0 = sock_now_us();
 		pthread_mutex_unlock(&s->rx_lock);
-		rc = bell_wait(s->fd, POLLIN, time_left(s->rcvtimeo_ms, t0));
+		rc = bell_wait(s->fd, POLLIN, sock_time_left(s->rcvtimeo_ms, t0));
 		pthread_mutex_lock(&s->rx_lock);
 		if (rc)
 			break;

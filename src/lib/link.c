@@ -67,7 +67,8 @@ static int dial(const char *path)
  * hypervisor connection: it is closed so the next call starts afresh. */
 static int call(struct v4v_ctl *c, uint16_t op, const void *body, size_t len,
 		const struct iovec *payload, int npayload, const int *fds,
-		int nfds, void *rep, size_t repmax, size_t *replen, int *rfd)
+		int nfds, void *rep, size_t repmax, size_t *replen,
+		int rfd[V4VP_MAX_FDS])
 {
 	static __thread uint8_t buf[V4VP_MAX_PACKET] __attribute__((aligned(16)));
 	struct iovec iov[2 + IOV_MAX];
@@ -97,10 +98,12 @@ static int call(struct v4v_ctl *c, uint16_t op, const void *body, size_t len,
 		rc = -EPROTO;
 		goto broken;
 	}
-	if (rfd)
-		*rfd = nr ? rfds[0] : -1;
-	for (int i = rfd ? 1 : 0; i < nr; i++)
-		close(rfds[i]);
+	for (int i = 0; i < V4VP_MAX_FDS; i++) {
+		if (rfd)
+			rfd[i] = i < nr ? rfds[i] : -1;
+		else if (i < nr)
+			close(rfds[i]);
+	}
 	if (h.status < 0)
 		return h.status;
 	n -= (ssize_t)sizeof(h);
@@ -146,7 +149,7 @@ static int hello(void)
 	struct v4vp_hello req = { .flags = V4VP_HELLO_NEW };
 	struct v4vp_hello_reply rep;
 	const char *name = getenv("V4V_NAME");
-	int fd, cap = -1, rc;
+	int fd, cap[V4VP_MAX_FDS], rc;
 
 	fd = dial(v4v_link_path());
 	if (fd < 0)
@@ -157,15 +160,17 @@ static int hello(void)
 	else if (name)
 		snprintf(req.name, sizeof(req.name), "%s", name);
 	rc = call(&L.conn, V4VP_HELLO, &req, sizeof(req), NULL, 0, &L.cap,
-		  L.cap >= 0, &rep, sizeof(rep), NULL, &cap);
+		  L.cap >= 0, &rep, sizeof(rep), NULL, cap);
 	if (rc) {
 		if (L.conn.fd >= 0)
 			close(L.conn.fd);
 		L.conn.fd = -1;
 		return rc;
 	}
-	if (cap >= 0)
-		L.cap = cap;
+	if (cap[1] >= 0)
+		close(cap[1]);
+	if (cap[0] >= 0)
+		L.cap = cap[0];
 	L.info.domid = rep.domid;
 	L.info.max_dgram = rep.max_dgram;
 	L.info.hv_flags = rep.flags;
@@ -225,9 +230,9 @@ int v4v_link_register(uint32_t port, v4v_domid_t partner, uint32_t size,
 	return rc;
 }
 
-int v4v_link_unregister(uint32_t handle)
+int v4v_link_unregister(uint32_t handle, uint32_t flags)
 {
-	struct v4vp_handle req = { .handle = handle };
+	struct v4vp_handle req = { .handle = handle, .flags = flags };
 	int rc = link_get();
 
 	if (rc)
@@ -276,6 +281,60 @@ void v4v_link_notify(uint32_t handle)
 	 * retries on its own timeout. */
 	(void)v4vp_sendv(L.conn.fd, iov, 2, NULL, 0, 0);
 	link_put();
+}
+
+/* A request without descriptors or reply body beyond a fixed struct. */
+static int simple(uint16_t op, const void *req, size_t len, void *rep,
+		  size_t replen, int fds[2])
+{
+	int rfds[V4VP_MAX_FDS] = { -1, -1 };
+	int rc = link_get();
+
+	if (rc)
+		return rc;
+	rc = call(&L.conn, op, req, len, NULL, 0, NULL, 0, rep, replen, NULL,
+		  fds ? rfds : NULL);
+	link_put();
+	if (fds) {
+		fds[0] = rfds[0];
+		fds[1] = rfds[1];
+	}
+	return rc;
+}
+
+int v4v_link_connect(uint32_t handle, uint32_t conid,
+		     const struct v4v_addr *dst)
+{
+	struct v4vp_connect req = { .handle = handle, .conid = conid,
+				    .dst = *dst };
+
+	req.dst.pad = 0;
+	return simple(V4VP_CONNECT, &req, sizeof(req), NULL, 0, NULL);
+}
+
+int v4v_link_accept(uint32_t handle, uint32_t listener,
+		    const struct v4v_addr *peer, uint32_t conid,
+		    struct v4vp_grant *g, int fds[2])
+{
+	struct v4vp_accept req = { .handle = handle, .listener = listener,
+				   .peer = *peer, .conid = conid };
+
+	req.peer.pad = 0;
+	return simple(V4VP_ACCEPT, &req, sizeof(req), g, sizeof(*g), fds);
+}
+
+int v4v_link_grant(uint32_t handle, struct v4vp_grant *g, int fds[2])
+{
+	struct v4vp_handle req = { .handle = handle };
+
+	return simple(V4VP_GRANT, &req, sizeof(req), g, sizeof(*g), fds);
+}
+
+int v4v_link_shutdown(uint32_t handle, uint32_t how)
+{
+	struct v4vp_shutdown req = { .handle = handle, .how = how };
+
+	return simple(V4VP_SHUTDOWN, &req, sizeof(req), NULL, 0, NULL);
 }
 
 int v4v_link_lookup(const char *name, v4v_domid_t *out)

@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 /*
@@ -55,14 +56,25 @@ struct v4v_sock *sock_get(int fd)
 	return s;
 }
 
-static void sock_free(struct v4v_sock *s)
+void sock_unmap_ring(struct v4v_sock *s)
 {
-	close(s->fd);
-	if (s->handle)
-		v4v_link_unregister(s->handle);
-	close(s->bell);
 	if (s->mem)
 		munmap(s->mem, s->memlen);
+	s->mem = NULL;
+}
+
+/* The last reference is gone.  Closing our descriptor first lets v4vd see
+ * the hang-up if no other process holds the socket; only then does the
+ * ring (and a stream's connection) end. */
+static void sock_free(struct v4v_sock *s)
+{
+	if (s->type == SOCK_STREAM)
+		stream_release(s);
+	close(s->fd);
+	if (s->handle)
+		v4v_link_unregister(s->handle, 0);
+	close(s->bell);
+	sock_unmap_ring(s);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->rx_lock);
 	pthread_mutex_destroy(&s->tx_lock);
@@ -124,6 +136,46 @@ bool sock_nonblock(const struct v4v_sock *s, int flags)
 	return fcntl(s->fd, F_GETFL) & O_NONBLOCK;
 }
 
+uint64_t sock_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Milliseconds left of a timeout that started at `t0`; -1 is forever. */
+int sock_time_left(int timeout_ms, uint64_t t0)
+{
+	uint64_t spent;
+
+	if (timeout_ms < 0)
+		return -1;
+	spent = (sock_now_us() - t0) / 1000;
+	return spent >= (uint64_t)timeout_ms ? 0 : timeout_ms - (int)spent;
+}
+
+/* Spin on the ring for up to the busy-poll budget: a message due within
+ * microseconds is cheaper to wait for than a sleep and a wakeup. */
+bool sock_busy_wait(struct v4v_sock *s)
+{
+	uint64_t until;
+
+	if (!s->busy_us || !s->mem)
+		return false;
+	until = sock_now_us() + (uint64_t)s->busy_us;
+	do {
+		for (int i = 0; i < 64; i++) {
+			if (v4v_ring_used(&s->cons) ||
+			    v4v_ring_tx_flags(&s->cons.r) &
+				    (V4V_RING_TX_FIN | V4V_RING_TX_RST))
+				return true;
+			__builtin_ia32_pause();
+		}
+	} while (sock_now_us() < until);
+	return false;
+}
+
 static int default_busy_us(void)
 {
 	const char *e = getenv("V4V_BUSY_POLL_US");
@@ -135,7 +187,7 @@ static int default_busy_us(void)
 	return v < 0 ? 0 : v > 1000000 ? 1000000 : (int)v;
 }
 
-static struct v4v_sock *sock_alloc(int type)
+struct v4v_sock *sock_alloc(int type)
 {
 	struct v4v_sock *s = calloc(1, sizeof(*s));
 
@@ -148,13 +200,14 @@ static struct v4v_sock *sock_alloc(int type)
 	s->sndtimeo_ms = -1;
 	s->busy_us = default_busy_us();
 	s->local.domid = V4V_DOMID_INVALID;
+	s->tx.bell = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->rx_lock, NULL);
 	pthread_mutex_init(&s->tx_lock, NULL);
 	return s;
 }
 
-static int make_doorbell(struct v4v_sock *s, int type_flags)
+int sock_make_doorbell(struct v4v_sock *s, int type_flags)
 {
 	int sv[2], min = 1;
 
@@ -175,12 +228,12 @@ int v4v_socket(int domain, int type, int protocol)
 {
 	struct v4v_link_info info;
 	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
-	struct v4v_sock *s, **p;
+	struct v4v_sock *s;
 	int rc;
 
 	if (domain != AF_V4V)
 		return (int)v4v_fail(-EAFNOSUPPORT);
-	if (base != SOCK_DGRAM)
+	if (base != SOCK_DGRAM && base != SOCK_STREAM)
 		return (int)v4v_fail(-ESOCKTNOSUPPORT);
 	if (protocol != 0)
 		return (int)v4v_fail(-EPROTONOSUPPORT);
@@ -192,13 +245,23 @@ int v4v_socket(int domain, int type, int protocol)
 	s = sock_alloc(base);
 	if (!s)
 		return (int)v4v_fail(-ENOMEM);
-	rc = make_doorbell(s, type);
+	rc = sock_make_doorbell(s, type);
 	if (rc) {
 		free(s);
 		return (int)v4v_fail(rc);
 	}
 	s->local.domid = info.domid;
 	s->max_dgram = info.max_dgram;
+	rc = sock_install(s);
+	return rc ? (int)v4v_fail(rc) : s->fd;
+}
+
+/* Make a new socket visible under its descriptor number. */
+int sock_install(struct v4v_sock *s)
+{
+	struct v4v_sock **p;
+
+	pthread_once(&fork_once, fork_init);
 	pthread_mutex_lock(&table_lock);
 	p = slot(s->fd, true);
 	if (p)
@@ -206,12 +269,12 @@ int v4v_socket(int domain, int type, int protocol)
 	pthread_mutex_unlock(&table_lock);
 	if (!p) {
 		sock_free(s);
-		return (int)v4v_fail(-EMFILE);
+		return -EMFILE;
 	}
-	return s->fd;
+	return 0;
 }
 
-static int ring_alloc(struct v4v_sock *s, int *memfd)
+int sock_ring_alloc(struct v4v_sock *s, int *memfd)
 {
 	struct v4v_ring view;
 	size_t len = v4v_ring_mem_size(s->ring_size);
@@ -251,7 +314,7 @@ int sock_bind_ring(struct v4v_sock *s, uint32_t port)
 
 	if (s->handle)
 		return -EINVAL;
-	rc = ring_alloc(s, &memfd);
+	rc = sock_ring_alloc(s, &memfd);
 	if (rc)
 		return rc;
 	rc = v4v_link_register(port, V4V_DOMID_ANY, s->ring_size, memfd,
@@ -322,7 +385,8 @@ int v4v_bind(int fd, const struct sockaddr *addr, socklen_t len)
 		rc = -EADDRNOTAVAIL; /* a domain binds only its own address */
 	if (!rc) {
 		pthread_mutex_lock(&s->lock);
-		rc = sock_bind_ring(s, a.port);
+		rc = s->type == SOCK_STREAM ? stream_bind(s, &a)
+					    : sock_bind_ring(s, a.port);
 		pthread_mutex_unlock(&s->lock);
 	}
 	sock_put(s);
@@ -348,6 +412,11 @@ int v4v_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	rc = sock_addr_in(addr, len, &a);
 	if (!rc && a.domid > V4V_DOMID_MAX)
 		rc = -EINVAL;
+	if (!rc && s->type == SOCK_STREAM) {
+		rc = stream_connect(s, &a);
+		sock_put(s);
+		return rc ? (int)v4v_fail(rc) : 0;
+	}
 	if (!rc)
 		rc = sock_ensure_bound(s);
 	if (!rc) {
@@ -381,7 +450,8 @@ int v4v_getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 	if (!s)
 		return -1;
 	pthread_mutex_lock(&s->lock);
-	if (s->connected)
+	if (s->connected || s->state == ST_CONNECTING ||
+	    s->state == ST_CONNECTED)
 		sock_addr_out(&s->peer, addr, len);
 	else
 		rc = -ENOTCONN;
@@ -453,6 +523,17 @@ static int setopt_locked(struct v4v_sock *s, int level, int name,
 	case SO_RCVBUF:
 		rc = int_opt(val, len, &v);
 		return rc ? rc : set_rcvbuf(s, v);
+	case SO_LINGER: {
+		struct linger l;
+
+		if (len < sizeof(l))
+			return -EINVAL;
+		memcpy(&l, val, sizeof(l));
+		/* Only the abortive close changes anything: data already
+		 * sits in the peer's ring when close is called. */
+		s->linger0 = l.l_onoff && !l.l_linger;
+		return 0;
+	}
 	default:
 		return -ENOPROTOOPT;
 	}
@@ -502,11 +583,13 @@ static int getopt_locked(struct v4v_sock *s, int level, int name, void *val,
 	} else if (name == SO_DOMAIN) {
 		v = AF_V4V;
 	} else if (name == SO_ERROR) {
-		v = 0;
+		v = -s->err; /* streams: filled in by v4v_getsockopt */
+		s->err = 0;
 	} else if (name == SO_RCVBUF) {
 		v = (int)s->ring_size;
 	} else if (name == SO_SNDBUF) {
-		v = (int)s->max_dgram;
+		/* What one send can place at once: the peer's ring. */
+		v = (int)(s->tx.size ? s->tx.size : s->max_dgram);
 	} else {
 		return -ENOPROTOOPT;
 	}
@@ -524,6 +607,9 @@ int v4v_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 
 	if (!s)
 		return -1;
+	/* A pending connect may complete now: it takes the lock itself. */
+	if (level == SOL_SOCKET && name == SO_ERROR && s->type == SOCK_STREAM)
+		s->err = stream_so_error(s);
 	pthread_mutex_lock(&s->lock);
 	rc = val && len ? getopt_locked(s, level, name, val, len) : -EFAULT;
 	pthread_mutex_unlock(&s->lock);

@@ -22,10 +22,24 @@
 /* The message_type of datagrams (docs/protocol.md). */
 #define V4V_MT_DGRAM 0x44475231u /* "1RGD" */
 
+enum stream_state { ST_NEW, ST_LISTEN, ST_CONNECTING, ST_CONNECTED,
+		    ST_REFUSED };
+
+/* The sending side of a stream connection: the peer's ring. */
+struct stream_tx {
+	bool direct;		/* we insert; else SEND through v4vd */
+	struct v4v_ring_prod prod;
+	void *mem;
+	size_t memlen;
+	int bell;		/* the peer's doorbell; -1 if not direct */
+	uint32_t port;		/* the peer's ring */
+	uint32_t size;
+};
+
 struct v4v_sock {
 	int fd;
 	int bell;
-	int type;		/* SOCK_DGRAM */
+	int type;		/* SOCK_DGRAM or SOCK_STREAM */
 	int refs;		/* atomic: the table's and each call's */
 	bool closing;
 	pthread_mutex_t lock;	/* binding, connecting, options */
@@ -44,6 +58,14 @@ struct v4v_sock {
 	int rcvtimeo_ms;	/* -1: forever */
 	int sndtimeo_ms;
 	int busy_us;
+	/* stream sockets */
+	enum stream_state state;
+	uint32_t conid;
+	uint32_t rx_off;	/* bytes already read of the current message */
+	bool rd_shut, wr_shut;
+	bool linger0;		/* SO_LINGER {1, 0}: close aborts */
+	int err;		/* pending SO_ERROR, negative errno */
+	struct stream_tx tx;
 };
 
 /* sock.c: the descriptor table.  sock_get takes a reference (NULL and
@@ -71,6 +93,30 @@ int bell_wait(int fd, short events, int timeout_ms);
  * or, if data raced in, keep the descriptor readable.  Returns true if
  * the ring is empty and armed. */
 bool bell_rx_rearm(struct v4v_sock *s);
+
+/* sock.c: helpers shared by the socket types */
+struct v4v_sock *sock_alloc(int type);
+int sock_make_doorbell(struct v4v_sock *s, int type_flags);
+int sock_ring_alloc(struct v4v_sock *s, int *memfd);
+int sock_install(struct v4v_sock *s);
+void sock_unmap_ring(struct v4v_sock *s);
+uint64_t sock_now_us(void);
+int sock_time_left(int timeout_ms, uint64_t t0);
+bool sock_busy_wait(struct v4v_sock *s);
+
+/* stream.c */
+int stream_bind(struct v4v_sock *s, const struct v4v_addr *a);
+int stream_listen(struct v4v_sock *s, int backlog);
+int stream_accept(struct v4v_sock *s, struct sockaddr *addr,
+		  socklen_t *len, int flags);
+int stream_connect(struct v4v_sock *s, const struct v4v_addr *dst);
+ssize_t stream_sendmsg(struct v4v_sock *s, const struct msghdr *msg,
+		       int flags);
+ssize_t stream_recvmsg(struct v4v_sock *s, struct msghdr *msg, int flags);
+int stream_shutdown(struct v4v_sock *s, int how);
+int stream_so_error(struct v4v_sock *s);
+int stream_fionread(struct v4v_sock *s);
+void stream_release(struct v4v_sock *s);
 
 /* dgram.c */
 ssize_t dgram_sendmsg(struct v4v_sock *s, const struct msghdr *msg,

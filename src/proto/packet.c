@@ -117,5 +117,9 @@ ssize_t v4vp_recv(int sock, void *buf, size_t len, int *fds, int *nfds,
 		close_fds(fds, nfds);
 		return -EPROTO;
 	}
+	/* An empty packet reads as the end of the connection, and callers
+	 * stop there: descriptors sent with it would leak. */
+	if (n == 0)
+		close_fds(fds, nfds);
 	return n;
 }

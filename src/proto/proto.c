@@ -28,6 +28,10 @@ size_t v4vp_request_size(uint16_t op)
 	case V4VP_VIPT_DEL: return sizeof(struct v4vp_vipt_del);
 	case V4VP_VIPT_FLUSH: return 0;
 	case V4VP_VIPT_POLICY: return sizeof(struct v4vp_vipt_policy);
+	case V4VP_CONNECT: return sizeof(struct v4vp_connect);
+	case V4VP_ACCEPT: return sizeof(struct v4vp_accept);
+	case V4VP_GRANT: return sizeof(struct v4vp_handle);
+	case V4VP_SHUTDOWN: return sizeof(struct v4vp_shutdown);
 	default: return (size_t)-1;
 	}
 }
@@ -40,6 +44,10 @@ size_t v4vp_reply_size(uint16_t op)
 	case V4VP_SEND: return sizeof(struct v4vp_send_reply);
 	case V4VP_LOOKUP: return sizeof(struct v4vp_lookup_reply);
 	case V4VP_LIST: return sizeof(struct v4vp_list_reply);
+	case V4VP_ACCEPT:
+	case V4VP_GRANT: return sizeof(struct v4vp_grant);
+	case V4VP_CONNECT:
+	case V4VP_SHUTDOWN:
 	case V4VP_UNREGISTER:
 	case V4VP_VIPT_ADD:
 	case V4VP_VIPT_DEL:

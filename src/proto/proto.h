@@ -48,6 +48,10 @@ enum v4vp_op {
 	V4VP_VIPT_DEL = 9,
 	V4VP_VIPT_FLUSH = 10,
 	V4VP_VIPT_POLICY = 11,
+	V4VP_CONNECT = 12,
+	V4VP_ACCEPT = 13,
+	V4VP_GRANT = 14,
+	V4VP_SHUTDOWN = 15,
 };
 
 struct v4vp_hdr {
@@ -98,8 +102,12 @@ struct v4vp_register_reply {
 
 struct v4vp_handle {
 	uint32_t handle;
-	uint32_t pad;
+	uint32_t flags; /* UNREGISTER: V4VP_UNREG_NOW; else 0 */
 };
+
+/* Destroy the ring even if another process still holds its socket: for a
+ * ring its owner never handed out (a failed connect). */
+#define V4VP_UNREG_NOW 1u
 
 /* SEND: mediated sendv.  The source is (caller's domid, port of the
  * caller's ring `handle`); whatever else the caller believes is ignored. */
@@ -114,6 +122,61 @@ struct v4vp_send {
 struct v4vp_send_reply {
 	uint32_t len;
 	uint32_t pad;
+};
+
+/*
+ * Stream connections.  The client registers its receive ring for the
+ * server's domain, then CONNECT queues a SYN in the listener's ring (as a
+ * message of type V4VP_MT_SYN whose source the hypervisor stamps).  The
+ * server registers its own receive ring for the client and ACCEPTs the
+ * SYN; the hypervisor links the two rings and, unless strict, grants each
+ * side the other's ring (memfd, then doorbell, as SCM_RIGHTS): from then on
+ * each side inserts into its peer's ring itself.  The client learns the
+ * outcome with GRANT.
+ */
+#define V4VP_MT_SYN 0x4e595331u	  /* "1SYN" */
+#define V4VP_MT_STREAM 0x4d525453u /* "STRM" */
+
+struct v4vp_connect {
+	uint32_t handle;	/* the caller's receive ring */
+	uint32_t conid;		/* chosen by the caller */
+	struct v4v_addr dst;	/* the listener */
+};
+
+/* The payload of a SYN message in the listener's ring. */
+struct v4vp_syn {
+	uint32_t conid;
+	uint32_t ring_size;	/* of the client's receive ring */
+};
+
+struct v4vp_accept {
+	uint32_t handle;	/* the caller's new receive ring */
+	uint32_t listener;	/* the listener ring the SYN came through */
+	struct v4v_addr peer;	/* the SYN's source: the client's ring */
+	uint32_t conid;
+	uint32_t pad;
+};
+
+/* Reply to ACCEPT and GRANT.  With V4VP_GRANT_DIRECT the peer's ring memfd
+ * and doorbell come attached and the caller produces into that ring from
+ * position `tx`; otherwise every message goes through SEND. */
+#define V4VP_GRANT_DIRECT 1u
+
+struct v4vp_grant {
+	uint32_t flags;
+	uint32_t peer_port;	/* the peer's receive ring */
+	uint32_t peer_size;
+	uint32_t tx;
+};
+
+/* SHUTDOWN: end the caller's sending direction (strict mode; a direct
+ * producer sets the flag in the peer's ring itself). */
+#define V4VP_SHUT_FIN 1u
+#define V4VP_SHUT_RST 2u
+
+struct v4vp_shutdown {
+	uint32_t handle;	/* the caller's receive ring */
+	uint32_t how;
 };
 
 struct v4vp_lookup {
@@ -271,7 +334,8 @@ int v4vp_sendv(int sock, const struct iovec *iov, int iovcnt,
 /* Receive one packet into buf.  Descriptors attached to it land in fds[]
  * (*nfds of them, at most V4VP_MAX_FDS; any beyond that, or any attached
  * to a truncated packet, are closed and the call fails with -EPROTO).
- * Returns the packet length, 0 at end of connection, or a negative errno. */
+ * Returns the packet length, 0 at end of connection (an empty packet,
+ * whose descriptors are closed), or a negative errno. */
 ssize_t v4vp_recv(int sock, void *buf, size_t len, int *fds, int *nfds,
 		  int flags);
 

@@ -42,6 +42,9 @@ static void copy_in(const struct v4v_ring *r, uint32_t pos, const void *src,
 {
 	size_t first = r->size - pos;
 
+	/* An empty iovec may have a NULL base: memcpy must not see it. */
+	if (!n)
+		return;
 	if (n <= first) {
 		memcpy(r->data + pos, src, n);
 	} else {
@@ -55,6 +58,8 @@ static void copy_out(const struct v4v_ring *r, uint32_t pos, void *dst,
 {
 	size_t first = r->size - pos;
 
+	if (!n)
+		return;
 	if (n <= first) {
 		memcpy(dst, r->data + pos, n);
 	} else {
@@ -153,6 +158,8 @@ int v4v_ring_insert(struct v4v_ring_prod *p, const struct v4v_addr *src,
 	rc = iov_total(p, iov, iovcnt, &len);
 	if (rc)
 		return rc;
+	if (load_relaxed(&p->r.sh->rx_flags) & V4V_RING_RX_CLOSED)
+		return -EPIPE;
 	need = round_slot(V4V_RING_MSG_HDR + len);
 	if (need > free_bytes(p, sane_rx(p)))
 		return -EAGAIN;
@@ -237,6 +244,23 @@ int v4v_ring_peek(struct v4v_ring_cons *c, struct v4v_ring_msg *m)
 	return 1;
 }
 
+uint32_t v4v_ring_pending(const struct v4v_ring_cons *c)
+{
+	struct v4v_ring_cons walk = *c;
+	struct v4v_ring_msg m;
+	uint32_t total = 0;
+
+	/* Walk a private copy: the consumer's position does not move. */
+	while (v4v_ring_peek(&walk, &m) == 1) {
+		total += m.payload_len;
+		walk.rx = ring_advance(walk.rx,
+				       round_slot(V4V_RING_MSG_HDR +
+						  m.payload_len),
+				       walk.r.size);
+	}
+	return total;
+}
+
 void v4v_ring_read(const struct v4v_ring_cons *c, uint32_t off, void *dst,
 		   size_t n)
 {
@@ -290,4 +314,42 @@ bool v4v_ring_arm(struct v4v_ring_cons *c)
 	__atomic_fetch_and(&c->r.sh->rx_flags, ~V4V_RING_RX_ARMED,
 			   __ATOMIC_RELAXED);
 	return false;
+}
+
+void v4v_ring_set_rx_flag(const struct v4v_ring *r, uint32_t flag)
+{
+	__atomic_fetch_or(&r->sh->rx_flags, flag, __ATOMIC_SEQ_CST);
+}
+
+void v4v_ring_set_tx_flag(const struct v4v_ring *r, uint32_t flag)
+{
+	__atomic_fetch_or(&r->sh->tx_flags, flag, __ATOMIC_SEQ_CST);
+}
+
+uint32_t v4v_ring_rx_flags(const struct v4v_ring *r)
+{
+	return load_acq(&r->sh->rx_flags);
+}
+
+uint32_t v4v_ring_tx_flags(const struct v4v_ring *r)
+{
+	return load_acq(&r->sh->tx_flags);
+}
+
+int v4v_ring_prod_start(struct v4v_ring_prod *p, uint32_t tx)
+{
+	if (!pos_valid(tx, p->r.size))
+		return -EINVAL;
+	p->tx = tx;
+	return 0;
+}
+
+bool v4v_ring_prod_empty(const struct v4v_ring_prod *p)
+{
+	return sane_rx(p) == p->tx;
+}
+
+bool v4v_ring_looks_empty(const struct v4v_ring *r)
+{
+	return load_acq(&r->sh->rx_ptr) == load_acq(&r->sh->tx_ptr);
 }

@@ -46,9 +46,15 @@
 /* rx_flags: the consumer found the ring empty and holds no doorbell token:
  * the producer must ring the doorbell after its next insert. */
 #define V4V_RING_RX_ARMED 1u
+/* rx_flags: the consumer will read no more (closed): producers get EPIPE. */
+#define V4V_RING_RX_CLOSED 2u
 /* tx_flags: a producer failed for lack of space and waits to be notified
  * when the consumer frees some. */
 #define V4V_RING_TX_WAITING 1u
+/* tx_flags: the producer will send no more; after the data, end of file. */
+#define V4V_RING_TX_FIN 2u
+/* tx_flags: the connection was aborted: discard the data, ECONNRESET. */
+#define V4V_RING_TX_RST 4u
 
 struct v4v_ring_shared {
 	uint32_t magic;
@@ -121,7 +127,7 @@ int v4v_ring_view(struct v4v_ring *r, void *mem, size_t memlen,
 void v4v_ring_prod_init(struct v4v_ring_prod *p, const struct v4v_ring *r);
 
 /* Insert one message.  Returns 0, -EAGAIN (no space now), -EMSGSIZE (can
- * never fit) or -EINVAL (bad iovec).  *kick is set when the consumer asked
+ * never fit), -EPIPE (the consumer closed) or -EINVAL (bad iovec).  *kick is set when the consumer asked
  * for a doorbell and the caller must ring it. */
 int v4v_ring_insert(struct v4v_ring_prod *p, const struct v4v_addr *src,
 		    uint32_t message_type, const struct iovec *iov,
@@ -162,5 +168,22 @@ bool v4v_ring_arm(struct v4v_ring_cons *c);
 
 /* Bytes currently queued (headers and padding included). */
 uint32_t v4v_ring_used(const struct v4v_ring_cons *c);
+
+/* Payload bytes of all complete, valid messages queued now (stops at the
+ * first invalid header). */
+uint32_t v4v_ring_pending(const struct v4v_ring_cons *c);
+
+/* Set and read the one-way flags above (atomic; any side may call). */
+void v4v_ring_set_rx_flag(const struct v4v_ring *r, uint32_t flag);
+void v4v_ring_set_tx_flag(const struct v4v_ring *r, uint32_t flag);
+uint32_t v4v_ring_rx_flags(const struct v4v_ring *r);
+uint32_t v4v_ring_tx_flags(const struct v4v_ring *r);
+/* Producer: start from position `tx` (taken over from the hypervisor). */
+int v4v_ring_prod_start(struct v4v_ring_prod *p, uint32_t tx);
+/* Producer: is the ring empty right now (as far as the hint tells)? */
+bool v4v_ring_prod_empty(const struct v4v_ring_prod *p);
+/* A third party's view: do the published positions say empty?  Only a
+ * hint (both are written by others); never used to index memory. */
+bool v4v_ring_looks_empty(const struct v4v_ring *r);
 
 #endif

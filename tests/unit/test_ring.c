@@ -105,8 +105,10 @@ static uint32_t round_slot(uint32_t n)
 
 static struct v4v_addr addr_of(uint32_t seed)
 {
-	struct v4v_addr a = { .port = seed, .domid = (v4v_domid_t)(seed & 0x7fff),
-			      .pad = 0 };
+	struct v4v_addr a = {
+		.port = seed,
+		.domid = (v4v_domid_t)(seed & 0x7fff),
+	};
 	return a;
 }
 
@@ -255,7 +257,8 @@ static void t_size_check(void)
 
 static void t_view_format(void)
 {
-	static uint8_t mem[V4V_RING_HDR_SIZE + 512] __attribute__((aligned(64)));
+	static uint8_t mem[V4V_RING_HDR_SIZE + 512]
+		__attribute__((aligned(64)));
 	struct v4v_ring_shared *sh = (struct v4v_ring_shared *)mem;
 	struct v4v_ring r;
 
@@ -349,8 +352,9 @@ static void t_zero_length(void)
 
 	/* Header-only messages fill the ring one slot at a time, minus the
 	 * slot that always stays free. */
-	for (n = 0; v4v_ring_insert(&g.p, &a, 3, NULL, 0, &kick) == 0; n++)
-		;
+	for (n = 0; n < 1000; n++)
+		if (v4v_ring_insert(&g.p, &a, 3, NULL, 0, &kick))
+			break;
 	CHECK_EQ(n, 256 / SLOT - 1);
 	CHECK_EQ(v4v_ring_insert(&g.p, &a, 3, NULL, 0, &kick), -EAGAIN);
 	CHECK_EQ(v4v_ring_used(&g.c), 256 - SLOT);
@@ -1002,6 +1006,117 @@ static void t_space_values(void)
 	gring_close(&g);
 }
 
+/* The one-way flags share words with the doorbell and notification bits:
+ * setting one must not lose the other, in either order. */
+static void t_oneway_flags(void)
+{
+	uint32_t max = v4v_ring_max_payload(256);
+	struct v4v_ring_msg m;
+	struct gring g;
+	bool kick;
+
+	gring_open(&g, 256, AT_END);
+	CHECK_EQ(v4v_ring_rx_flags(&g.r), 0);
+	CHECK_EQ(v4v_ring_tx_flags(&g.r), 0);
+
+	/* Consumer closes while armed: the producer gets EPIPE, no kick, and
+	 * the ARMED bit is still there for whoever looks. */
+	CHECK(v4v_ring_arm(&g.c));
+	v4v_ring_set_rx_flag(&g.r, V4V_RING_RX_CLOSED);
+	CHECK_EQ(v4v_ring_rx_flags(&g.r),
+		 V4V_RING_RX_ARMED | V4V_RING_RX_CLOSED);
+	CHECK_EQ(put(&g, 10, 1, &kick), -EPIPE);
+	CHECK(!kick);
+	CHECK_EQ(put(&g, 0, 1, &kick), -EPIPE);
+	/* Can never fit is still the first answer. */
+	CHECK_EQ(put(&g, max + 1, 1, &kick), -EMSGSIZE);
+	CHECK_EQ(v4v_ring_used(&g.c), 0);
+	CHECK_EQ(sh_of(&g)->tx_ptr, 0);
+	gring_close(&g);
+
+	/* Closed after data: the data stays readable, the kick logic keeps
+	 * CLOSED set. */
+	gring_open(&g, 256, AT_START);
+	CHECK(v4v_ring_arm(&g.c));
+	CHECK_EQ(put(&g, 10, 2, &kick), 0);
+	CHECK(kick);
+	v4v_ring_set_rx_flag(&g.r, V4V_RING_RX_CLOSED);
+	CHECK(!v4v_ring_arm(&g.c)); /* withdraws ARMED only */
+	CHECK_EQ(v4v_ring_rx_flags(&g.r), V4V_RING_RX_CLOSED);
+	CHECK(get(&g, 10, 2));
+	CHECK(v4v_ring_arm(&g.c));
+	CHECK_EQ(v4v_ring_rx_flags(&g.r),
+		 V4V_RING_RX_ARMED | V4V_RING_RX_CLOSED);
+	gring_close(&g);
+
+	/* FIN and RST on the producer's word survive want_space/consume. */
+	gring_open(&g, 256, AT_END);
+	CHECK_EQ(put(&g, max, 3, NULL), 0);
+	v4v_ring_set_tx_flag(&g.r, V4V_RING_TX_FIN);
+	CHECK(!v4v_ring_want_space(&g.p, 1));
+	CHECK_EQ(v4v_ring_tx_flags(&g.r),
+		 V4V_RING_TX_FIN | V4V_RING_TX_WAITING);
+	REQUIRE(v4v_ring_peek(&g.c, &m) == 1);
+	CHECK(v4v_ring_consume(&g.c, &m));
+	CHECK_EQ(v4v_ring_tx_flags(&g.r), V4V_RING_TX_FIN);
+	v4v_ring_set_tx_flag(&g.r, V4V_RING_TX_RST);
+	CHECK_EQ(v4v_ring_tx_flags(&g.r), V4V_RING_TX_FIN | V4V_RING_TX_RST);
+	/* Neither stops the ring itself: that is the transport's call. */
+	CHECK_EQ(put(&g, 5, 4, NULL), 0);
+	CHECK(get(&g, 5, 4));
+	CHECK_EQ(v4v_ring_tx_flags(&g.r), V4V_RING_TX_FIN | V4V_RING_TX_RST);
+	CHECK_EQ(v4v_ring_rx_flags(&g.r), 0);
+	gring_close(&g);
+}
+
+static void t_prod_start(void)
+{
+	struct gring g;
+	struct v4v_ring_prod p2;
+
+	gring_open(&g, 256, AT_END);
+	advance_to(&g, 96);
+	/* A second producer taking over from the first one's position. */
+	v4v_ring_prod_init(&p2, &g.r);
+	CHECK_EQ(p2.tx, 0);
+	for (unsigned i = 0; i < sizeof(bad_ptrs) / sizeof(bad_ptrs[0]); i++) {
+		CHECK_EQ(v4v_ring_prod_start(&p2, bad_ptrs[i]), -EINVAL);
+		CHECK_EQ(p2.tx, 0);
+	}
+	CHECK_EQ(v4v_ring_prod_start(&p2, 256 - SLOT), 0);
+	CHECK_EQ(p2.tx, 256 - SLOT);
+	CHECK_EQ(v4v_ring_prod_start(&p2, sh_of(&g)->tx_ptr), 0);
+	CHECK_EQ(p2.tx, 96);
+	g.p = p2;
+	CHECK_EQ(put(&g, 20, 5, NULL), 0);
+	CHECK(get(&g, 20, 5));
+	gring_close(&g);
+}
+
+static void t_prod_empty(void)
+{
+	struct v4v_ring_msg m;
+	struct gring g;
+
+	gring_open(&g, 256, AT_START);
+	CHECK(v4v_ring_prod_empty(&g.p));
+	CHECK_EQ(put(&g, 0, 1, NULL), 0);
+	CHECK(!v4v_ring_prod_empty(&g.p));
+	/* Peeked is not consumed. */
+	REQUIRE(v4v_ring_peek(&g.c, &m) == 1);
+	CHECK(!v4v_ring_prod_empty(&g.p));
+	v4v_ring_consume(&g.c, &m);
+	CHECK(v4v_ring_prod_empty(&g.p));
+	/* A nonsense rx_ptr reads as empty, like everywhere else. */
+	CHECK_EQ(put(&g, 0, 2, NULL), 0);
+	sh_of(&g)->rx_ptr = 7;
+	CHECK(v4v_ring_prod_empty(&g.p));
+	sh_of(&g)->rx_ptr = g.c.rx;
+	CHECK(!v4v_ring_prod_empty(&g.p));
+	CHECK(get(&g, 0, 2));
+	gring_close(&g);
+}
+
 /* ---- two threads ------------------------------------------------------ */
 
 #define STRESS_MSGS 400000u
@@ -1012,9 +1127,9 @@ struct stress {
 	struct gring g;
 	unsigned rx_bell, tx_bell; /* doorbells: bumped by the other side */
 	int stop; /* set by a side that failed, so the other gives up */
-	/* per-thread results, read by main after join */
-	unsigned long kicks, notifies, rx_sleeps, tx_sleeps;
-	unsigned long bad, lost;
+	/* results, each written by one thread, read by main after join */
+	unsigned long kicks, tx_sleeps, tx_bad, tx_lost; /* producer */
+	unsigned long notifies, rx_sleeps, rx_bad, rx_lost; /* consumer */
 };
 
 static uint32_t stress_len(uint64_t *rs)
@@ -1093,14 +1208,14 @@ static void *stress_producer(void *arg)
 			if (rc == 0)
 				break;
 			if (rc != -EAGAIN) {
-				s->bad++;
+				s->tx_bad++;
 				goto out;
 			}
 			if (v4v_ring_want_space(&s->g.p, len))
 				continue;
 			s->tx_sleeps++;
 			if (!wait_bell(s, &s->tx_bell, &seen)) {
-				s->lost++;
+				s->tx_lost++;
 				goto out;
 			}
 		}
@@ -1134,7 +1249,7 @@ static void *stress_consumer(void *arg)
 				continue;
 			s->rx_sleeps++;
 			if (!wait_bell(s, &s->rx_bell, &seen)) {
-				s->lost++;
+				s->rx_lost++;
 				break;
 			}
 			continue;
@@ -1142,9 +1257,10 @@ static void *stress_consumer(void *arg)
 		len = stress_len(&rs);
 		if (rc != 1 || m.payload_len != len || m.message_type != seq ||
 		    m.source.port != seq) {
-			fprintf(stderr, "stress: seq %u: rc %d len %u/%u type %u\n",
+			fprintf(stderr,
+				"stress: seq %u: rc %d len %u/%u type %u\n",
 				seq, rc, m.payload_len, len, m.message_type);
-			s->bad++;
+			s->rx_bad++;
 			break;
 		}
 		iov[0] = (struct iovec){ buf, len / 2 };
@@ -1152,7 +1268,7 @@ static void *stress_consumer(void *arg)
 		if (v4v_ring_readv(&s->g.c, &m, 0, iov, 2) != len ||
 		    !check_pat(buf, seq, 0, len)) {
 			fprintf(stderr, "stress: seq %u: bad payload\n", seq);
-			s->bad++;
+			s->rx_bad++;
 			break;
 		}
 		if (v4v_ring_consume(&s->g.c, &m)) {
@@ -1181,8 +1297,10 @@ static void t_stress_threads(void)
 	REQUIRE(pthread_create(&pt, NULL, stress_producer, s) == 0);
 	pthread_join(pt, NULL);
 	pthread_join(ct, NULL);
-	CHECK_EQ(s->bad, 0);
-	CHECK_EQ(s->lost, 0);
+	CHECK_EQ(s->tx_bad + s->rx_bad, 0);
+	/* A side that waited STRESS_WAIT_S for a doorbell lost a wakeup. */
+	CHECK_EQ(s->tx_lost, 0);
+	CHECK_EQ(s->rx_lost, 0);
 	/* Both the empty and the full path must have been taken. */
 	CHECK(s->kicks > 0 && s->rx_sleeps > 0);
 	CHECK(s->notifies > 0 && s->tx_sleeps > 0);
@@ -1214,6 +1332,9 @@ static const struct t_case cases[] = {
 	{ "arm_kick", t_arm_kick },
 	{ "want_space", t_want_space },
 	{ "space_values", t_space_values },
+	{ "oneway_flags", t_oneway_flags },
+	{ "prod_start", t_prod_start },
+	{ "prod_empty", t_prod_empty },
 	{ "stress_threads", t_stress_threads },
 	{ NULL, NULL },
 };

@@ -1,0 +1,712 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Stream sockets: reliable, ordered byte streams over a pair of rings, one
+ * per direction, each registered by its receiver for exactly one partner.
+ *
+ * After the handshake (proto.h) each side writes into its peer's ring
+ * itself (direct) or, in strict mode, through v4vd (mediated).  A send may
+ * become several messages; a receive copies straight from the ring into
+ * the caller's buffer and may end inside a message (rx_off remembers
+ * where).  FIN and RST are flags in the peer ring's header, set by the
+ * sender on shutdown or abort, and by v4vd when the last holder of a
+ * socket closes it or dies; so close(2), exit and kill -9 all end the
+ * connection the way the kernel ends TCP ones.
+ */
+#include "sock.h"
+#include "proto/proto.h"
+#include "v4v/link.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+/* Smallest piece worth inserting when the peer ring is nearly full:
+ * waiting for more room beats flooding the ring with tiny messages. */
+#define MIN_CHUNK 4096u
+
+int stream_bind(struct v4v_sock *s, const struct v4v_addr *a)
+{
+	if (s->state != ST_NEW || s->local.port)
+		return -EINVAL;
+	/* The listener ring is registered by listen(); until then the port
+	 * is only remembered. */
+	s->local.port = a->port;
+	return 0;
+}
+
+int stream_listen(struct v4v_sock *s, int backlog)
+{
+	int rc = 0;
+
+	(void)backlog; /* the listener ring bounds the backlog */
+	pthread_mutex_lock(&s->lock);
+	if (s->state == ST_LISTEN)
+		goto out;
+	if (s->state != ST_NEW) {
+		rc = -EINVAL;
+		goto out;
+	}
+	rc = sock_bind_ring(s, s->local.port);
+	if (!rc)
+		s->state = ST_LISTEN;
+out:
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* Map the peer's ring as its producer, from the grant. */
+static int take_grant(struct v4v_sock *s, const struct v4vp_grant *g,
+		      int fds[2])
+{
+	struct stream_tx *t = &s->tx;
+	struct v4v_ring view;
+	int rc = 0;
+
+	t->port = g->peer_port;
+	t->size = g->peer_size;
+	t->direct = g->flags & V4VP_GRANT_DIRECT;
+	if (!t->direct)
+		return 0;
+	if (fds[0] < 0 || fds[1] < 0 || v4v_ring_size_check(g->peer_size)) {
+		rc = -EPROTO;
+		goto out;
+	}
+	t->memlen = v4v_ring_mem_size(g->peer_size);
+	t->mem = mmap(NULL, t->memlen, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_POPULATE, fds[0], 0);
+	if (t->mem == MAP_FAILED) {
+		t->mem = NULL;
+		rc = -errno;
+		goto out;
+	}
+	v4v_ring_view(&view, t->mem, t->memlen, g->peer_size);
+	v4v_ring_prod_init(&t->prod, &view);
+	rc = v4v_ring_prod_start(&t->prod, g->tx);
+	if (!rc) {
+		t->bell = fds[1];
+		fds[1] = -1;
+	}
+out:
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return rc;
+}
+
+/* Register this socket's receive ring for one partner domain. */
+static int conn_ring(struct v4v_sock *s, v4v_domid_t partner)
+{
+	uint32_t handle, port;
+	int memfd = -1, rc = sock_ring_alloc(s, &memfd);
+
+	if (rc)
+		return rc;
+	rc = v4v_link_register(V4V_PORT_ANY, partner, s->ring_size, memfd,
+			       s->bell, &handle, &port);
+	close(memfd);
+	if (rc) {
+		sock_unmap_ring(s);
+		return rc;
+	}
+	s->handle = handle;
+	s->local.port = port;
+	return 0;
+}
+
+static void drop_conn_ring(struct v4v_sock *s)
+{
+	v4v_link_unregister(s->handle, V4VP_UNREG_NOW);
+	s->handle = 0;
+	sock_unmap_ring(s);
+}
+
+int stream_connect(struct v4v_sock *s, const struct v4v_addr *dst)
+{
+	bool nonblock = sock_nonblock(s, 0);
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->state == ST_CONNECTING)
+		rc = -EALREADY;
+	else if (s->state != ST_NEW)
+		rc = -EISCONN;
+	else
+		rc = conn_ring(s, dst->domid);
+	if (rc)
+		goto out;
+	if (getrandom(&s->conid, sizeof(s->conid), 0) != sizeof(s->conid))
+		s->conid = (uint32_t)sock_now_us() ^ (uint32_t)getpid();
+	/* Unwritable until v4vd says how it ended; filled before asking, so
+	 * the answer cannot come before we wait for it. */
+	bell_fill(s->fd);
+	s->filled = true;
+	rc = v4v_link_connect(s->handle, s->conid, dst);
+	if (rc) {
+		bell_drain(s->bell);
+		s->filled = false;
+		drop_conn_ring(s);
+		goto out;
+	}
+	s->peer = *dst;
+	s->state = ST_CONNECTING;
+	/* Like TCP, a blocking connect returns once the server's backlog
+	 * holds the request; sends wait for accept(). */
+	rc = nonblock ? -EINPROGRESS : 0;
+out:
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* While connecting, ask v4vd how it went.  Called with s->lock held.
+ * Returns 0 when connected, -EINPROGRESS, or the failure. */
+static int establish(struct v4v_sock *s)
+{
+	struct v4vp_grant g;
+	int fds[2], rc;
+
+	if (s->state == ST_CONNECTED)
+		return 0;
+	if (s->state == ST_REFUSED)
+		return -ECONNREFUSED;
+	if (s->state != ST_CONNECTING)
+		return -ENOTCONN;
+	rc = v4v_link_grant(s->handle, &g, fds);
+	if (rc == -EINPROGRESS)
+		return rc;
+	if (!rc)
+		rc = take_grant(s, &g, fds);
+	if (rc) {
+		s->state = ST_REFUSED;
+		s->err = rc;
+		return rc;
+	}
+	s->state = ST_CONNECTED;
+	/* v4vd emptied our doorbell when it linked us: writable again. */
+	s->filled = false;
+	return 0;
+}
+
+int stream_so_error(struct v4v_sock *s)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = establish(s);
+	if (rc == -EINPROGRESS || rc == -ENOTCONN)
+		rc = 0;
+	if (!rc && s->err) {
+		rc = s->err;
+		s->err = 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* ---- accept ---- */
+
+static struct v4v_sock *new_conn_sock(struct v4v_sock *lst, int flags)
+{
+	struct v4v_sock *ns = sock_alloc(SOCK_STREAM);
+
+	if (!ns)
+		return NULL;
+	if (sock_make_doorbell(ns, flags)) {
+		free(ns);
+		return NULL;
+	}
+	ns->local = lst->local;
+	ns->max_dgram = lst->max_dgram;
+	ns->ring_size = lst->ring_size;
+	ns->busy_us = lst->busy_us;
+	return ns;
+}
+
+/* Answer one SYN: our ring for the client, then the hypervisor links the
+ * two.  Returns the new socket, or NULL with *err set. */
+static struct v4v_sock *answer(struct v4v_sock *lst,
+			       const struct v4v_addr *from,
+			       const struct v4vp_syn *syn, int flags, int *err)
+{
+	struct v4v_sock *ns = new_conn_sock(lst, flags);
+	struct v4vp_grant g;
+	int fds[2], rc;
+
+	if (!ns) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	rc = conn_ring(ns, from->domid);
+	if (!rc) {
+		/* Seen from the application, an accepted socket lives at
+		 * the listener's address, as with TCP. */
+		ns->local.port = lst->local.port;
+		rc = v4v_link_accept(ns->handle, lst->handle, from, syn->conid,
+				     &g, fds);
+	}
+	if (!rc)
+		rc = take_grant(ns, &g, fds);
+	if (rc) {
+		*err = rc;
+		sock_put(ns); /* never installed: this frees it */
+		return NULL;
+	}
+	ns->peer = *from;
+	ns->state = ST_CONNECTED;
+	return ns;
+}
+
+/* Take the next SYN from the listener's ring.  1, 0 if none, -errno. */
+static int next_syn(struct v4v_sock *s, struct v4v_addr *from,
+		    struct v4vp_syn *syn)
+{
+	struct v4v_ring_msg m;
+	int rc;
+
+	for (;;) {
+		rc = v4v_ring_peek(&s->cons, &m);
+		if (rc <= 0)
+			return rc == -EBADMSG ? -EPROTO : rc;
+		if (m.message_type == V4VP_MT_SYN &&
+		    m.payload_len == sizeof(*syn)) {
+			v4v_ring_read(&s->cons, 0, syn, sizeof(*syn));
+			*from = m.source;
+		}
+		if (v4v_ring_consume(&s->cons, &m))
+			v4v_link_notify(s->handle);
+		if (m.message_type == V4VP_MT_SYN &&
+		    m.payload_len == sizeof(*syn))
+			return 1;
+	}
+}
+
+static int accept_one(struct v4v_sock *s, int flags, struct v4v_sock **out)
+{
+	struct v4v_addr from;
+	struct v4vp_syn syn;
+	int rc;
+
+	for (;;) {
+		rc = next_syn(s, &from, &syn);
+		if (rc <= 0)
+			break;
+		*out = answer(s, &from, &syn, flags, &rc);
+		if (*out)
+			break;
+		/* The client gave up or died meanwhile: try the next. */
+		if (rc != -ECONNABORTED && rc != -ECONNREFUSED)
+			break;
+	}
+	if (rc <= 0 && !v4v_ring_used(&s->cons))
+		bell_rx_rearm(s);
+	return rc;
+}
+
+int stream_accept(struct v4v_sock *s, struct sockaddr *addr, socklen_t *len,
+		  int flags)
+{
+	struct v4v_sock *ns = NULL;
+	uint64_t t0 = 0;
+	int rc;
+
+	if (s->state != ST_LISTEN)
+		return -EINVAL;
+	pthread_mutex_lock(&s->rx_lock);
+	for (;;) {
+		rc = s->closing ? -EBADF : accept_one(s, flags, &ns);
+		if (rc)
+			break;
+		if (!bell_rx_rearm(s))
+			continue;
+		if (sock_nonblock(s, 0)) {
+			rc = -EAGAIN;
+			break;
+		}
+		if (!t0)
+			t0 = sock_now_us();
+		pthread_mutex_unlock(&s->rx_lock);
+		rc = bell_wait(s->fd, POLLIN,
+			       sock_time_left(s->rcvtimeo_ms, t0));
+		pthread_mutex_lock(&s->rx_lock);
+		if (rc)
+			break;
+	}
+	pthread_mutex_unlock(&s->rx_lock);
+	if (rc < 0)
+		return rc;
+	rc = sock_install(ns);
+	if (rc)
+		return rc;
+	sock_addr_out(&ns->peer, addr, len);
+	return ns->fd;
+}
+
+/* ---- sending ---- */
+
+static void peer_flag(struct v4v_sock *s, uint32_t flag)
+{
+	if (s->tx.direct) {
+		v4v_ring_set_tx_flag(&s->tx.prod.r, flag);
+		bell_token(s->tx.bell);
+	} else {
+		v4v_link_shutdown(s->handle, flag == V4V_RING_TX_FIN
+						     ? V4VP_SHUT_FIN
+						     : V4VP_SHUT_RST);
+	}
+}
+
+/* Insert up to `len` bytes from iov at `off` as one message.  Returns the
+ * bytes placed, or -EAGAIN / -EPIPE / another errno. */
+static long put_chunk(struct v4v_sock *s, const struct iovec *iov, int iovcnt,
+		      size_t off, size_t len)
+{
+	struct iovec part[16];
+	uint32_t room, max;
+	int n = 0;
+	bool kick;
+	long rc;
+
+	max = v4v_ring_max_payload(s->tx.size);
+	if (!s->tx.direct && max > V4VP_MAX_DGRAM)
+		max = V4VP_MAX_DGRAM;
+	if (len > max)
+		len = max;
+	if (s->tx.direct) {
+		room = v4v_ring_space(&s->tx.prod);
+		if (room < len && room < MIN_CHUNK)
+			return -EAGAIN;
+		if (room < len)
+			len = room;
+	}
+	/* Gather the chunk's pieces of the caller's iovec. */
+	for (int i = 0; i < iovcnt && len && n < 16; i++) {
+		size_t l = iov[i].iov_len;
+
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		part[n].iov_base = (char *)iov[i].iov_base + off;
+		part[n].iov_len = l - off < len ? l - off : len;
+		len -= part[n].iov_len;
+		off = 0;
+		n++;
+	}
+	len = 0;
+	for (int i = 0; i < n; i++)
+		len += part[i].iov_len;
+	if (!s->tx.direct) {
+		struct v4v_addr dst = { .port = s->tx.port,
+					.domid = s->peer.domid };
+
+		rc = v4v_link_sendv(s->handle, &dst, V4VP_MT_STREAM, part, n);
+		return rc == -ECONNREFUSED ? -EPIPE : rc;
+	}
+	rc = v4v_ring_insert(&s->tx.prod, &s->local, V4VP_MT_STREAM, part, n,
+			     &kick);
+	if (rc)
+		return rc;
+	if (kick)
+		bell_token(s->tx.bell);
+	return (long)len;
+}
+
+/* No room: make our descriptor unwritable, then say whether to try once
+ * more before sleeping.  Direct: the peer drains our doorbell when it
+ * frees room and sees TX_WAITING, set after the fill.  Mediated: v4vd
+ * queued us at the failed SEND, possibly before the fill, so a fresh fill
+ * needs one more SEND to be sure its wakeup comes after. */
+static bool wait_room(struct v4v_sock *s)
+{
+	bool fresh = false;
+
+	if (!s->filled || bell_writable(s->fd)) {
+		bell_fill(s->fd);
+		s->filled = true;
+		fresh = true;
+	}
+	if (s->tx.direct)
+		return v4v_ring_want_space(&s->tx.prod, MIN_CHUNK);
+	return fresh;
+}
+
+static void room_again(struct v4v_sock *s)
+{
+	if (s->filled) {
+		bell_drain(s->bell);
+		s->filled = false;
+	}
+}
+
+static size_t iov_len(const struct iovec *iov, size_t n)
+{
+	size_t t = 0;
+
+	for (size_t i = 0; i < n; i++)
+		t += iov[i].iov_len;
+	return t;
+}
+
+/* Before sending, the connection must be established. */
+static int ready_to_send(struct v4v_sock *s, bool nonblock, uint64_t *t0)
+{
+	int rc;
+
+	for (;;) {
+		pthread_mutex_lock(&s->lock);
+		rc = s->wr_shut ? -EPIPE : establish(s);
+		pthread_mutex_unlock(&s->lock);
+		if (rc != -EINPROGRESS)
+			return rc;
+		if (nonblock)
+			return -EAGAIN;
+		if (!*t0)
+			*t0 = sock_now_us();
+		rc = bell_wait(s->fd, POLLOUT,
+			       sock_time_left(s->sndtimeo_ms, *t0));
+		if (rc)
+			return rc;
+	}
+}
+
+ssize_t stream_sendmsg(struct v4v_sock *s, const struct msghdr *msg,
+		       int flags)
+{
+	size_t total = iov_len(msg->msg_iov, msg->msg_iovlen), done = 0;
+	bool nonblock = sock_nonblock(s, flags);
+	uint64_t t0 = 0;
+	long rc;
+
+	if (flags & ~(MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE))
+		return -EOPNOTSUPP;
+	rc = ready_to_send(s, nonblock, &t0);
+	if (rc)
+		return rc == -EPIPE && !(flags & MSG_NOSIGNAL) ? -EPIPE : rc;
+	pthread_mutex_lock(&s->tx_lock);
+	while (done < total || total == 0) {
+		rc = s->closing ? -EBADF
+				: put_chunk(s, msg->msg_iov,
+					    (int)msg->msg_iovlen, done,
+					    total - done);
+		if (rc >= 0) {
+			done += (size_t)rc;
+			if (total == 0)
+				break;
+			continue;
+		}
+		if (rc != -EAGAIN)
+			break;
+		if (wait_room(s))
+			continue;
+		if (nonblock || (done && (flags & MSG_DONTWAIT)))
+			break;
+		if (!t0)
+			t0 = sock_now_us();
+		pthread_mutex_unlock(&s->tx_lock);
+		rc = bell_wait(s->fd, POLLOUT,
+			       sock_time_left(s->sndtimeo_ms, t0));
+		pthread_mutex_lock(&s->tx_lock);
+		if (rc)
+			break;
+		s->filled = false; /* the peer emptied it */
+	}
+	if (done || rc >= 0)
+		room_again(s);
+	pthread_mutex_unlock(&s->tx_lock);
+	return done ? (ssize_t)done : rc;
+}
+
+/* ---- receiving ---- */
+
+/* The peer consumed room we were waiting for?  Tell the waiting sender. */
+static void consumed(struct v4v_sock *s, const struct v4v_ring_msg *m)
+{
+	if (!v4v_ring_consume(&s->cons, m))
+		return;
+	if (s->tx.direct)
+		bell_drain(s->tx.bell); /* the peer's doorbell: its fill */
+	else
+		v4v_link_notify(s->handle);
+}
+
+/* Copy what is available into the caller's iovec, from message to
+ * message.  Returns bytes copied, or -EPROTO for a corrupt ring. */
+static long take_bytes(struct v4v_sock *s, struct msghdr *msg, size_t want,
+		       int flags)
+{
+	struct v4v_ring_msg m;
+	size_t got = 0;
+
+	while (got < want) {
+		struct iovec part[16];
+		size_t n, skip = got;
+		int np = 0, rc = v4v_ring_peek(&s->cons, &m);
+
+		if (rc < 0)
+			return -EPROTO;
+		if (rc == 0)
+			break;
+		if (m.message_type != V4VP_MT_STREAM) {
+			consumed(s, &m); /* not ours to read */
+			continue;
+		}
+		for (size_t i = 0; i < msg->msg_iovlen && np < 16; i++) {
+			size_t l = msg->msg_iov[i].iov_len;
+
+			if (skip >= l) {
+				skip -= l;
+				continue;
+			}
+			part[np].iov_base = (char *)msg->msg_iov[i].iov_base + skip;
+			part[np++].iov_len = l - skip;
+			skip = 0;
+		}
+		n = v4v_ring_readv(&s->cons, &m, s->rx_off, part, np);
+		got += n;
+		if (flags & MSG_PEEK)
+			break;
+		s->rx_off += (uint32_t)n;
+		if (s->rx_off >= m.payload_len) {
+			s->rx_off = 0;
+			consumed(s, &m);
+		}
+		if (!n)
+			break;
+	}
+	return (long)got;
+}
+
+/* Nothing to read: why?  0 for end of file, an errno, or 1 to wait. */
+static int empty_reason(struct v4v_sock *s)
+{
+	uint32_t f = v4v_ring_tx_flags(&s->cons.r);
+
+	if (f & V4V_RING_TX_RST)
+		return -ECONNRESET;
+	/* FIN is set after the last data: look again before believing it. */
+	if ((f & V4V_RING_TX_FIN) && !v4v_ring_used(&s->cons))
+		return 0;
+	if (s->rd_shut)
+		return 0;
+	if (s->state == ST_REFUSED)
+		return s->err ? s->err : -ECONNREFUSED;
+	if (s->state == ST_CONNECTING) {
+		int rc;
+
+		pthread_mutex_lock(&s->lock);
+		rc = establish(s);
+		pthread_mutex_unlock(&s->lock);
+		if (rc && rc != -EINPROGRESS)
+			return rc;
+	}
+	return 1;
+}
+
+ssize_t stream_recvmsg(struct v4v_sock *s, struct msghdr *msg, int flags)
+{
+	size_t want = iov_len(msg->msg_iov, msg->msg_iovlen), got = 0;
+	bool nonblock = sock_nonblock(s, flags);
+	uint64_t t0 = 0;
+	long rc;
+
+	if (flags & ~(MSG_DONTWAIT | MSG_PEEK | MSG_WAITALL | MSG_NOSIGNAL |
+		      MSG_TRUNC))
+		return -EOPNOTSUPP;
+	if (s->state == ST_NEW || s->state == ST_LISTEN)
+		return -ENOTCONN;
+	msg->msg_flags = 0;
+	msg->msg_controllen = 0;
+	if (msg->msg_name)
+		sock_addr_out(&s->peer, msg->msg_name, &msg->msg_namelen);
+	if (!want)
+		return 0;
+	pthread_mutex_lock(&s->rx_lock);
+	for (;;) {
+		if (v4v_ring_tx_flags(&s->cons.r) & V4V_RING_TX_RST) {
+			rc = -ECONNRESET;
+			break;
+		}
+		rc = s->closing ? -EBADF
+				: take_bytes(s, msg, want - got, flags);
+		if (rc < 0)
+			break;
+		got += (size_t)rc;
+		if (got == want || (got && !(flags & MSG_WAITALL)) ||
+		    (got && (flags & MSG_PEEK)))
+			break;
+		if (v4v_ring_used(&s->cons))
+			continue;
+		rc = empty_reason(s);
+		if (rc <= 0)
+			break;
+		if (nonblock) {
+			if (!bell_rx_rearm(s))
+				continue;
+			rc = -EAGAIN;
+			break;
+		}
+		if (sock_busy_wait(s) || !bell_rx_rearm(s))
+			continue;
+		if (!t0)
+			t0 = sock_now_us();
+		pthread_mutex_unlock(&s->rx_lock);
+		rc = bell_wait(s->fd, POLLIN,
+			       sock_time_left(s->rcvtimeo_ms, t0));
+		pthread_mutex_lock(&s->rx_lock);
+		if (rc)
+			break;
+	}
+	if (!v4v_ring_used(&s->cons))
+		bell_rx_rearm(s);
+	pthread_mutex_unlock(&s->rx_lock);
+	return got ? (ssize_t)got : rc;
+}
+
+/* Payload bytes ready to read (FIONREAD). */
+int stream_fionread(struct v4v_sock *s)
+{
+	int n;
+
+	pthread_mutex_lock(&s->rx_lock);
+	n = (int)v4v_ring_pending(&s->cons) - (int)s->rx_off;
+	pthread_mutex_unlock(&s->rx_lock);
+	return n < 0 ? 0 : n;
+}
+
+int stream_shutdown(struct v4v_sock *s, int how)
+{
+	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	if (s->state != ST_CONNECTED && s->state != ST_CONNECTING) {
+		pthread_mutex_unlock(&s->lock);
+		return -ENOTCONN;
+	}
+	if (how != SHUT_WR)
+		s->rd_shut = true;
+	if (how != SHUT_RD && !s->wr_shut && establish(s) == 0) {
+		s->wr_shut = true;
+		peer_flag(s, V4V_RING_TX_FIN);
+	}
+	pthread_mutex_unlock(&s->lock);
+	/* Wake our own readers: they now see end of file. */
+	if (how != SHUT_WR)
+		bell_token(s->bell);
+	return 0;
+}
+
+/* The last reference is going: an abortive close resets the peer; an
+ * orderly one is ended by v4vd when it sees the hang-up (only then do we
+ * know no other process still holds the socket). */
+void stream_release(struct v4v_sock *s)
+{
+	if (s->linger0 && s->state == ST_CONNECTED)
+		peer_flag(s, V4V_RING_TX_RST);
+	if (s->tx.mem)
+		munmap(s->tx.mem, s->tx.memlen);
+	if (s->tx.bell >= 0)
+		close(s->tx.bell);
+}

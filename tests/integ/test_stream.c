@@ -1,0 +1,428 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Stream sockets between real domains, direct or (with V4V_TEST_STRICT=1)
+ * mediated by a strict v4vd: handshake, byte-stream integrity under
+ * random chunking, half-close, close with data in flight, resets,
+ * refused connections, non-blocking connect, peek/waitall/FIONREAD,
+ * EPIPE, accept-then-fork, threads, and a peer killed mid-stream.
+ */
+#include "harness.h"
+#include "../unit/t.h"
+#include "v4v/socket.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static struct hv_proc hv;
+
+#define SA(a) ((struct sockaddr *)&(a))
+#define EXPECT(cond, code) do { if (!(cond)) return (code); } while (0)
+
+static struct sockaddr_v4v addr(int d, uint32_t port)
+{
+	struct sockaddr_v4v a = { .v4v_family = AF_V4V,
+				  .v4v_domid = (v4v_domid_t)d,
+				  .v4v_port = port };
+	return a;
+}
+
+static int listener(uint32_t port)
+{
+	struct sockaddr_v4v me = addr(V4V_DOMID_ANY, port);
+	int fd = v4v_socket(AF_V4V, SOCK_STREAM, 0);
+
+	if (fd < 0 || v4v_bind(fd, SA(me), sizeof(me)) || v4v_listen(fd, 16))
+		return -1;
+	return fd;
+}
+
+static int dial(int domid, uint32_t port)
+{
+	struct sockaddr_v4v to = addr(domid, port);
+	int fd = v4v_socket(AF_V4V, SOCK_STREAM, 0);
+
+	if (fd < 0 || v4v_connect(fd, SA(to), sizeof(to)))
+		return -1;
+	return fd;
+}
+
+/* A deterministic byte stream: byte i of stream `seed`. */
+static uint8_t sbyte(uint32_t seed, uint64_t i)
+{
+	uint64_t x = (i >> 3) * 0x9e3779b97f4a7c15ull + seed;
+
+	return (uint8_t)((x ^ (x >> 29)) >> ((i & 7) * 8));
+}
+
+static int send_stream(int fd, uint32_t seed, uint64_t total)
+{
+	static __thread uint8_t buf[200000];
+	uint64_t sent = 0;
+	unsigned r = seed;
+
+	while (sent < total) {
+		size_t n = (size_t)(rand_r(&r) % sizeof(buf)) + 1;
+		ssize_t k;
+
+		if (n > total - sent)
+			n = (size_t)(total - sent);
+		for (size_t i = 0; i < n; i++)
+			buf[i] = sbyte(seed, sent + i);
+		k = v4v_send(fd, buf, n, 0);
+		if (k <= 0)
+			return -1;
+		sent += (uint64_t)k;
+	}
+	return 0;
+}
+
+/* Read exactly `total` bytes (then optionally expect EOF). */
+static int recv_stream(int fd, uint32_t seed, uint64_t total, bool eof)
+{
+	static __thread uint8_t buf[150000];
+	uint64_t got = 0;
+	unsigned r = seed * 7;
+
+	while (got < total) {
+		size_t n = (size_t)(rand_r(&r) % sizeof(buf)) + 1;
+		ssize_t k = v4v_recv(fd, buf, n, 0);
+
+		if (k <= 0)
+			return -1;
+		for (ssize_t i = 0; i < k; i++)
+			if (buf[i] != sbyte(seed, got + (uint64_t)i))
+				return -2;
+		got += (uint64_t)k;
+	}
+	if (eof && v4v_recv(fd, buf, 1, 0) != 0)
+		return -3;
+	return 0;
+}
+
+struct pair {
+	struct gate ready, done;
+	uint64_t bytes;
+};
+
+/* ---- echo: both directions at once, half-close, EOF ---- */
+
+static int echo_srv(void *arg)
+{
+	struct pair *p = arg;
+	struct sockaddr_v4v peer, me;
+	socklen_t plen = sizeof(peer), mlen = sizeof(me);
+	static uint8_t buf[65536];
+	int l = listener(300), c;
+	ssize_t n;
+
+	EXPECT(l >= 0, 10);
+	gate_open(&p->ready, (uint32_t)v4v_domid());
+	c = v4v_accept(l, SA(peer), &plen);
+	EXPECT(c >= 0, 11);
+	EXPECT(!v4v_getsockname(c, SA(me), &mlen) && me.v4v_port == 300, 12);
+	EXPECT(peer.v4v_domid != me.v4v_domid, 13);
+	while ((n = v4v_recv(c, buf, sizeof(buf), 0)) > 0)
+		if (v4v_send(c, buf, (size_t)n, 0) != n)
+			return 14;
+	EXPECT(n == 0, 15);
+	/* Our end of the stream, then the peer reads EOF. */
+	v4v_close(c);
+	return 0;
+}
+
+static void *echo_writer(void *arg)
+{
+	int fd = *(int *)arg;
+
+	if (send_stream(fd, 42, 20u << 20) || v4v_shutdown(fd, SHUT_WR))
+		return (void *)1;
+	return NULL;
+}
+
+static int echo_cli(void *arg)
+{
+	struct pair *p = arg;
+	int srv = (int)gate_wait(&p->ready);
+	int fd = dial(srv, 300);
+	struct sockaddr_v4v peer;
+	socklen_t plen = sizeof(peer);
+	pthread_t w;
+	void *wr;
+	int rc;
+
+	EXPECT(fd >= 0, 20);
+	EXPECT(!v4v_getpeername(fd, SA(peer), &plen) &&
+	       peer.v4v_domid == srv && peer.v4v_port == 300, 21);
+	pthread_create(&w, NULL, echo_writer, &fd);
+	rc = recv_stream(fd, 42, 20u << 20, true);
+	pthread_join(w, &wr);
+	EXPECT(rc == 0, 22 - rc);
+	EXPECT(wr == NULL, 26);
+	return 0;
+}
+
+static void test_echo(void)
+{
+	struct pair p;
+	pid_t s, c;
+
+	gate_init(&p.ready);
+	s = dom_spawn(echo_srv, &p);
+	c = dom_spawn(echo_cli, &p);
+	CHECK_EQ(dom_wait(c), 0);
+	CHECK_EQ(dom_wait(s), 0);
+}
+
+/* ---- close with data in flight: everything, then EOF ---- */
+
+static int burst_srv(void *arg)
+{
+	struct pair *p = arg;
+	int l = listener(301), c;
+
+	EXPECT(l >= 0, 10);
+	gate_open(&p->ready, (uint32_t)v4v_domid());
+	c = v4v_accept(l, NULL, NULL);
+	EXPECT(c >= 0, 11);
+	/* Let the client finish and close before we read a byte. */
+	EXPECT(gate_wait(&p->done) == 1, 12);
+	EXPECT(recv_stream(c, 7, p->bytes, true) == 0, 13);
+	return 0;
+}
+
+static int burst_cli(void *arg)
+{
+	struct pair *p = arg;
+	int fd = dial((int)gate_wait(&p->ready), 301);
+
+	EXPECT(fd >= 0, 20);
+	EXPECT(send_stream(fd, 7, p->bytes) == 0, 21);
+	EXPECT(v4v_close(fd) == 0, 22);
+	gate_open(&p->done, 1);
+	return 0;
+}
+
+static void test_close_in_flight(void)
+{
+	struct pair p = { .bytes = 200000 };
+	pid_t s, c;
+
+	gate_init(&p.ready);
+	gate_init(&p.done);
+	s = dom_spawn(burst_srv, &p);
+	c = dom_spawn(burst_cli, &p);
+	CHECK_EQ(dom_wait(c), 0);
+	CHECK_EQ(dom_wait(s), 0);
+}
+
+/* ---- errors, flags, non-blocking connect, SO_LINGER 0 ---- */
+
+static int local_misc(void *arg)
+{
+	struct sockaddr_v4v me;
+	socklen_t len = sizeof(me);
+	struct linger lg = { 1, 0 };
+	struct pollfd pfd;
+	int l = listener(0), c, s, err, n;
+	char buf[16];
+
+	(void)arg;
+	EXPECT(l >= 0 && !v4v_getsockname(l, SA(me), &len), 1);
+	EXPECT(dial(v4v_domid(), 4321) < 0 && errno == ECONNREFUSED, 2);
+	/* Non-blocking connect: in progress until accepted. */
+	c = v4v_socket(AF_V4V, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	EXPECT(v4v_connect(c, SA(me), sizeof(me)) < 0 &&
+	       errno == EINPROGRESS, 3);
+	pfd = (struct pollfd){ .fd = c, .events = POLLOUT };
+	EXPECT(poll(&pfd, 1, 0) == 0, 4);
+	EXPECT(v4v_send(c, "x", 1, 0) < 0 && errno == EAGAIN, 5);
+	s = v4v_accept(l, NULL, NULL);
+	EXPECT(s >= 0, 6);
+	EXPECT(poll(&pfd, 1, 1000) == 1 && (pfd.revents & POLLOUT), 7);
+	len = sizeof(err);
+	EXPECT(!v4v_getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &len) &&
+	       err == 0, 8);
+	/* Peek, waitall, FIONREAD. */
+	EXPECT(v4v_send(c, "hello", 5, 0) == 5, 9);
+	EXPECT(v4v_send(c, " world", 6, 0) == 6, 10);
+	pfd = (struct pollfd){ .fd = s, .events = POLLIN };
+	EXPECT(poll(&pfd, 1, 1000) == 1, 11);
+	EXPECT(!v4v_ioctl(s, FIONREAD, &n) && n == 11, 12);
+	EXPECT(v4v_recv(s, buf, 3, MSG_PEEK) == 3 && !memcmp(buf, "hel", 3),
+	       13);
+	EXPECT(v4v_recv(s, buf, 8, MSG_WAITALL) == 8 &&
+	       !memcmp(buf, "hello wo", 8), 14);
+	EXPECT(v4v_recv(s, buf, sizeof(buf), 0) == 3, 15);
+	EXPECT(v4v_recv(s, buf, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN, 16);
+	EXPECT(poll(&pfd, 1, 0) == 0, 17);
+	/* Abortive close: the peer sees a reset, and later sends EPIPE. */
+	EXPECT(!v4v_setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 18);
+	v4v_close(c);
+	EXPECT(poll(&pfd, 1, 1000) == 1, 19);
+	EXPECT(v4v_recv(s, buf, 1, 0) < 0 && errno == ECONNRESET, 20);
+	for (int i = 0; i < 100; i++)
+		if (v4v_send(s, "x", 1, MSG_NOSIGNAL) < 0)
+			break;
+	EXPECT(errno == EPIPE, 21);
+	return 0;
+}
+
+static void test_misc(void)
+{
+	CHECK_EQ(dom_wait(dom_spawn(local_misc, NULL)), 0);
+}
+
+/* ---- accept, then fork: the child serves, the parent closes ---- */
+
+static int forking_srv(void *arg)
+{
+	struct pair *p = arg;
+	int l = listener(302);
+
+	EXPECT(l >= 0, 10);
+	gate_open(&p->ready, (uint32_t)v4v_domid());
+	for (int i = 0; i < 3; i++) {
+		int c = v4v_accept(l, NULL, NULL);
+		pid_t pid;
+
+		EXPECT(c >= 0, 11);
+		pid = fork();
+		if (pid == 0) {
+			char buf[4096];
+			ssize_t n;
+
+			v4v_close(l);
+			while ((n = v4v_recv(c, buf, sizeof(buf), 0)) > 0)
+				if (v4v_send(c, buf, (size_t)n, 0) != n)
+					_exit(1);
+			_exit(n == 0 ? 0 : 2);
+		}
+		v4v_close(c);
+	}
+	for (int i = 0; i < 3; i++) {
+		int st;
+
+		wait(&st);
+		EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0, 12);
+	}
+	return 0;
+}
+
+static int forking_cli(void *arg)
+{
+	struct pair *p = arg;
+	int srv = (int)gate_wait(&p->ready);
+
+	for (int i = 0; i < 3; i++) {
+		int fd = dial(srv, 302);
+
+		EXPECT(fd >= 0, 20);
+		EXPECT(send_stream(fd, (uint32_t)i, 100000) == 0, 21);
+		EXPECT(v4v_shutdown(fd, SHUT_WR) == 0, 22);
+		EXPECT(recv_stream(fd, (uint32_t)i, 100000, true) == 0, 23);
+		v4v_close(fd);
+	}
+	return 0;
+}
+
+static void test_accept_fork(void)
+{
+	struct pair p;
+	pid_t s, c;
+
+	gate_init(&p.ready);
+	s = dom_spawn(forking_srv, &p);
+	c = dom_spawn(forking_cli, &p);
+	CHECK_EQ(dom_wait(c), 0);
+	CHECK_EQ(dom_wait(s), 0);
+}
+
+/* ---- the peer is killed mid-stream ---- */
+
+static int victim_srv(void *arg)
+{
+	struct pair *p = arg;
+	int l = listener(303), c;
+
+	EXPECT(l >= 0, 10);
+	gate_open(&p->ready, (uint32_t)v4v_domid());
+	c = v4v_accept(l, NULL, NULL);
+	EXPECT(c >= 0, 11);
+	send_stream(c, 9, 1ull << 40); /* until killed */
+	return 12;
+}
+
+static int survivor_cli(void *arg)
+{
+	struct pair *p = arg;
+	static uint8_t buf[65536];
+	int fd = dial((int)gate_wait(&p->ready), 303);
+	uint64_t got = 0, t_dead;
+	ssize_t k;
+
+	EXPECT(fd >= 0, 20);
+	while (got < (4u << 20)) {
+		k = v4v_recv(fd, buf, sizeof(buf), 0);
+		EXPECT(k > 0, 21);
+		for (ssize_t i = 0; i < k; i++)
+			EXPECT(buf[i] == sbyte(9, got + (uint64_t)i), 22);
+		got += (uint64_t)k;
+	}
+	gate_open(&p->done, 1);	/* parent kills the server now */
+	EXPECT(gate_wait(&p->ready) == 2, 23);
+	t_dead = now_ns();
+	for (;;) {
+		k = v4v_recv(fd, buf, sizeof(buf), 0);
+		if (k <= 0)
+			break;
+		for (ssize_t i = 0; i < k; i++)
+			EXPECT(buf[i] == sbyte(9, got + (uint64_t)i), 24);
+		got += (uint64_t)k;
+	}
+	EXPECT(k == 0 || errno == ECONNRESET, 25);
+	/* Within 100 ms of the death (less what the ring held). */
+	EXPECT(now_ns() - t_dead < 100000000ull, 26);
+	return 0;
+}
+
+static void test_peer_killed(void)
+{
+	struct pair p;
+	pid_t s, c;
+
+	gate_init(&p.ready);
+	gate_init(&p.done);
+	s = dom_spawn(victim_srv, &p);
+	c = dom_spawn(survivor_cli, &p);
+	CHECK_EQ(gate_wait(&p.done), 1);
+	kill(s, SIGKILL);
+	CHECK_EQ(dom_wait(s), 128 + SIGKILL);
+	gate_open(&p.ready, 2);
+	CHECK_EQ(dom_wait(c), 0);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct t_case cases[] = {
+		{ "echo", test_echo },
+		{ "close_in_flight", test_close_in_flight },
+		{ "misc", test_misc },
+		{ "accept_fork", test_accept_fork },
+		{ "peer_killed", test_peer_killed },
+		{ 0 }
+	};
+	static const char *const strict[] = { "--strict", NULL };
+	const char *mode = getenv("V4V_TEST_STRICT");
+	int rc;
+
+	hv_start(&hv, mode && mode[0] == '1' ? strict : NULL);
+	rc = t_run(cases, argc, argv);
+	CHECK(hv_alive(&hv));
+	CHECK_EQ(hv_stop(&hv), 0);
+	return rc || t_failed;
+}
