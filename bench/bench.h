@@ -43,5 +43,6 @@ struct bench_result {
 };
 
 int cmd_bench(int argc, char **argv);
+int cmd_bench_dgram(int argc, char **argv);
 
 #endif

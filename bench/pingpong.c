@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 static const char usage[] =
-"Usage: v4v bench [OPTION]...\n"
+"Usage: v4v bench dgram [OPTION]...\n"
 "Datagram ping-pong between two domains: half round-trip latency per\n"
 "message size, for V4V and for kernel transports in the same run.\n"
 "\n"
@@ -318,7 +318,7 @@ static int pick(const char *list, const struct transport **ts)
 	return n;
 }
 
-int cmd_bench(int argc, char **argv)
+int cmd_bench_dgram(int argc, char **argv)
 {
 	const struct transport *ts[8];
 	struct bench_result res[8 * 32];
