@@ -216,6 +216,8 @@ int v4v_ioctl(int fd, unsigned long req, void *arg)
 		memcpy(&v, arg, sizeof(v));
 		rc = fcntl(fd, F_SETFL, v ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
 		rc = rc ? -errno : 0;
+		if (!rc)
+			s->nonblock = v != 0;
 	} else {
 		rc = -ENOTTY;
 	}

@@ -72,3 +72,21 @@ bool bell_rx_rearm(struct v4v_sock *s)
 	bell_token(s->bell);
 	return false;
 }
+
+void bell_rx_leave(struct v4v_sock *s)
+{
+	if (!v4v_ring_used(&s->cons)) {
+		/* Still armed: nobody rang since we armed, so the next
+		 * insert will.  No system call: the common case while
+		 * messages flow and we find them by polling.  (A token from
+		 * a racing producer may linger; the next receive that finds
+		 * nothing drains it.) */
+		if (!v4v_ring_armed(&s->cons))
+			bell_rx_rearm(s);
+		return;
+	}
+	/* Data left behind while armed (we found it by polling, so nobody
+	 * rang): make the descriptor readable ourselves. */
+	if (v4v_ring_armed(&s->cons) && v4v_ring_disarm(&s->cons))
+		bell_token(s->bell);
+}

@@ -125,8 +125,7 @@ static int take_one(struct v4v_sock *s, struct msghdr *msg, int flags,
 		    (!s->connected || v4v_addr_eq(&m.source, &s->peer)))
 			break;
 	}
-	if (!v4v_ring_used(&s->cons))
-		bell_rx_rearm(s);
+	bell_rx_leave(s);
 	return 1;
 }
 
@@ -146,7 +145,7 @@ ssize_t dgram_recvmsg(struct v4v_sock *s, struct msghdr *msg, int flags)
 		rc = s->closing ? -EBADF : take_one(s, msg, flags, &ret);
 		if (rc)
 			break;
-		if (sock_nonblock(s, flags)) {
+		if (sock_nonblock_hint(s, flags) && sock_nonblock(s, flags)) {
 			if (!bell_rx_rearm(s))
 				continue;
 			rc = -EAGAIN;
@@ -154,6 +153,10 @@ ssize_t dgram_recvmsg(struct v4v_sock *s, struct msghdr *msg, int flags)
 		}
 		if (sock_busy_wait(s) || !bell_rx_rearm(s))
 			continue;
+		if (sock_nonblock(s, flags)) {
+			rc = -EAGAIN;
+			break;
+		}
 		if (!t0)
 			t0 = sock_now_us();
 		pthread_mutex_unlock(&s->rx_lock);

@@ -127,13 +127,27 @@ static void fork_init(void)
 	pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
 }
 
-bool sock_nonblock(const struct v4v_sock *s, int flags)
+/*
+ * A system call costs over a microsecond on these machines, as much as a
+ * whole message: so O_NONBLOCK, which the application may set on the
+ * descriptor behind our back, is cached and only checked with the kernel
+ * when a call is about to block or to fail with EAGAIN.
+ */
+bool sock_nonblock_hint(const struct v4v_sock *s, int flags)
 {
+	return (flags & MSG_DONTWAIT) ||
+	       __atomic_load_n(&s->nonblock, __ATOMIC_RELAXED);
+}
+
+bool sock_nonblock(struct v4v_sock *s, int flags)
+{
+	bool nb;
+
 	if (flags & MSG_DONTWAIT)
 		return true;
-	/* The application may have set O_NONBLOCK on the descriptor itself;
-	 * only asked on the slow path, when we would otherwise block. */
-	return fcntl(s->fd, F_GETFL) & O_NONBLOCK;
+	nb = fcntl(s->fd, F_GETFL) & O_NONBLOCK;
+	__atomic_store_n(&s->nonblock, nb, __ATOMIC_RELAXED);
+	return nb;
 }
 
 uint64_t sock_now_us(void)
@@ -164,16 +178,22 @@ bool sock_busy_wait(struct v4v_sock *s)
 	if (!s->busy_us || !s->mem)
 		return false;
 	until = sock_now_us() + (uint64_t)s->busy_us;
+	/* While we poll, producers need not ring (RX_SPINNING). */
+	v4v_ring_spin_begin(&s->cons);
 	do {
 		for (int i = 0; i < 64; i++) {
 			if (v4v_ring_used(&s->cons) ||
 			    v4v_ring_tx_flags(&s->cons.r) &
 				    (V4V_RING_TX_FIN | V4V_RING_TX_RST))
-				return true;
+				goto found;
 			__builtin_ia32_pause();
 		}
 	} while (sock_now_us() < until);
-	return false;
+found:
+	v4v_ring_spin_end(&s->cons);
+	return v4v_ring_used(&s->cons) ||
+	       v4v_ring_tx_flags(&s->cons.r) &
+		       (V4V_RING_TX_FIN | V4V_RING_TX_RST);
 }
 
 static int default_busy_us(void)
@@ -219,8 +239,10 @@ int sock_make_doorbell(struct v4v_sock *s, int type_flags)
 	setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &min, sizeof(min));
 	if (!(type_flags & SOCK_CLOEXEC))
 		fcntl(s->fd, F_SETFD, 0);
-	if (type_flags & SOCK_NONBLOCK)
+	if (type_flags & SOCK_NONBLOCK) {
 		fcntl(s->fd, F_SETFL, O_NONBLOCK);
+		s->nonblock = true;
+	}
 	return 0;
 }
 

@@ -50,6 +50,7 @@ struct v4v_sock {
 	struct v4v_addr peer;
 	bool connected;
 	bool filled;		/* tx: doorbell filled, fd not writable */
+	bool nonblock;		/* cached O_NONBLOCK (see sock_nonblock) */
 	void *mem;
 	size_t memlen;
 	uint32_t ring_size;
@@ -78,8 +79,10 @@ int sock_addr_in(const struct sockaddr *addr, socklen_t len,
 		 struct v4v_addr *out);
 void sock_addr_out(const struct v4v_addr *a, struct sockaddr *addr,
 		   socklen_t *len);
-/* Is the socket non-blocking for this call? */
-bool sock_nonblock(const struct v4v_sock *s, int flags);
+/* Is the socket non-blocking for this call?  _hint answers from the
+ * cache without a system call; sock_nonblock asks the kernel. */
+bool sock_nonblock_hint(const struct v4v_sock *s, int flags);
+bool sock_nonblock(struct v4v_sock *s, int flags);
 
 /* bell.c */
 void bell_drain(int fd);
@@ -93,6 +96,9 @@ int bell_wait(int fd, short events, int timeout_ms);
  * or, if data raced in, keep the descriptor readable.  Returns true if
  * the ring is empty and armed. */
 bool bell_rx_rearm(struct v4v_sock *s);
+/* Leaving a receive call: keep readiness exact for the next poller,
+ * whether the ring is empty or not. */
+void bell_rx_leave(struct v4v_sock *s);
 
 /* sock.c: helpers shared by the socket types */
 struct v4v_sock *sock_alloc(int type);

@@ -27,6 +27,9 @@
 /* Smallest piece worth inserting when the peer ring is nearly full:
  * waiting for more room beats flooding the ring with tiny messages. */
 #define MIN_CHUNK 4096u
+/* Largest message a send inserts: small enough that the receiver copies
+ * one chunk out while we copy the next in, on the other core. */
+#define MAX_CHUNK (128u * 1024u)
 
 int stream_bind(struct v4v_sock *s, const struct v4v_addr *a)
 {
@@ -300,8 +303,7 @@ static int accept_one(struct v4v_sock *s, int flags, struct v4v_sock **out)
 		if (rc != -ECONNABORTED && rc != -ECONNREFUSED)
 			break;
 	}
-	if (rc <= 0 && !v4v_ring_used(&s->cons))
-		bell_rx_rearm(s);
+	bell_rx_leave(s);
 	return rc;
 }
 
@@ -370,6 +372,8 @@ static long put_chunk(struct v4v_sock *s, const struct iovec *iov, int iovcnt,
 	long rc;
 
 	max = v4v_ring_max_payload(s->tx.size);
+	if (max > MAX_CHUNK)
+		max = MAX_CHUNK;
 	if (!s->tx.direct && max > V4VP_MAX_DGRAM)
 		max = V4VP_MAX_DGRAM;
 	if (len > max)
@@ -451,17 +455,21 @@ static size_t iov_len(const struct iovec *iov, size_t n)
 }
 
 /* Before sending, the connection must be established. */
-static int ready_to_send(struct v4v_sock *s, bool nonblock, uint64_t *t0)
+static int ready_to_send(struct v4v_sock *s, int flags, uint64_t *t0)
 {
 	int rc;
 
+	/* The fast path: established and still open for writing. */
+	if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == ST_CONNECTED &&
+	    !s->wr_shut)
+		return 0;
 	for (;;) {
 		pthread_mutex_lock(&s->lock);
 		rc = s->wr_shut ? -EPIPE : establish(s);
 		pthread_mutex_unlock(&s->lock);
 		if (rc != -EINPROGRESS)
 			return rc;
-		if (nonblock)
+		if (sock_nonblock(s, flags))
 			return -EAGAIN;
 		if (!*t0)
 			*t0 = sock_now_us();
@@ -476,13 +484,12 @@ ssize_t stream_sendmsg(struct v4v_sock *s, const struct msghdr *msg,
 		       int flags)
 {
 	size_t total = iov_len(msg->msg_iov, msg->msg_iovlen), done = 0;
-	bool nonblock = sock_nonblock(s, flags);
 	uint64_t t0 = 0;
 	long rc;
 
 	if (flags & ~(MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE))
 		return -EOPNOTSUPP;
-	rc = ready_to_send(s, nonblock, &t0);
+	rc = ready_to_send(s, flags, &t0);
 	if (rc)
 		return rc == -EPIPE && !(flags & MSG_NOSIGNAL) ? -EPIPE : rc;
 	pthread_mutex_lock(&s->tx_lock);
@@ -501,7 +508,8 @@ ssize_t stream_sendmsg(struct v4v_sock *s, const struct msghdr *msg,
 			break;
 		if (wait_room(s))
 			continue;
-		if (nonblock || (done && (flags & MSG_DONTWAIT)))
+		/* Only now, about to block, is O_NONBLOCK worth a look. */
+		if (sock_nonblock(s, flags))
 			break;
 		if (!t0)
 			t0 = sock_now_us();
@@ -608,7 +616,6 @@ static int empty_reason(struct v4v_sock *s)
 ssize_t stream_recvmsg(struct v4v_sock *s, struct msghdr *msg, int flags)
 {
 	size_t want = iov_len(msg->msg_iov, msg->msg_iovlen), got = 0;
-	bool nonblock = sock_nonblock(s, flags);
 	uint64_t t0 = 0;
 	long rc;
 
@@ -642,7 +649,7 @@ ssize_t stream_recvmsg(struct v4v_sock *s, struct msghdr *msg, int flags)
 		rc = empty_reason(s);
 		if (rc <= 0)
 			break;
-		if (nonblock) {
+		if (sock_nonblock_hint(s, flags) && sock_nonblock(s, flags)) {
 			if (!bell_rx_rearm(s))
 				continue;
 			rc = -EAGAIN;
@@ -650,6 +657,10 @@ ssize_t stream_recvmsg(struct v4v_sock *s, struct msghdr *msg, int flags)
 		}
 		if (sock_busy_wait(s) || !bell_rx_rearm(s))
 			continue;
+		if (sock_nonblock(s, flags)) {
+			rc = -EAGAIN;
+			break;
+		}
 		if (!t0)
 			t0 = sock_now_us();
 		pthread_mutex_unlock(&s->rx_lock);
@@ -659,8 +670,7 @@ ssize_t stream_recvmsg(struct v4v_sock *s, struct msghdr *msg, int flags)
 		if (rc)
 			break;
 	}
-	if (!v4v_ring_used(&s->cons))
-		bell_rx_rearm(s);
+	bell_rx_leave(s);
 	pthread_mutex_unlock(&s->rx_lock);
 	return got ? (ssize_t)got : rc;
 }

@@ -180,7 +180,8 @@ int v4v_ring_insert(struct v4v_ring_prod *p, const struct v4v_addr *src,
 	/* Pairs with the fence in v4v_ring_arm: either the consumer sees our
 	 * tx_ptr, or we see its ARMED flag.  Only one side clears it. */
 	full_fence();
-	if (load_relaxed(&p->r.sh->rx_flags) & V4V_RING_RX_ARMED)
+	if ((load_relaxed(&p->r.sh->rx_flags) &
+	     (V4V_RING_RX_ARMED | V4V_RING_RX_SPINNING)) == V4V_RING_RX_ARMED)
 		*kick = __atomic_fetch_and(&p->r.sh->rx_flags,
 					   ~V4V_RING_RX_ARMED,
 					   __ATOMIC_ACQ_REL) &
@@ -352,4 +353,31 @@ bool v4v_ring_prod_empty(const struct v4v_ring_prod *p)
 bool v4v_ring_looks_empty(const struct v4v_ring *r)
 {
 	return load_acq(&r->sh->rx_ptr) == load_acq(&r->sh->tx_ptr);
+}
+
+void v4v_ring_spin_begin(struct v4v_ring_cons *c)
+{
+	__atomic_fetch_or(&c->r.sh->rx_flags, V4V_RING_RX_SPINNING,
+			  __ATOMIC_SEQ_CST);
+}
+
+void v4v_ring_spin_end(struct v4v_ring_cons *c)
+{
+	/* Pairs with the producer's fence: either it saw SPINNING clear
+	 * (and rings if armed) or our next look sees its data. */
+	__atomic_fetch_and(&c->r.sh->rx_flags, ~V4V_RING_RX_SPINNING,
+			   __ATOMIC_SEQ_CST);
+	full_fence();
+}
+
+bool v4v_ring_armed(const struct v4v_ring_cons *c)
+{
+	return load_acq(&c->r.sh->rx_flags) & V4V_RING_RX_ARMED;
+}
+
+bool v4v_ring_disarm(struct v4v_ring_cons *c)
+{
+	return __atomic_fetch_and(&c->r.sh->rx_flags, ~V4V_RING_RX_ARMED,
+				  __ATOMIC_ACQ_REL) &
+	       V4V_RING_RX_ARMED;
 }

@@ -48,6 +48,10 @@
 #define V4V_RING_RX_ARMED 1u
 /* rx_flags: the consumer will read no more (closed): producers get EPIPE. */
 #define V4V_RING_RX_CLOSED 2u
+/* rx_flags: the consumer is polling the ring right now: an armed ring
+ * needs no doorbell (virtio-style event suppression).  It clears the flag,
+ * fences and looks again before it stops polling. */
+#define V4V_RING_RX_SPINNING 4u
 /* tx_flags: a producer failed for lack of space and waits to be notified
  * when the consumer frees some. */
 #define V4V_RING_TX_WAITING 1u
@@ -168,6 +172,15 @@ bool v4v_ring_arm(struct v4v_ring_cons *c);
 
 /* Bytes currently queued (headers and padding included). */
 uint32_t v4v_ring_used(const struct v4v_ring_cons *c);
+
+/* Consumer: start and stop polling the ring (see RX_SPINNING).  After
+ * spin_end, the caller must look at the ring again. */
+void v4v_ring_spin_begin(struct v4v_ring_cons *c);
+void v4v_ring_spin_end(struct v4v_ring_cons *c);
+/* Consumer: is a doorbell still owed to us (ARMED set, nobody rang)? */
+bool v4v_ring_armed(const struct v4v_ring_cons *c);
+/* Consumer: withdraw ARMED; true if we took it (so no producer rang). */
+bool v4v_ring_disarm(struct v4v_ring_cons *c);
 
 /* Payload bytes of all complete, valid messages queued now (stops at the
  * first invalid header). */
