@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -230,11 +231,24 @@ static int open_signals(void)
 	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
+/* Two descriptors per connection ring (doorbell, memfd): take every
+ * descriptor the administrator allows. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 static int hv_init(struct hv *hv)
 {
 	static enum hv_kind listener = HV_LISTENER, sig = HV_SIGNAL;
 	struct epoll_event ev = { .events = EPOLLIN };
 
+	raise_fd_limit();
 	hv->start_ms = hv_now_ms();
 	hv->next_domid = 1;
 	list_init(&hv->conns);

@@ -27,6 +27,17 @@
 /* Smallest piece worth inserting when the peer ring is nearly full:
  * waiting for more room beats flooding the ring with tiny messages. */
 #define MIN_CHUNK 4096u
+
+/* In a ring too small for MIN_CHUNK to leave room for pipelining (or to
+ * fit at all), half its largest message.  put_chunk and wait_room must
+ * agree on it: a sender that may not insert must be able to wait. */
+static uint32_t min_chunk(const struct stream_tx *t)
+{
+	uint32_t half = v4v_ring_max_payload(t->size) / 2 &
+			~(V4V_RING_SLOT - 1);
+
+	return half < MIN_CHUNK ? half : MIN_CHUNK;
+}
 /* Largest message a send inserts: small enough that the receiver copies
  * one chunk out while we copy the next in, on the other core. */
 #define MAX_CHUNK (128u * 1024u)
@@ -380,7 +391,7 @@ static long put_chunk(struct v4v_sock *s, const struct iovec *iov, int iovcnt,
 		len = max;
 	if (s->tx.direct) {
 		room = v4v_ring_space(&s->tx.prod);
-		if (room < len && room < MIN_CHUNK)
+		if (room < len && room < min_chunk(&s->tx))
 			return -EAGAIN;
 		if (room < len)
 			len = room;
@@ -433,7 +444,8 @@ static bool wait_room(struct v4v_sock *s)
 		fresh = true;
 	}
 	if (s->tx.direct)
-		return v4v_ring_want_space(&s->tx.prod, MIN_CHUNK);
+		return v4v_ring_want_space(&s->tx.prod,
+					   min_chunk(&s->tx));
 	return fresh;
 }
 

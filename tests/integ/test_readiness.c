@@ -205,16 +205,35 @@ static void pattern(uint32_t seed, uint64_t off, uint8_t *dst, size_t n)
 	}
 }
 
+/* Fletcher-style, modulo 2^64: order-sensitive and cheap. */
 static void checksum(struct side *s, const uint8_t *p, size_t n)
 {
 	uint64_t a = s->sum_a, b = s->sum_b;
 
 	for (size_t i = 0; i < n; i++) {
-		a = (a + p[i]) % 0xffffffffu;
-		b = (b + a) % 0xffffffffu;
+		a += p[i];
+		b += a;
 	}
 	s->sum_a = a;
 	s->sum_b = b;
+}
+
+/* Who is faster changes all the time: in a slow phase a side moves at
+ * most 256 bytes per call, so the ring fills (slow receiver) or empties
+ * (slow sender) on every phase change. */
+struct pace {
+	unsigned left;
+	bool slow;
+};
+
+static size_t pace_len(struct pace *p, unsigned *rnd, size_t max)
+{
+	if (!p->left) {
+		p->slow = rand_r(rnd) % 3 == 0;
+		p->left = (unsigned)rand_r(rnd) % 64 + 1;
+	}
+	p->left--;
+	return (size_t)rand_r(rnd) % (p->slow ? 256 : max) + 1;
 }
 
 /* ---- waiting: the five APIs ---- */
@@ -372,6 +391,7 @@ static int stream_receiver(void *arg)
 	static uint8_t buf[RX_MAX];
 	struct sockaddr_v4v me = addr(V4V_DOMID_ANY, r->port);
 	unsigned rnd = r->seed * 3 + 1;
+	struct pace pace = { 0 };
 	struct waiter w;
 	uint64_t t0;
 	int l = small_socket(SOCK_STREAM), fd;
@@ -398,7 +418,7 @@ static int stream_receiver(void *arg)
 			 * call is about to sleep on. */
 			if (!v4v_ioctl(fd, FIONREAD, &pend) && pend == 0)
 				s->eagain++;
-			k = v4v_recv(fd, buf, (size_t)rand_r(&rnd) % RX_MAX + 1,
+			k = v4v_recv(fd, buf, pace_len(&pace, &rnd, RX_MAX),
 				     0);
 			if (k == 0)
 				break;
@@ -413,7 +433,7 @@ static int stream_receiver(void *arg)
 			return failf(s, 14, "wait: %s", strerror(errno));
 		once = one_op(&w, &rnd);
 		for (;;) {
-			k = v4v_recv(fd, buf, (size_t)rand_r(&rnd) % RX_MAX + 1,
+			k = v4v_recv(fd, buf, pace_len(&pace, &rnd, RX_MAX),
 				     0);
 			if (k < 0 && errno == EAGAIN) {
 				s->eagain++;
@@ -446,6 +466,7 @@ static int stream_sender(void *arg)
 	static uint8_t buf[TX_MAX];
 	unsigned rnd = r->seed * 5 + 2;
 	uint64_t boff = 0, blen = 0, t0;
+	struct pace pace = { 0 };
 	struct sockaddr_v4v to;
 	struct waiter w;
 	bool stop = false;
@@ -481,7 +502,7 @@ static int stream_sender(void *arg)
 					break;
 				}
 				boff = s->bytes;
-				blen = (uint64_t)rand_r(&rnd) % TX_MAX + 1;
+				blen = pace_len(&pace, &rnd, TX_MAX);
 				if (blen > r->max_bytes - boff)
 					blen = r->max_bytes - boff;
 				pattern(r->seed, boff, buf, (size_t)blen);
