@@ -109,7 +109,9 @@ static int call(struct v4v_ctl *c, uint16_t op, const void *body, size_t len,
 	n -= (ssize_t)sizeof(h);
 	if ((size_t)n > repmax)
 		return -EMSGSIZE;
-	memcpy(rep, buf + sizeof(h), (size_t)n);
+	/* Ops without a reply body may pass rep NULL: memcpy must not see it. */
+	if (n)
+		memcpy(rep, buf + sizeof(h), (size_t)n);
 	if (replen)
 		*replen = (size_t)n;
 	return 0;
