@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -119,6 +120,11 @@ static int strict_prepare(void)
 		 (int)getpid());
 	strict_pid = fork();
 	if (strict_pid == 0) {
+		int log = open("/tmp/v4vbench-strict.log",
+			       O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+		if (log >= 0)
+			dup2(log, 2);
 		execlp(v4vd_path(), "v4vd", "--foreground", "--strict",
 		       "--socket", strict_sock, (char *)NULL);
 		_exit(127);

@@ -62,13 +62,26 @@ int bell_wait(int fd, short events, int timeout_ms)
 	return n == 0 ? -EAGAIN : 0;
 }
 
+/* End of file and resets are rung unconditionally (the peer or v4vd sets
+ * the flag, then writes a token; shutdown(SHUT_RD) rings our own bell):
+ * a token that came after the caller looked at the flags may have been
+ * drained just now.  An ended connection stays readable, as a kernel
+ * socket at end of file does. */
+static bool rx_ended(const struct v4v_sock *s)
+{
+	if (s->type != SOCK_STREAM || s->state == ST_LISTEN)
+		return false;
+	return s->rd_shut || (v4v_ring_tx_flags(&s->cons.r) &
+			      (V4V_RING_TX_FIN | V4V_RING_TX_RST));
+}
+
 bool bell_rx_rearm(struct v4v_sock *s)
 {
 	bell_drain(s->fd);
-	if (v4v_ring_arm(&s->cons))
+	if (v4v_ring_arm(&s->cons) && !rx_ended(s))
 		return true;
-	/* Data arrived after we looked: the descriptor must stay readable
-	 * for whoever polls it next. */
+	/* Data (or the end) arrived after we looked: the descriptor must
+	 * stay readable for whoever polls it next. */
 	bell_token(s->bell);
 	return false;
 }

@@ -29,14 +29,20 @@
 #define MIN_CHUNK 4096u
 
 /* In a ring too small for MIN_CHUNK to leave room for pipelining (or to
- * fit at all), half its largest message.  put_chunk and wait_room must
- * agree on it: a sender that may not insert must be able to wait. */
-static uint32_t min_chunk(const struct stream_tx *t)
+ * fit at all), half its largest message.  put_chunk, wait_room and the
+ * receiver's wakeup (consumed) must agree on it: a sender that may not
+ * insert must be able to wait, and be woken when it may. */
+static uint32_t min_chunk_of(uint32_t ring_size)
 {
-	uint32_t half = v4v_ring_max_payload(t->size) / 2 &
+	uint32_t half = v4v_ring_max_payload(ring_size) / 2 &
 			~(V4V_RING_SLOT - 1);
 
 	return half < MIN_CHUNK ? half : MIN_CHUNK;
+}
+
+static uint32_t min_chunk(const struct stream_tx *t)
+{
+	return min_chunk_of(t->size);
 }
 /* Largest message a send inserts: small enough that the receiver copies
  * one chunk out while we copy the next in, on the other core. */
@@ -533,7 +539,9 @@ ssize_t stream_sendmsg(struct v4v_sock *s, const struct msghdr *msg,
 			break;
 		s->filled = false; /* the peer emptied it */
 	}
-	if (done || rc >= 0)
+	/* A partial send that stopped for lack of room (or a timeout) stays
+	 * unwritable: the peer empties the doorbell when it frees room. */
+	if ((done || rc >= 0) && rc != -EAGAIN)
 		room_again(s);
 	pthread_mutex_unlock(&s->tx_lock);
 	return done ? (ssize_t)done : rc;
@@ -544,12 +552,24 @@ ssize_t stream_sendmsg(struct v4v_sock *s, const struct msghdr *msg,
 /* The peer consumed room we were waiting for?  Tell the waiting sender. */
 static void consumed(struct v4v_sock *s, const struct v4v_ring_msg *m)
 {
+	uint32_t need = min_chunk_of(s->cons.r.size);
+
 	if (!v4v_ring_consume(&s->cons, m))
 		return;
-	if (s->tx.direct)
-		bell_drain(s->tx.bell); /* the peer's doorbell: its fill */
-	else
+	if (!s->tx.direct) {
 		v4v_link_notify(s->handle);
+		return;
+	}
+	/* Wake the peer only once the piece it waits for fits (wait_room),
+	 * so that writable means a send goes through; until then the flag
+	 * stays for the next consume.  The ring still holds at least half
+	 * its size, so there will be one if anybody reads. */
+	if (s->cons.r.size - v4v_ring_used(&s->cons) - V4V_RING_SLOT <
+	    V4V_RING_MSG_HDR + need) {
+		v4v_ring_set_tx_flag(&s->cons.r, V4V_RING_TX_WAITING);
+		return;
+	}
+	bell_drain(s->tx.bell); /* the peer's doorbell: its fill */
 }
 
 /* Copy what is available into the caller's iovec, from message to

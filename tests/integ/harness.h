@@ -23,8 +23,8 @@ struct hv_proc {
 	char log[128];
 };
 
-/* Start v4vd (path from $V4VD, else argv-relative) with extra args,
- * NULL-terminated; sets V4V_SOCKET for everything started afterwards. */
+/* Start v4vd ($V4VD) with extra args, NULL-terminated, and --strict when
+ * V4V_TEST_STRICT=1; sets V4V_SOCKET for everything started afterwards. */
 void hv_start(struct hv_proc *hv, const char *const *extra);
 /* SIGTERM and wait; returns v4vd's exit status (-1 if it crashed). */
 int hv_stop(struct hv_proc *hv);

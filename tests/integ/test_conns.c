@@ -187,11 +187,9 @@ int main(int argc, char **argv)
 		{ "thousand", test_thousand },
 		{ 0 }
 	};
-	static const char *const strict[] = { "--strict", NULL };
-	const char *mode = getenv("V4V_TEST_STRICT");
 	int rc;
 
-	hv_start(&hv, mode && mode[0] == '1' ? strict : NULL);
+	hv_start(&hv, NULL);
 	rc = t_run(cases, argc, argv);
 	CHECK(hv_alive(&hv));
 	CHECK_EQ(hv_stop(&hv), 0);
