@@ -24,6 +24,13 @@
 
 #include "v4v/addr.h"
 
+/*
+ * A ring as the link names it: the hypervisor's handle, tagged with the
+ * connection it was registered on.  After v4vd restarts, handles of the
+ * old instance fail with ECONNRESET instead of naming someone else's ring.
+ */
+typedef uint64_t v4v_handle_t;
+
 struct v4v_link_info {
 	v4v_domid_t domid;
 	uint32_t max_dgram;
@@ -39,25 +46,25 @@ const char *v4v_link_path(void);
 int v4v_link_info(struct v4v_link_info *out);
 
 int v4v_link_register(uint32_t port, v4v_domid_t partner, uint32_t size,
-		      int memfd, int bell, uint32_t *handle,
+		      int memfd, int bell, v4v_handle_t *handle,
 		      uint32_t *port_out);
-int v4v_link_unregister(uint32_t handle, uint32_t flags);
+int v4v_link_unregister(v4v_handle_t handle, uint32_t flags);
 /* Returns the number of bytes sent. */
-long v4v_link_sendv(uint32_t handle, const struct v4v_addr *dst,
+long v4v_link_sendv(v4v_handle_t handle, const struct v4v_addr *dst,
 		    uint32_t message_type, const struct iovec *iov,
 		    int iovcnt);
-void v4v_link_notify(uint32_t handle);
+void v4v_link_notify(v4v_handle_t handle);
 
 /* Stream handshake (see proto.h).  A grant's fds land in fds[0] (the
  * peer ring's memfd) and fds[1] (its doorbell), -1 when not direct. */
 struct v4vp_grant;
-int v4v_link_connect(uint32_t handle, uint32_t conid,
+int v4v_link_connect(v4v_handle_t handle, uint32_t conid,
 		     const struct v4v_addr *dst);
-int v4v_link_accept(uint32_t handle, uint32_t listener,
+int v4v_link_accept(v4v_handle_t handle, v4v_handle_t listener,
 		    const struct v4v_addr *peer, uint32_t conid,
 		    struct v4vp_grant *g, int fds[2]);
-int v4v_link_grant(uint32_t handle, struct v4vp_grant *g, int fds[2]);
-int v4v_link_shutdown(uint32_t handle, uint32_t how);
+int v4v_link_grant(v4v_handle_t handle, struct v4vp_grant *g, int fds[2]);
+int v4v_link_shutdown(v4v_handle_t handle, uint32_t how);
 int v4v_link_lookup(const char *name, v4v_domid_t *out);
 
 /*

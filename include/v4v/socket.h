@@ -3,9 +3,10 @@
  * libv4v: V4V sockets with the BSD socket calls' shape.
  *
  * Every V4V socket is a real kernel file descriptor: poll, select and epoll
- * work on it directly, and close(2) on it is safe (v4v_close also releases
- * the library's state at once).  Errors are reported as the BSD calls do:
- * -1 and errno.  See docs/api.md.
+ * work on it directly, and fork passes it on.  Close it with v4v_close:
+ * close(2) would end the connection but leave the library's state for
+ * that descriptor number behind.  Errors are reported as the BSD calls
+ * do: -1 and errno.  See docs/api.md.
  */
 #ifndef V4V_SOCKET_H
 #define V4V_SOCKET_H
@@ -39,8 +40,11 @@ struct sockaddr_v4v {
  * $V4V_BUSY_POLL_US, else 50. */
 #define V4V_SO_BUSY_POLL 1
 
-/* Default and largest ring sizes (SO_RCVBUF sets the size before bind). */
+/* Default and largest receive ring sizes (SO_RCVBUF sets the size before
+ * bind, listen or connect; larger requests are clamped, as the kernel
+ * clamps buffer sizes). */
 #define V4V_DEFAULT_RING_SIZE (256u * 1024u)
+#define V4V_MAX_RING_SIZE (16u * 1024u * 1024u)
 
 int v4v_socket(int domain, int type, int protocol);
 int v4v_bind(int fd, const struct sockaddr *addr, socklen_t len);

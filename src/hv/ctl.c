@@ -309,6 +309,13 @@ static bool dispatch(struct hv *hv, struct hv_conn *c, int *fds, int nfds)
 	memset(&rep, 0, sizeof(rep));
 	if (h.op == V4VP_HELLO)
 		return do_hello(hv, c, &h, body, fds, nfds);
+	if (h.op == V4VP_NOTIFY) {
+		/* Never answered, even when wrong: it is a hint. */
+		close_all(fds, nfds);
+		if (c->hello_done && !nfds)
+			do_notify(hv, c, body);
+		return true;
+	}
 	if (!c->hello_done) {
 		rc = -ENOTCONN;
 	} else if (h.op == V4VP_REGISTER) {
@@ -324,9 +331,6 @@ static bool dispatch(struct hv *hv, struct hv_conn *c, int *fds, int nfds)
 			    : -ENOTCONN;
 		rep.send.len = s.len;
 		replen = sizeof(rep.send);
-	} else if (h.op == V4VP_NOTIFY) {
-		do_notify(hv, c, body);
-		return true; /* NOTIFY has no reply */
 	} else if (h.op == V4VP_UNREGISTER) {
 		struct v4vp_handle u;
 

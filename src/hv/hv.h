@@ -143,6 +143,7 @@ struct hv_ring *hv_ring_by_handle(struct hv *hv, uint32_t handle);
 struct hv_ring *hv_ring_route(struct hv *hv, const struct v4v_addr *dst,
 			      v4v_domid_t src);
 void hv_ring_add_waiter(struct hv_ring *r, uint32_t handle, uint32_t need);
+void hv_ring_del_waiter(struct hv_ring *r, uint32_t handle);
 /* Wake queued senders that fit now (all of them if `all`). */
 void hv_ring_wake(struct hv *hv, struct hv_ring *r, bool all);
 void hv_bell_ring(int bell);

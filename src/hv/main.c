@@ -7,6 +7,7 @@
 #include "viptables.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <limits.h>
@@ -168,14 +169,23 @@ static int claim_path(const char *path)
 	int rc;
 
 	strcpy(sa.sun_path, path);
+	struct stat st;
+
 	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
 	close(fd);
 	if (rc == 0) {
 		hv_log(HV_LOG_ERR, "another v4vd is already serving %s", path);
 		return -EADDRINUSE;
 	}
-	if (errno == ECONNREFUSED)
+	/* Only a dead socket is ours to remove; anything else stays. */
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			hv_log(HV_LOG_ERR, "%s exists and is not a socket; "
+			       "remove it or choose another --socket", path);
+			return -EEXIST;
+		}
 		unlink(path);
+	}
 	return 0;
 }
 
@@ -324,9 +334,73 @@ static void hv_shutdown(struct hv *hv)
 	vipt_free(hv->vipt);
 }
 
+/* Fork into the background; the parent waits for the child's start-up
+ * verdict and exits with it.  Returns the child's end of the pipe. */
+static int detach(void)
+{
+	int p[2];
+	char verdict = 1;
+	pid_t pid;
+
+	if (pipe(p) || (pid = fork()) < 0) {
+		fprintf(stderr, "v4vd: cannot detach: %s\n", strerror(errno));
+		exit(1);
+	}
+	if (pid > 0) {
+		close(p[1]);
+		if (read(p[0], &verdict, 1) != 1)
+			verdict = 1;
+		_exit(verdict);
+	}
+	close(p[0]);
+	setsid();
+	return p[1];
+}
+
+static void report_ready(int fd, char verdict)
+{
+	int null;
+
+	if (fd < 0)
+		return;
+	if (write(fd, &verdict, 1) != 1)
+		verdict = 1;
+	close(fd);
+	null = open("/dev/null", O_RDWR);
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		if (null > 2)
+			close(null);
+	}
+	if (chdir("/"))
+		hv_log(HV_LOG_WARN, "chdir /: %s", strerror(errno));
+}
+
+/* The socket is removed at exit, after a chdir: keep its full path. */
+static int absolute_path(struct hv_config *cfg)
+{
+	static char abs[PATH_MAX];
+	char cwd[PATH_MAX];
+
+	if (cfg->socket_path[0] == '/')
+		return 0;
+	if (!getcwd(cwd, sizeof(cwd)) ||
+	    snprintf(abs, sizeof(abs), "%s/%s", cwd, cfg->socket_path) >=
+		    (int)sizeof(abs)) {
+		fprintf(stderr, "v4vd: cannot make %s absolute\n",
+			cfg->socket_path);
+		return -1;
+	}
+	cfg->socket_path = abs;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct hv hv;
+	int ready_fd = -1;
 	const char *env = getenv(V4VP_SOCKET_ENV);
 
 	hv.cfg = (struct hv_config){
@@ -338,15 +412,20 @@ int main(int argc, char **argv)
 		.policy = V4VP_VIPT_ACCEPT,
 	};
 	parse_args(argc, argv, &hv.cfg);
+	if (absolute_path(&hv.cfg))
+		return 1;
 	if (!hv.cfg.foreground)
 		hv.cfg.use_syslog = true;
 	hv_log_init(&hv.cfg);
-	if (hv_init(&hv))
-		return 1;
-	if (!hv.cfg.foreground && daemon(0, 0)) {
-		hv_log(HV_LOG_ERR, "cannot daemonize: %s", strerror(errno));
+	/* Detach before any state exists (a signalfd serves only the
+	 * process that made it), but report start-up errors to the caller. */
+	if (!hv.cfg.foreground)
+		ready_fd = detach();
+	if (hv_init(&hv)) {
+		report_ready(ready_fd, 1);
 		return 1;
 	}
+	report_ready(ready_fd, 0);
 	hv_log(HV_LOG_INFO, "v4vd %s listening on %s (%s mode, policy %s)",
 	       V4V_VERSION, hv.cfg.socket_path,
 	       hv.cfg.strict ? "strict" : "direct",

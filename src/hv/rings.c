@@ -135,7 +135,11 @@ static int map_ring(struct hv_ring *r, int memfd)
 		      MAP_SHARED | MAP_POPULATE, memfd, 0);
 	if (r->mem == MAP_FAILED)
 		return -errno;
-	if (v4v_ring_view(&view, r->mem, r->memlen, r->size)) {
+	/* The owner formats its ring before registering it; a header that
+	 * says otherwise is a client bug worth a clear error now. */
+	if (v4v_ring_view(&view, r->mem, r->memlen, r->size) ||
+	    view.sh->magic != V4V_RING_MAGIC ||
+	    view.sh->version != V4V_RING_VERSION || view.sh->size != r->size) {
 		munmap(r->mem, r->memlen);
 		return -EINVAL;
 	}
@@ -285,6 +289,16 @@ void hv_ring_add_waiter(struct hv_ring *r, uint32_t handle, uint32_t need)
 		r->capwaiters = cap;
 	}
 	r->waiters[r->nwaiters++] = (struct hv_waiter){ handle, need };
+}
+
+void hv_ring_del_waiter(struct hv_ring *r, uint32_t handle)
+{
+	for (uint32_t i = 0; i < r->nwaiters; i++) {
+		if (r->waiters[i].handle == handle) {
+			r->waiters[i] = r->waiters[--r->nwaiters];
+			return;
+		}
+	}
 }
 
 void hv_bell_ring(int bell)

@@ -18,6 +18,8 @@ static void count_tx(struct hv *hv, struct hv_domain *src, struct hv_ring *dst,
 		cs[i]->tx_msgs++;
 		cs[i]->tx_bytes += len;
 	}
+	hv->c.rx_msgs++;
+	hv->c.rx_bytes += len;
 	dst->c.rx_msgs++;
 	dst->c.rx_bytes += len;
 	dst->dom->c.rx_msgs++;
@@ -72,9 +74,12 @@ int hv_sendv(struct hv *hv, struct hv_domain *d, const struct v4vp_send *s,
 	if (rc == -EAGAIN) {
 		hv_ring_add_waiter(dst, own->handle, s->len);
 		/* The consumer may have made room since we looked. */
-		if (v4v_ring_want_space(&dst->prod, s->len))
+		if (v4v_ring_want_space(&dst->prod, s->len)) {
 			rc = v4v_ring_insert(&dst->prod, &src, s->message_type,
 					     &iov, 1, &kick);
+			if (!rc)
+				hv_ring_del_waiter(dst, own->handle);
+		}
 	}
 	if (rc == -EAGAIN) {
 		dst->c.drops++;

@@ -205,10 +205,14 @@ int v4v_ioctl(int fd, unsigned long req, void *arg)
 	if (!s)
 		return -1;
 	if (req == FIONREAD) {
-		if (s->type == SOCK_STREAM)
+		/* As the kernel: bytes queued on a stream, the size of the
+		 * next datagram on a datagram socket. */
+		if (!s->mem)
+			v = 0;
+		else if (s->type == SOCK_STREAM)
 			v = stream_fionread(s);
 		else
-			v = (int)v4v_ring_pending(&s->cons) > 0 ? 1 : 0;
+			v = dgram_next_size(s);
 		memcpy(arg, &v, sizeof(v));
 	} else if (req == FIONBIO) {
 		int fl = fcntl(fd, F_GETFL);

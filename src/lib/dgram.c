@@ -168,3 +168,15 @@ ssize_t dgram_recvmsg(struct v4v_sock *s, struct msghdr *msg, int flags)
 	pthread_mutex_unlock(&s->rx_lock);
 	return rc < 0 ? v4v_fail(rc) : ret;
 }
+
+int dgram_next_size(struct v4v_sock *s)
+{
+	struct v4v_ring_msg m;
+	int n = 0;
+
+	pthread_mutex_lock(&s->rx_lock);
+	if (v4v_ring_peek(&s->cons, &m) == 1)
+		n = (int)m.payload_len;
+	pthread_mutex_unlock(&s->rx_lock);
+	return n;
+}

@@ -8,7 +8,9 @@
 #include "proto/proto.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <limits.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +29,8 @@ static struct {
 	struct v4v_ctl conn;	/* fd -1 until connected */
 	int cap;		/* our domain's capability, -1 if none yet */
 	struct v4v_link_info info;
+	uint32_t gen;		/* successful HELLOs so far */
+	bool cap_inherited;	/* from V4V_CAP_FD, not our own */
 	pthread_once_t once;
 } L = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -141,8 +145,10 @@ static void init_once(void)
 		char *end;
 		long fd = strtol(cap, &end, 10);
 
-		if (!*end && fd >= 0 && fd < 1 << 20)
+		if (!*end && fd >= 0 && fd < 1 << 20) {
 			L.cap = (int)fd;
+			L.cap_inherited = true;
+		}
 	}
 }
 
@@ -163,6 +169,16 @@ static int hello(void)
 		snprintf(req.name, sizeof(req.name), "%s", name);
 	rc = call(&L.conn, V4VP_HELLO, &req, sizeof(req), NULL, 0, &L.cap,
 		  L.cap >= 0, &rep, sizeof(rep), NULL, cap);
+	if (rc == -EPERM && req.flags == V4VP_HELLO_JOIN && !L.cap_inherited) {
+		/* Our domain died with the hypervisor that knew it (v4vd
+		 * restarted): start over as a new domain. */
+		close(L.cap);
+		L.cap = -1;
+		if (L.conn.fd >= 0)
+			close(L.conn.fd);
+		L.conn.fd = -1;
+		return hello();
+	}
 	if (rc) {
 		if (L.conn.fd >= 0)
 			close(L.conn.fd);
@@ -178,6 +194,16 @@ static int hello(void)
 	L.info.hv_flags = rep.flags;
 	memcpy(L.info.name, rep.name, sizeof(L.info.name));
 	L.info.name[V4V_NAME_MAX - 1] = '\0';
+	L.gen++;
+	return 0;
+}
+
+/* Split a tagged handle; a handle of an earlier connection is stale. */
+static int untag(v4v_handle_t h, uint32_t *out)
+{
+	if ((uint32_t)(h >> 32) != L.gen || L.conn.fd < 0)
+		return -ECONNRESET;
+	*out = (uint32_t)h;
 	return 0;
 }
 
@@ -212,7 +238,8 @@ int v4v_link_info(struct v4v_link_info *out)
 }
 
 int v4v_link_register(uint32_t port, v4v_domid_t partner, uint32_t size,
-		      int memfd, int bell, uint32_t *handle, uint32_t *port_out)
+		      int memfd, int bell, v4v_handle_t *handle,
+		      uint32_t *port_out)
 {
 	struct v4vp_register req = { .port = port, .partner = partner,
 				     .size = size };
@@ -224,32 +251,33 @@ int v4v_link_register(uint32_t port, v4v_domid_t partner, uint32_t size,
 		return rc;
 	rc = call(&L.conn, V4VP_REGISTER, &req, sizeof(req), NULL, 0, fds, 2,
 		  &rep, sizeof(rep), NULL, NULL);
-	link_put();
 	if (!rc) {
-		*handle = rep.handle;
+		*handle = (v4v_handle_t)L.gen << 32 | rep.handle;
 		*port_out = rep.port;
 	}
+	link_put();
 	return rc;
 }
 
-int v4v_link_unregister(uint32_t handle, uint32_t flags)
+int v4v_link_unregister(v4v_handle_t handle, uint32_t flags)
 {
-	struct v4vp_handle req = { .handle = handle, .flags = flags };
+	struct v4vp_handle req = { .flags = flags };
 	int rc = link_get();
 
 	if (rc)
 		return rc;
-	rc = call(&L.conn, V4VP_UNREGISTER, &req, sizeof(req), NULL, 0, NULL,
+	rc = untag(handle, &req.handle);
+	if (!rc)
+		rc = call(&L.conn, V4VP_UNREGISTER, &req, sizeof(req), NULL, 0, NULL,
 		  0, NULL, 0, NULL, NULL);
 	link_put();
 	return rc;
 }
 
-long v4v_link_sendv(uint32_t handle, const struct v4v_addr *dst,
+long v4v_link_sendv(v4v_handle_t handle, const struct v4v_addr *dst,
 		    uint32_t message_type, const struct iovec *iov, int iovcnt)
 {
-	struct v4vp_send req = { .handle = handle,
-				 .message_type = message_type,
+	struct v4vp_send req = { .message_type = message_type,
 				 .dst = *dst };
 	struct v4vp_send_reply rep;
 	size_t len = 0;
@@ -264,20 +292,26 @@ long v4v_link_sendv(uint32_t handle, const struct v4v_addr *dst,
 	rc = link_get();
 	if (rc)
 		return rc;
-	rc = call(&L.conn, V4VP_SEND, &req, sizeof(req), iov, iovcnt, NULL, 0,
+	rc = untag(handle, &req.handle);
+	if (!rc)
+		rc = call(&L.conn, V4VP_SEND, &req, sizeof(req), iov, iovcnt, NULL, 0,
 		  &rep, sizeof(rep), NULL, NULL);
 	link_put();
 	return rc ? rc : (long)len;
 }
 
-void v4v_link_notify(uint32_t handle)
+void v4v_link_notify(v4v_handle_t handle)
 {
 	struct v4vp_hdr h;
-	struct v4vp_handle req = { .handle = handle };
+	struct v4vp_handle req = { 0 };
 	struct iovec iov[2] = { { &h, sizeof(h) }, { &req, sizeof(req) } };
 
 	if (link_get())
 		return;
+	if (untag(handle, &req.handle)) {
+		link_put();
+		return;
+	}
 	v4vp_hdr_init(&h, V4VP_NOTIFY, ++L.conn.seq, 0);
 	/* No reply comes; a lost notify only delays a sender, which also
 	 * retries on its own timeout. */
@@ -285,17 +319,29 @@ void v4v_link_notify(uint32_t handle)
 	link_put();
 }
 
+_Static_assert(offsetof(struct v4vp_connect, handle) == 0 &&
+	       offsetof(struct v4vp_accept, handle) == 0 &&
+	       offsetof(struct v4vp_accept, listener) == 4 &&
+	       offsetof(struct v4vp_handle, handle) == 0 &&
+	       offsetof(struct v4vp_shutdown, handle) == 0,
+	       "simple() fills handles at the start of the body");
+
 /* A request without descriptors or reply body beyond a fixed struct. */
-static int simple(uint16_t op, const void *req, size_t len, void *rep,
-		  size_t replen, int fds[2])
+static int simple(uint16_t op, void *req, size_t len, void *rep,
+		  size_t replen, int fds[2], v4v_handle_t h1, v4v_handle_t h2)
 {
 	int rfds[V4VP_MAX_FDS] = { -1, -1 };
+	uint32_t *ids = req; /* every such body starts with its handle(s) */
 	int rc = link_get();
 
 	if (rc)
 		return rc;
-	rc = call(&L.conn, op, req, len, NULL, 0, NULL, 0, rep, replen, NULL,
-		  fds ? rfds : NULL);
+	rc = untag(h1, &ids[0]);
+	if (!rc && h2)
+		rc = untag(h2, &ids[1]);
+	if (!rc)
+		rc = call(&L.conn, op, req, len, NULL, 0, NULL, 0, rep, replen,
+			  NULL, fds ? rfds : NULL);
 	link_put();
 	if (fds) {
 		fds[0] = rfds[0];
@@ -304,39 +350,41 @@ static int simple(uint16_t op, const void *req, size_t len, void *rep,
 	return rc;
 }
 
-int v4v_link_connect(uint32_t handle, uint32_t conid,
+int v4v_link_connect(v4v_handle_t handle, uint32_t conid,
 		     const struct v4v_addr *dst)
 {
-	struct v4vp_connect req = { .handle = handle, .conid = conid,
-				    .dst = *dst };
+	struct v4vp_connect req = { .conid = conid, .dst = *dst };
 
 	req.dst.pad = 0;
-	return simple(V4VP_CONNECT, &req, sizeof(req), NULL, 0, NULL);
+	return simple(V4VP_CONNECT, &req, sizeof(req), NULL, 0, NULL, handle,
+		      0);
 }
 
-int v4v_link_accept(uint32_t handle, uint32_t listener,
+int v4v_link_accept(v4v_handle_t handle, v4v_handle_t listener,
 		    const struct v4v_addr *peer, uint32_t conid,
 		    struct v4vp_grant *g, int fds[2])
 {
-	struct v4vp_accept req = { .handle = handle, .listener = listener,
-				   .peer = *peer, .conid = conid };
+	struct v4vp_accept req = { .peer = *peer, .conid = conid };
 
 	req.peer.pad = 0;
-	return simple(V4VP_ACCEPT, &req, sizeof(req), g, sizeof(*g), fds);
+	return simple(V4VP_ACCEPT, &req, sizeof(req), g, sizeof(*g), fds,
+		      handle, listener);
 }
 
-int v4v_link_grant(uint32_t handle, struct v4vp_grant *g, int fds[2])
+int v4v_link_grant(v4v_handle_t handle, struct v4vp_grant *g, int fds[2])
 {
-	struct v4vp_handle req = { .handle = handle };
+	struct v4vp_handle req = { 0 };
 
-	return simple(V4VP_GRANT, &req, sizeof(req), g, sizeof(*g), fds);
+	return simple(V4VP_GRANT, &req, sizeof(req), g, sizeof(*g), fds,
+		      handle, 0);
 }
 
-int v4v_link_shutdown(uint32_t handle, uint32_t how)
+int v4v_link_shutdown(v4v_handle_t handle, uint32_t how)
 {
-	struct v4vp_shutdown req = { .handle = handle, .how = how };
+	struct v4vp_shutdown req = { .how = how };
 
-	return simple(V4VP_SHUTDOWN, &req, sizeof(req), NULL, 0, NULL);
+	return simple(V4VP_SHUTDOWN, &req, sizeof(req), NULL, 0, NULL, handle,
+		      0);
 }
 
 int v4v_link_lookup(const char *name, v4v_domid_t *out)

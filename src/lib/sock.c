@@ -331,7 +331,8 @@ fail:
 /* Called with s->lock held. */
 int sock_bind_ring(struct v4v_sock *s, uint32_t port)
 {
-	uint32_t handle, got;
+	v4v_handle_t handle;
+	uint32_t got;
 	int memfd = -1, rc;
 
 	if (s->handle)
@@ -520,7 +521,7 @@ static int set_rcvbuf(struct v4v_sock *s, int v)
 	if (v < (int)V4V_RING_MIN_SIZE)
 		v = V4V_RING_MIN_SIZE;
 	size = ((uint32_t)v + V4V_RING_SLOT - 1) & ~(V4V_RING_SLOT - 1);
-	s->ring_size = size > (16u << 20) ? 16u << 20 : size;
+	s->ring_size = size > V4V_MAX_RING_SIZE ? V4V_MAX_RING_SIZE : size;
 	return 0;
 }
 

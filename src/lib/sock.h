@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "ring/ring.h"
+#include "v4v/link.h"
 #include "v4v/socket.h"
 
 /* The message_type of datagrams (docs/protocol.md). */
@@ -45,7 +46,7 @@ struct v4v_sock {
 	pthread_mutex_t lock;	/* binding, connecting, options */
 	pthread_mutex_t rx_lock;/* the ring's consumer side */
 	pthread_mutex_t tx_lock;/* sending */
-	uint32_t handle;	/* hypervisor ring handle; 0 if unbound */
+	v4v_handle_t handle;	/* the ring's link handle; 0 if unbound */
 	struct v4v_addr local;
 	struct v4v_addr peer;
 	bool connected;
@@ -128,6 +129,7 @@ void stream_release(struct v4v_sock *s);
 ssize_t dgram_sendmsg(struct v4v_sock *s, const struct msghdr *msg,
 		      int flags);
 ssize_t dgram_recvmsg(struct v4v_sock *s, struct msghdr *msg, int flags);
+int dgram_next_size(struct v4v_sock *s);
 
 /* Helpers returning -1 with errno set, in the BSD style. */
 static inline long v4v_fail(int neg_errno)

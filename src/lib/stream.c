@@ -120,7 +120,8 @@ out:
 /* Register this socket's receive ring for one partner domain. */
 static int conn_ring(struct v4v_sock *s, v4v_domid_t partner)
 {
-	uint32_t handle, port;
+	v4v_handle_t handle;
+	uint32_t port;
 	int memfd = -1, rc = sock_ring_alloc(s, &memfd);
 
 	if (rc)
@@ -712,6 +713,8 @@ int stream_fionread(struct v4v_sock *s)
 {
 	int n;
 
+	if (s->state == ST_LISTEN)
+		return 0;
 	pthread_mutex_lock(&s->rx_lock);
 	n = (int)v4v_ring_pending(&s->cons) - (int)s->rx_off;
 	pthread_mutex_unlock(&s->rx_lock);

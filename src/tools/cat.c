@@ -40,6 +40,12 @@ static int parse(int argc, char **argv, struct cat_args *a)
 	memset(a, 0, sizeof(*a));
 	a->listen_port = -1;
 	a->count = -1;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help")) {
+			fputs(usage, stdout);
+			exit(0);
+		}
+	}
 	optind = 1;
 	while ((o = getopt(argc, argv, "ul:c:vn:h")) != -1) {
 		switch (o) {
@@ -84,16 +90,24 @@ static int parse(int argc, char **argv, struct cat_args *a)
 static int open_socket(void)
 {
 	int fd = v4v_socket(AF_V4V, SOCK_DGRAM, 0);
+	const char *name = getenv("V4V_NAME");
 
-	if (fd < 0) {
-		char what[300];
-
-		snprintf(what, sizeof(what), "cannot reach v4vd at %s",
-			 v4v_link_path());
-		tool_err(what, -errno);
-		exit(EXIT_NOHV);
+	if (fd >= 0)
+		return fd;
+	if (errno == EADDRINUSE || errno == EINVAL) {
+		fprintf(stderr, "v4v cat: cannot name this domain '%s': %s\n",
+			name ? name : "", errno == EADDRINUSE
+				? "another domain has that name"
+				: "names are 1-31 of [A-Za-z0-9_.-], not "
+				  "starting with a digit or '-'");
+		exit(EXIT_USAGE);
 	}
-	return fd;
+	char what[300];
+
+	snprintf(what, sizeof(what), "cannot reach v4vd at %s",
+		 v4v_link_path());
+	tool_err(what, -errno);
+	exit(EXIT_NOHV);
 }
 
 static int receive(const struct cat_args *a)
@@ -108,9 +122,13 @@ static int receive(const struct cat_args *a)
 		tool_err("bind", -errno);
 		return 1;
 	}
-	if (a->verbose)
-		fprintf(stderr, "v4v cat: listening on %d:%ld\n", v4v_domid(),
-			a->listen_port);
+	if (a->verbose) {
+		socklen_t len = sizeof(me);
+
+		v4v_getsockname(fd, (struct sockaddr *)&me, &len);
+		fprintf(stderr, "v4v cat: listening on %u:%u\n",
+			me.v4v_domid, me.v4v_port);
+	}
 	for (long n = 0; a->count < 0 || n < a->count; n++) {
 		struct sockaddr_v4v from;
 		socklen_t flen = sizeof(from);

@@ -72,6 +72,12 @@ static int parse(int argc, char **argv, struct vipt_args *a)
 	int o, rc = 0;
 
 	memset(a, 0, sizeof(*a));
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help")) {
+			fputs(usage, stdout);
+			exit(0);
+		}
+	}
 	a->rule.src.flags = V4VP_MATCH_ANY_DOM | V4VP_MATCH_ANY_PORT;
 	a->rule.dst.flags = V4VP_MATCH_ANY_DOM | V4VP_MATCH_ANY_PORT;
 	optind = 1;

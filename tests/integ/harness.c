@@ -34,7 +34,7 @@ static bool can_connect(const char *path)
 	return ok;
 }
 
-void hv_start(struct hv_proc *hv, const char *const *extra)
+static void hv_exec(struct hv_proc *hv, const char *const *extra)
 {
 	const char *bin = getenv("V4VD");
 	const char *argv[32];
@@ -44,13 +44,6 @@ void hv_start(struct hv_proc *hv, const char *const *extra)
 		fprintf(stderr, "harness: set V4VD to the v4vd binary\n");
 		exit(1);
 	}
-	snprintf(hv->dir, sizeof(hv->dir), "/tmp/v4vtest.XXXXXX");
-	if (!mkdtemp(hv->dir)) {
-		perror("mkdtemp");
-		exit(1);
-	}
-	snprintf(hv->sock, sizeof(hv->sock), "%s/v4vd.sock", hv->dir);
-	snprintf(hv->log, sizeof(hv->log), "%s/v4vd.log", hv->dir);
 	argv[n++] = bin;
 	argv[n++] = "--foreground";
 	argv[n++] = "--verbose";
@@ -64,7 +57,7 @@ void hv_start(struct hv_proc *hv, const char *const *extra)
 	argv[n] = NULL;
 	hv->pid = fork();
 	if (hv->pid == 0) {
-		FILE *f = freopen(hv->log, "w", stderr);
+		FILE *f = freopen(hv->log, "a", stderr);
 
 		(void)f;
 		execv(bin, (char *const *)argv);
@@ -78,6 +71,27 @@ void hv_start(struct hv_proc *hv, const char *const *extra)
 			hv->log);
 		exit(1);
 	}
+}
+
+void hv_start(struct hv_proc *hv, const char *const *extra)
+{
+	snprintf(hv->dir, sizeof(hv->dir), "/tmp/v4vtest.XXXXXX");
+	if (!mkdtemp(hv->dir)) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	snprintf(hv->sock, sizeof(hv->sock), "%s/v4vd.sock", hv->dir);
+	snprintf(hv->log, sizeof(hv->log), "%s/v4vd.log", hv->dir);
+	hv_exec(hv, extra);
+}
+
+void hv_restart(struct hv_proc *hv, const char *const *extra)
+{
+	int st;
+
+	kill(hv->pid, SIGTERM);
+	waitpid(hv->pid, &st, 0);
+	hv_exec(hv, extra);
 }
 
 bool hv_alive(const struct hv_proc *hv)

@@ -26,6 +26,8 @@ struct hv_proc {
 /* Start v4vd ($V4VD) with extra args, NULL-terminated, and --strict when
  * V4V_TEST_STRICT=1; sets V4V_SOCKET for everything started afterwards. */
 void hv_start(struct hv_proc *hv, const char *const *extra);
+/* Stop v4vd and start a new one on the same socket path. */
+void hv_restart(struct hv_proc *hv, const char *const *extra);
 /* SIGTERM and wait; returns v4vd's exit status (-1 if it crashed). */
 int hv_stop(struct hv_proc *hv);
 bool hv_alive(const struct hv_proc *hv);

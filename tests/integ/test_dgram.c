@@ -401,6 +401,53 @@ static void test_fork_joins(void)
 	CHECK_EQ(dom_wait(dom_spawn(forker, NULL)), 0);
 }
 
+/* ---- the hypervisor restarts under a live domain ---- */
+
+struct restart {
+	struct gate up, again;
+};
+
+static int survivor(void *arg)
+{
+	struct restart *r = arg;
+	struct sockaddr_v4v me;
+	socklen_t len = sizeof(me);
+	int old = bound_socket(0, 0), fresh, first;
+	char buf[4];
+
+	EXPECT(old >= 0 && !v4v_getsockname(old, SA(me), &len), 1);
+	first = v4v_domid();
+	gate_open(&r->up, 1);
+	EXPECT(gate_wait(&r->again) == 1, 2);
+	/* The old ring died with the old hypervisor: a clean error, never
+	 * a message sent from or to some other domain's ring. */
+	EXPECT(v4v_sendto(old, "x", 1, 0, SA(me), sizeof(me)) < 0, 3);
+	EXPECT(errno == ECONNRESET || errno == EPIPE, 4);
+	/* New sockets work, in a new domain of the new hypervisor. */
+	fresh = bound_socket(0, 0);
+	EXPECT(fresh >= 0 && v4v_domid() > 0, 5);
+	len = sizeof(me);
+	EXPECT(!v4v_getsockname(fresh, SA(me), &len), 6);
+	EXPECT(v4v_sendto(fresh, "ok", 2, 0, SA(me), sizeof(me)) == 2, 7);
+	EXPECT(v4v_recv(fresh, buf, sizeof(buf), 0) == 2, 8);
+	(void)first;
+	return 0;
+}
+
+static void test_restart(void)
+{
+	struct restart r;
+	pid_t p;
+
+	gate_init(&r.up);
+	gate_init(&r.again);
+	p = dom_spawn(survivor, &r);
+	CHECK_EQ(gate_wait(&r.up), 1);
+	hv_restart(&hv, NULL);
+	gate_open(&r.again, 1);
+	CHECK_EQ(dom_wait(p), 0);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
@@ -408,6 +455,7 @@ int main(int argc, char **argv)
 		{ "local", test_local },
 		{ "flow_control", test_flow_control },
 		{ "fork_joins", test_fork_joins },
+		{ "restart", test_restart },
 		{ 0 }
 	};
 	int rc;

@@ -55,11 +55,12 @@ static struct hv_proc hv;
 /* Datagram payloads (header included). */
 #define DG_MIN 16
 #define DG_MAX 900
-/* Level-triggered waits: at most this percentage of empty wakeups. */
-#define LT_EMPTY_PCT 10
+/* Level-triggered waits: at most this percentage of stale wakeups (see
+ * got_eagain). */
+#define LT_STALE_PCT 10
 /* Edge-triggered waits may see some (a token whose data was already
  * read makes an edge), but a majority would be a busy loop. */
-#define ET_EMPTY_PCT 50
+#define ET_STALE_PCT 50
 /* Every run must have made at least this many transitions per side. */
 #define MIN_TRANSITIONS 50
 
@@ -81,6 +82,9 @@ struct side {
 	uint64_t sleeps;  /* waits that found the descriptor not ready */
 	uint64_t wakeups; /* readiness reports */
 	uint64_t empty;	  /* wakeups whose first operation got EAGAIN */
+	uint64_t stale;	  /* ... although the last one before the wait
+			   * had found no data / no room either */
+	bool blocked;	  /* the last operation found no data / room */
 	uint64_t sum_a, sum_b; /* Fletcher-style checksum of the bytes */
 	uint64_t ns;	  /* time spent in the data phase */
 	int fail;	  /* nonzero: what went wrong (below) */
@@ -334,6 +338,21 @@ static void waiter_done(struct waiter *w)
 		close(w->ep);
 }
 
+/* The first operation after a wakeup (`first`) or a later one found
+ * nothing to do.  An empty wakeup is "stale" when the operation before
+ * the wait had found nothing either: the descriptor was reported ready
+ * although, for us, nothing had changed. */
+static void got_eagain(struct side *s, bool first)
+{
+	s->eagain++;
+	if (first && s->wakeups) {
+		s->empty++;
+		s->stale += s->blocked;
+		if (s->blocked && getenv("TRACE_STALE")) (void)getppid();
+	}
+	s->blocked = true;
+}
+
 /* A level-triggered application may do one operation per wakeup (the
  * pattern that exposes stale readiness) or go on until EAGAIN. */
 static bool one_op(const struct waiter *w, unsigned *rnd)
@@ -438,11 +457,11 @@ static int stream_receiver(void *arg)
 			k = v4v_recv(fd, buf, pace_len(&pace, &rnd, RX_MAX),
 				     0);
 			if (k < 0 && errno == EAGAIN) {
-				s->eagain++;
-				s->empty += first;
+				got_eagain(s, first);
 				break;
 			}
 			first = false;
+			s->blocked = false;
 			if (k <= 0)
 				break;
 			if (rx_take(r, buf, (size_t)k))
@@ -484,7 +503,7 @@ static int stream_sender(void *arg)
 		return failf(s, 21, "waiter: %s", strerror(errno));
 	t0 = now_ns();
 	while (!stop) {
-		bool first = true, once;
+		bool first = true, once, partial = false;
 
 		if (w.api != API_BLOCK) {
 			if (waiter_wait(&w, s))
@@ -493,6 +512,7 @@ static int stream_sender(void *arg)
 		}
 		once = one_op(&w, &rnd);
 		for (;;) {
+			const uint8_t *p;
 			ssize_t k;
 			size_t n;
 
@@ -510,34 +530,32 @@ static int stream_sender(void *arg)
 				pattern(r->seed, boff, buf, (size_t)blen);
 			}
 			n = (size_t)(boff + blen - s->bytes);
-			k = v4v_send(fd, buf + (s->bytes - boff), n,
-				     MSG_NOSIGNAL |
-					     (w.api == API_BLOCK ? MSG_DONTWAIT
-								 : 0));
+			p = buf + (s->bytes - boff);
+			/* Blocking: a non-blocking probe first, to count the
+			 * full rings the blocking call then sleeps on. */
+			k = v4v_send(fd, p, n,
+				     MSG_NOSIGNAL | (w.api == API_BLOCK
+							     ? MSG_DONTWAIT
+							     : 0));
 			if (k < 0 && errno == EAGAIN) {
-				s->eagain++;
-				if (w.api != API_BLOCK) {
-					s->empty += first;
+				/* A partial send just before saw the same
+				 * full ring: count it once. */
+				if (partial)
+					s->eagain--;
+				got_eagain(s, first);
+				if (w.api != API_BLOCK)
 					break;
-				}
-				/* Blocking: the probe found the ring full;
-				 * now the real blocking call. */
-				k = v4v_send(fd, buf + (s->bytes - boff), n,
-					     MSG_NOSIGNAL);
-			} else if (k >= 0 && (size_t)k < n &&
-				   w.api == API_BLOCK) {
-				checksum(s, buf + (s->bytes - boff), (size_t)k);
-				s->bytes += (uint64_t)k;
-				s->eagain++;
-				n -= (size_t)k;
-				k = v4v_send(fd, buf + (s->bytes - boff), n,
-					     MSG_NOSIGNAL);
+				k = v4v_send(fd, p, n, MSG_NOSIGNAL);
 			}
 			if (k < 0)
 				return failf(s, 23, "send: %s",
 					     strerror(errno));
 			first = false;
-			checksum(s, buf + (s->bytes - boff), (size_t)k);
+			/* Partial: it stopped for lack of room. */
+			partial = (size_t)k < n;
+			s->blocked = partial;
+			s->eagain += partial;
+			checksum(s, p, (size_t)k);
 			s->bytes += (uint64_t)k;
 			s->msgs++;
 			if (once)
@@ -615,11 +633,11 @@ static int dgram_receiver(void *arg)
 			struct dg_hdr h;
 
 			if (k < 0 && errno == EAGAIN) {
-				s->eagain++;
-				s->empty += first;
+				got_eagain(s, first);
 				break;
 			}
 			first = false;
+			s->blocked = false;
 			if (k < (ssize_t)sizeof(h))
 				return failf(s, 43, "recv: %zd, %s", k,
 					     strerror(errno));
@@ -693,17 +711,16 @@ static int dgram_sender(void *arg)
 			k = v4v_send(fd, buf, len,
 				     w.api == API_BLOCK ? MSG_DONTWAIT : 0);
 			if (k < 0 && errno == EAGAIN) {
-				s->eagain++;
-				if (w.api != API_BLOCK) {
-					s->empty += first;
+				got_eagain(s, first);
+				if (w.api != API_BLOCK)
 					break;
-				}
 				k = v4v_send(fd, buf, len, 0);
 			}
 			if (k != (ssize_t)len)
 				return failf(s, 53, "send: %zd, %s", k,
 					     strerror(errno));
 			first = false;
+			s->blocked = false;
 			sent = true;
 			checksum(s, buf, len);
 			s->bytes += len;
@@ -746,19 +763,19 @@ static void check_side(const struct run *r, const struct side *s,
 		t_failed++;
 	}
 	if (api_lt(api) && s->wakeups >= 100 &&
-	    pct(s->empty, s->wakeups) > LT_EMPTY_PCT) {
+	    pct(s->stale, s->wakeups) > LT_STALE_PCT) {
 		fprintf(stderr,
 			"  %s %s (level-triggered): %llu of %llu wakeups found "
-			"nothing to do: stale readiness\n",
-			role, api_name[api], (unsigned long long)s->empty,
+			"nothing to do again: stale readiness\n",
+			role, api_name[api], (unsigned long long)s->stale,
 			(unsigned long long)s->wakeups);
 		t_failed++;
 	}
 	if (api == API_EPOLL_ET && s->wakeups >= 100 &&
-	    pct(s->empty, s->wakeups) > ET_EMPTY_PCT) {
+	    pct(s->stale, s->wakeups) > ET_STALE_PCT) {
 		fprintf(stderr,
-			"  %s epoll-et: %llu of %llu wakeups empty\n", role,
-			(unsigned long long)s->empty,
+			"  %s epoll-et: %llu of %llu wakeups found nothing to "
+			"do again\n", role, (unsigned long long)s->stale,
 			(unsigned long long)s->wakeups);
 		t_failed++;
 	}
@@ -781,19 +798,21 @@ static void one_run(struct run *r, struct total *t)
 	rc_rx = dom_wait(prx);
 	close(r->ready.fd[0]);
 	close(r->ready.fd[1]);
-	printf("%-6s rx %-8s tx %-8s  %6.1f MB %6.2f s  rx: eagain %6llu "
-	       "sleeps %6llu wake %6llu empty %4llu  tx: eagain %6llu "
-	       "sleeps %6llu wake %6llu empty %4llu\n",
+	printf("%-6s rx %-8s tx %-8s %6.1f MB %5.2f s | rx: eagain %6llu "
+	       "sleep %6llu wake %6llu empty %4llu stale %4llu | tx: eagain "
+	       "%6llu sleep %6llu wake %6llu empty %4llu stale %4llu\n",
 	       r->type == SOCK_STREAM ? "stream" : "dgram",
 	       api_name[r->rx_api], api_name[r->tx_api], r->rx.bytes / 1e6,
 	       r->rx.ns / 1e9, (unsigned long long)r->rx.eagain,
 	       (unsigned long long)r->rx.sleeps,
 	       (unsigned long long)r->rx.wakeups,
 	       (unsigned long long)r->rx.empty,
+	       (unsigned long long)r->rx.stale,
 	       (unsigned long long)r->tx.eagain,
 	       (unsigned long long)r->tx.sleeps,
 	       (unsigned long long)r->tx.wakeups,
-	       (unsigned long long)r->tx.empty);
+	       (unsigned long long)r->tx.empty,
+	       (unsigned long long)r->tx.stale);
 	fflush(stdout);
 	CHECK_EQ(rc_rx, 0);
 	CHECK_EQ(rc_tx, 0);
