@@ -67,9 +67,10 @@ int hv_connect(struct hv *hv, struct hv_domain *d,
 	syn.ring_size = mine->size;
 	rc = v4v_ring_insert(&lst->prod, &src, V4VP_MT_SYN, &iov, 1, &kick);
 	if (rc == -EAGAIN) {
-		/* The backlog is full: refuse, as a full accept queue does. */
+		/* The backlog is full: the client waits and tries again,
+		 * as a TCP client does when its SYN is dropped. */
 		lst->c.drops++;
-		return -ECONNREFUSED;
+		return -EAGAIN;
 	}
 	if (rc)
 		return rc;

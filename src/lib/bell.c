@@ -24,9 +24,13 @@
 
 void bell_drain(int fd)
 {
-	char buf[256];
+	char buf[8192];
 
-	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+	/* A whole fill (a few KiB) in one call, and stop at a short read:
+	 * what arrives after that is a new fill (or token), not ours to
+	 * take.  Looping on would empty a sender's next fill as it is made
+	 * and wake it with no room. */
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) == (ssize_t)sizeof(buf))
 		;
 }
 

@@ -299,7 +299,8 @@ int sock_install(struct v4v_sock *s)
 int sock_ring_alloc(struct v4v_sock *s, int *memfd)
 {
 	struct v4v_ring view;
-	size_t len = v4v_ring_mem_size(s->ring_size);
+	uint32_t size = s->listen_ring ? s->listen_ring : s->ring_size;
+	size_t len = v4v_ring_mem_size(size);
 	int fd;
 
 	fd = memfd_create("v4v-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -316,8 +317,8 @@ int sock_ring_alloc(struct v4v_sock *s, int *memfd)
 		goto fail;
 	}
 	s->memlen = len;
-	v4v_ring_format(s->mem, s->ring_size);
-	v4v_ring_view(&view, s->mem, len, s->ring_size);
+	v4v_ring_format(s->mem, size);
+	v4v_ring_view(&view, s->mem, len, size);
 	v4v_ring_cons_init(&s->cons, &view);
 	/* Empty and without a token: the first insert must ring. */
 	v4v_ring_arm(&s->cons);
@@ -340,7 +341,7 @@ int sock_bind_ring(struct v4v_sock *s, uint32_t port)
 	rc = sock_ring_alloc(s, &memfd);
 	if (rc)
 		return rc;
-	rc = v4v_link_register(port, V4V_DOMID_ANY, s->ring_size, memfd,
+	rc = v4v_link_register(port, V4V_DOMID_ANY, s->cons.r.size, memfd,
 			       s->bell, &handle, &got);
 	close(memfd);
 	if (rc) {

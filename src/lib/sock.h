@@ -55,6 +55,7 @@ struct v4v_sock {
 	void *mem;
 	size_t memlen;
 	uint32_t ring_size;
+	uint32_t listen_ring;	/* listener ring size, set by listen */
 	uint32_t max_dgram;
 	struct v4v_ring_cons cons;
 	int rcvtimeo_ms;	/* -1: forever */

@@ -58,11 +58,20 @@ int stream_bind(struct v4v_sock *s, const struct v4v_addr *a)
 	return 0;
 }
 
+/* The listener's ring holds the backlog: one SYN is 32 bytes. */
+static uint32_t backlog_ring(int backlog)
+{
+	uint32_t n = backlog <= 0 ? 128 : backlog > 65536 ? 65536
+							   : (uint32_t)backlog;
+
+	n = (n + 16) * (V4V_RING_MSG_HDR + sizeof(struct v4vp_syn));
+	return n < 4096 ? 4096 : n;
+}
+
 int stream_listen(struct v4v_sock *s, int backlog)
 {
 	int rc = 0;
 
-	(void)backlog; /* the listener ring bounds the backlog */
 	pthread_mutex_lock(&s->lock);
 	if (s->state == ST_LISTEN)
 		goto out;
@@ -70,6 +79,8 @@ int stream_listen(struct v4v_sock *s, int backlog)
 		rc = -EINVAL;
 		goto out;
 	}
+	/* SO_RCVBUF set on a listener is for the sockets it accepts. */
+	s->listen_ring = backlog_ring(backlog);
 	rc = sock_bind_ring(s, s->local.port);
 	if (!rc)
 		s->state = ST_LISTEN;
@@ -145,6 +156,27 @@ static void drop_conn_ring(struct v4v_sock *s)
 	sock_unmap_ring(s);
 }
 
+/* Queue our SYN.  A full backlog makes a blocking connect wait a little
+ * and try again (until SO_SNDTIMEO); a non-blocking one fails EAGAIN. */
+static int knock(struct v4v_sock *s, const struct v4v_addr *dst,
+		 bool nonblock)
+{
+	uint64_t t0 = sock_now_us();
+	int rc, pause_us = 100;
+
+	for (;;) {
+		rc = v4v_link_connect(s->handle, s->conid, dst);
+		if (rc != -EAGAIN || nonblock)
+			return rc;
+		if (s->sndtimeo_ms >= 0 &&
+		    sock_time_left(s->sndtimeo_ms, t0) == 0)
+			return -ETIMEDOUT;
+		usleep((useconds_t)pause_us);
+		if (pause_us < 20000)
+			pause_us *= 2;
+	}
+}
+
 int stream_connect(struct v4v_sock *s, const struct v4v_addr *dst)
 {
 	bool nonblock = sock_nonblock(s, 0);
@@ -165,7 +197,7 @@ int stream_connect(struct v4v_sock *s, const struct v4v_addr *dst)
 	 * the answer cannot come before we wait for it. */
 	bell_fill(s->fd);
 	s->filled = true;
-	rc = v4v_link_connect(s->handle, s->conid, dst);
+	rc = knock(s, dst, nonblock);
 	if (rc) {
 		bell_drain(s->bell);
 		s->filled = false;

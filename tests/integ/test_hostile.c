@@ -202,7 +202,13 @@ static int ring_memfd(uint32_t size, unsigned seals)
 {
 	int fd = memfd_create("raw-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 
+	struct v4v_ring_shared hdr;
+
 	if (fd < 0 || ftruncate(fd, (off_t)v4v_ring_mem_size(size)))
+		return -1;
+	/* Formatted as its owner would: v4vd checks the header. */
+	v4v_ring_format(&hdr, size);
+	if (pwrite(fd, &hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr))
 		return -1;
 	if (seals && fcntl(fd, F_ADD_SEALS, seals))
 		return -1;

@@ -54,7 +54,7 @@ static struct hv_proc hv;
 #define RX_MAX 9000
 /* Datagram payloads (header included). */
 #define DG_MIN 16
-#define DG_MAX 900
+#define DG_MAX 1500
 /* Level-triggered waits: at most this percentage of stale wakeups (see
  * got_eagain). */
 #define LT_STALE_PCT 10
@@ -611,6 +611,7 @@ static int dgram_receiver(void *arg)
 	struct sockaddr_v4v me = addr(V4V_DOMID_ANY, r->port);
 	unsigned rnd = r->seed * 7 + 3;
 	uint64_t seq = 0, t0;
+	struct pace pace = { 0 };
 	struct waiter w;
 	bool last = false;
 	int fd = small_socket(SOCK_DGRAM);
@@ -629,8 +630,16 @@ static int dgram_receiver(void *arg)
 			return failf(s, 42, "wait: %s", strerror(errno));
 		once = one_op(&w, &rnd);
 		while (!last) {
-			ssize_t k = v4v_recv(fd, buf, sizeof(buf), 0);
 			struct dg_hdr h;
+			ssize_t k;
+
+			/* Every send goes through v4vd, so the sender is the
+			 * slower side; a slow phase here lets it fill the
+			 * ring. */
+			pace_len(&pace, &rnd, 1);
+			if (pace.slow)
+				usleep(50);
+			k = v4v_recv(fd, buf, sizeof(buf), 0);
 
 			if (k < 0 && errno == EAGAIN) {
 				got_eagain(s, first);

@@ -394,6 +394,10 @@ static void agent_start(struct agent *a, const char *name, uint32_t port)
 	a->port = port;
 	REQUIRE(!pipe(a->cmd) && !pipe(a->res));
 	a->pid = dom_spawn(agent_main, a);
+	/* Only the agent keeps these ends: if it dies, we see EOF/EPIPE
+	 * instead of waiting for it forever. */
+	close(a->cmd[0]);
+	close(a->res[1]);
 	REQUIRE(read(a->res[0], &r, sizeof(r)) == sizeof(r));
 	a->domid = r.src.domid;
 }
@@ -427,10 +431,8 @@ static int agent_stop(struct agent *a)
 
 	if (write(a->cmd[1], &c, sizeof(c)) != sizeof(c))
 		kill(a->pid, SIGKILL);
-	close(a->cmd[0]);
 	close(a->cmd[1]);
 	close(a->res[0]);
-	close(a->res[1]);
 	return dom_wait(a->pid);
 }
 
@@ -520,6 +522,8 @@ static void test_forged_source(void)
 	REQUIRE(!pipe(f.res));
 	gate_init(&f.done);
 	pid = dom_spawn(forger, &f);
+	/* If the forger dies early, the read sees the end of the pipe. */
+	close(f.res[1]);
 	CHECK(read(f.res[0], rep, sizeof(rep)) == sizeof(rep));
 	/* Exactly one datagram arrived, from the forger's real address. */
 	got = agent_do(&rcv, A_RECV, 0, 0);
@@ -550,7 +554,6 @@ static void test_forged_source(void)
 	CHECK_EQ(agent_stop(&other), 0);
 	CHECK_EQ(agent_stop(&third), 0);
 	close(f.res[0]);
-	close(f.res[1]);
 }
 
 /* ---- (c) only root and the admin group change viptables ---- */
@@ -807,26 +810,27 @@ static int fork_joins(void *arg)
 static int join_attempts(void *arg)
 {
 	struct raw a, b, c, d;
-	v4v_domid_t da, db, dc;
+	v4v_domid_t da, db, dc, dd;
 	int cap, sv[2], pfd[2], two[2];
 	struct v4vp_rec_domain drec;
 
 	(void)arg;
 	EXPECT(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0 && !pipe(pfd), 1);
-	/* A socket that is not a capability. */
-	EXPECT(raw_dial(&a) == 0, 2);
-	EXPECT(raw_hello(&a, V4VP_HELLO_JOIN, &sv[0], 1, &da, NULL) == -EPERM,
-	       3);
-	/* Still nobody: no domain operation works. */
-	EXPECT(raw_send_msg(&a, 1, 1, 1, "x", 1) == -ENOTCONN, 4);
-	EXPECT(raw_hello(&a, V4VP_HELLO_JOIN, &pfd[0], 1, &da, NULL) == -EBADF,
-	       5);
-	EXPECT(raw_hello(&a, V4VP_HELLO_JOIN, NULL, 0, &da, NULL) == -EINVAL,
-	       6);
-	/* A real capability joins; with a second descriptor it does not. */
-	EXPECT(raw_dial(&b) == 0, 7);
+	/* A live domain whose capability we hold, to be mistaken for. */
+	EXPECT(raw_dial(&b) == 0, 2);
 	EXPECT(raw_hello(&b, V4VP_HELLO_NEW, NULL, 0, &db, &cap) == 0 &&
-	       cap >= 0, 8);
+	       cap >= 0, 3);
+	/* A socket that is not a capability. */
+	EXPECT(raw_dial(&a) == 0, 4);
+	EXPECT(raw_hello(&a, V4VP_HELLO_JOIN, &sv[0], 1, &da, NULL) == -EPERM,
+	       5);
+	/* Still nobody: no domain operation works. */
+	EXPECT(raw_send_msg(&a, 1, 1, 1, "x", 1) == -ENOTCONN, 6);
+	EXPECT(raw_hello(&a, V4VP_HELLO_JOIN, &pfd[0], 1, &da, NULL) == -EBADF,
+	       7);
+	EXPECT(raw_hello(&a, V4VP_HELLO_JOIN, NULL, 0, &da, NULL) == -EINVAL,
+	       8);
+	/* The capability joins; with a second descriptor it does not. */
 	two[0] = cap;
 	two[1] = sv[0];
 	EXPECT(raw_hello(&a, V4VP_HELLO_JOIN, two, 2, &da, NULL) == -EINVAL,
@@ -834,19 +838,21 @@ static int join_attempts(void *arg)
 	EXPECT(raw_hello(&a, V4VP_HELLO_JOIN, &cap, 1, &da, NULL) == 0, 10);
 	EXPECT(da == db, 11);
 	EXPECT(domain_rec(db, &drec) && drec.nconns == 2, 12);
-	/* A capability outlives its domain but no longer opens it. */
+	/* A capability outlives its domain but no longer opens it, nor
+	 * any other live one. */
+	EXPECT(raw_dial(&d) == 0, 13);
+	EXPECT(raw_hello(&d, V4VP_HELLO_NEW, NULL, 0, &dd, NULL) == 0, 14);
+	EXPECT(dd != db, 15);
 	close(a.fd);
 	close(b.fd);
 	for (int i = 0; i < 200 && domain_rec(db, &drec); i++)
 		usleep(5000);
-	EXPECT(!domain_rec(db, &drec), 13);
-	EXPECT(raw_dial(&c) == 0, 14);
+	EXPECT(!domain_rec(db, &drec), 16);
+	EXPECT(raw_dial(&c) == 0, 17);
 	EXPECT(raw_hello(&c, V4VP_HELLO_JOIN, &cap, 1, &dc, NULL) == -EPERM,
-	       15);
-	/* And a new domain is a different one. */
-	EXPECT(raw_dial(&d) == 0, 16);
-	EXPECT(raw_hello(&d, V4VP_HELLO_NEW, NULL, 0, &dc, NULL) == 0, 17);
-	EXPECT(dc != db, 18);
+	       18);
+	EXPECT(raw_hello(&c, V4VP_HELLO_JOIN, &sv[0], 1, &dc, NULL) == -EPERM,
+	       19);
 	return 0;
 }
 
