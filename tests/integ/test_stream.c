@@ -354,6 +354,7 @@ static int victim_srv(void *arg)
 	c = v4v_accept(l, NULL, NULL);
 	EXPECT(c >= 0, 11);
 	send_stream(c, 9, 1ull << 40); /* until killed */
+	fprintf(stderr, "victim: send failed: %s\n", strerror(errno));
 	return 12;
 }
 
@@ -368,6 +369,9 @@ static int survivor_cli(void *arg)
 	EXPECT(fd >= 0, 20);
 	while (got < (4u << 20)) {
 		k = v4v_recv(fd, buf, sizeof(buf), 0);
+		if (k <= 0)
+			fprintf(stderr, "survivor: recv %zd (%s) after %llu\n",
+				k, strerror(errno), (unsigned long long)got);
 		EXPECT(k > 0, 21);
 		for (ssize_t i = 0; i < k; i++)
 			EXPECT(buf[i] == sbyte(9, got + (uint64_t)i), 22);
