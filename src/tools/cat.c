@@ -13,16 +13,21 @@
 #include "v4v/socket.h"
 
 static const char usage[] =
-"Usage: v4v cat -u -l PORT [-c COUNT] [-v] [-n NAME]\n"
-"       v4v cat -u DOMAIN:PORT [-n NAME]\n"
-"With -l, receive datagrams on PORT and write each payload to standard\n"
-"output.  Otherwise send each line of standard input as one datagram to\n"
-"DOMAIN:PORT, where DOMAIN is a domid or a domain name.\n"
+"Usage: v4v cat [-u] -l PORT [-c COUNT] [-v] [-n NAME]\n"
+"       v4v cat [-u] DOMAIN:PORT [-n NAME]\n"
+"Like ncat, over V4V.  DOMAIN is a domid or a domain name.\n"
+"Streams (default): with -l, accept one connection on PORT; otherwise\n"
+"connect to DOMAIN:PORT.  Standard input goes to the peer, the peer's data\n"
+"to standard output; at the end of input the sending side is shut down,\n"
+"and the command ends when the peer ends its side.\n"
+"Datagrams (-u): with -l, write the payload of each datagram received on\n"
+"PORT to standard output; otherwise send each line of input as one\n"
+"datagram.\n"
 "\n"
-"  -u          datagrams (required: stream mode comes with stream sockets)\n"
+"  -u          datagrams instead of a stream\n"
 "  -l PORT     listen on PORT of this domain\n"
-"  -c COUNT    exit after receiving COUNT datagrams\n"
-"  -v          report the source and size of each datagram on stderr\n"
+"  -c COUNT    with -u -l: exit after receiving COUNT datagrams\n"
+"  -v          report addresses (and datagram sizes) on stderr\n"
 "  -n NAME     name this domain NAME (so that peers can address it)\n";
 
 struct cat_args {
@@ -79,17 +84,12 @@ static int parse(int argc, char **argv, struct cat_args *a)
 		fputs(usage, stderr);
 		return EXIT_USAGE;
 	}
-	if (!a->udp) {
-		fprintf(stderr, "v4v cat: only datagrams (-u) are available "
-			"in this version\n");
-		return EXIT_USAGE;
-	}
 	return 0;
 }
 
-static int open_socket(void)
+int cat_open(int type)
 {
-	int fd = v4v_socket(AF_V4V, SOCK_DGRAM, 0);
+	int fd = v4v_socket(AF_V4V, type, 0);
 	const char *name = getenv("V4V_NAME");
 
 	if (fd >= 0)
@@ -116,7 +116,7 @@ static int receive(const struct cat_args *a)
 				   .v4v_domid = V4V_DOMID_ANY,
 				   .v4v_port = (uint32_t)a->listen_port };
 	static char buf[65536];
-	int fd = open_socket();
+	int fd = cat_open(SOCK_DGRAM);
 
 	if (v4v_bind(fd, (struct sockaddr *)&me, sizeof(me))) {
 		tool_err("bind", -errno);
@@ -158,7 +158,7 @@ static int transmit(const struct cat_args *a)
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t len;
-	int fd = open_socket(), rc = 0;
+	int fd = cat_open(SOCK_DGRAM), rc = 0;
 
 	if (v4v_parse_addr(a->target, &to)) {
 		fprintf(stderr, "v4v cat: bad address '%s': %s\n", a->target,
@@ -186,10 +186,21 @@ static int transmit(const struct cat_args *a)
 
 int cmd_cat(int argc, char **argv)
 {
+	struct sockaddr_v4v to;
 	struct cat_args a;
 	int rc = parse(argc, argv, &a);
 
 	if (rc)
 		return rc;
-	return a.target ? transmit(&a) : receive(&a);
+	if (a.udp)
+		return a.target ? transmit(&a) : receive(&a);
+	if (!a.target)
+		return cat_stream_listen((uint32_t)a.listen_port, a.verbose);
+	if (v4v_parse_addr(a.target, &to)) {
+		fprintf(stderr, "v4v cat: bad address '%s': %s\n", a.target,
+			errno == ENOENT ? "no domain of that name"
+					: "expected DOMAIN:PORT");
+		return EXIT_USAGE;
+	}
+	return cat_stream_connect(&to);
 }

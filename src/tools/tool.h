@@ -3,6 +3,7 @@
 #ifndef V4V_TOOLS_TOOL_H
 #define V4V_TOOLS_TOOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,12 @@
 int cmd_status(int argc, char **argv);
 int cmd_viptables(int argc, char **argv);
 int cmd_cat(int argc, char **argv);
+
+/* cat.c, cat_stream.c */
+struct sockaddr_v4v;
+int cat_open(int type);
+int cat_stream_listen(uint32_t port, bool verbose);
+int cat_stream_connect(const struct sockaddr_v4v *to);
 
 /* Print "v4v: <what>: <strerror>" with advice for the common errnos. */
 void tool_err(const char *what, int neg_errno);

@@ -38,7 +38,7 @@ expect_rc 0 "v4v status" "$V4V" status
 grep -q "direct mode" "$dir/out" || bad "status shows the mode"
 expect_rc 1 "v4vd refuses a second instance" "$V4VD" -f --socket "$V4V_SOCKET"
 grep -q "already serving" "$dir/err" || bad "says another v4vd serves"
-expect_rc 2 "cat needs -u" "$V4V" cat -l 7
+expect_rc 2 "cat takes -l or an address, not both" "$V4V" cat -l 7 1:7
 expect_rc 2 "cat bad port" "$V4V" cat -u -l 7x
 
 # Datagrams through cat, receiver named so the sender can address it.
@@ -52,6 +52,16 @@ if [ "$(cat "$dir/recv")" = "$(printf 'one\ntwo\nthree')" ]; then ok "cat delive
 expect_rc 1 "cat to nowhere is refused" sh -c "echo x | '$V4V' cat -u 1:999"
 grep -q "refused" "$dir/err" || bad "refusal is explained"
 expect_rc 2 "cat to an unknown name" sh -c "echo x | '$V4V' cat -u nosuch:7"
+
+# A stream in both directions, with a half-close at the end of input.
+head -c 3000000 /dev/urandom >"$dir/big"
+printf 'reply\n' | "$V4V" cat -l 80 -n web >"$dir/got" 2>"$dir/web.err" &
+srv=$!
+for _ in $(seq 100); do "$V4V" status | grep -q " web " && break; sleep 0.05; done
+"$V4V" cat web:80 <"$dir/big" >"$dir/back"
+wait $srv
+cmp -s "$dir/big" "$dir/got" && ok "stream cat carries 3 MB intact" || bad "stream cat carries 3 MB intact"
+[ "$(cat "$dir/back")" = "reply" ] && ok "stream cat carries the reply" || bad "stream cat carries the reply"
 
 expect_rc 0 "status --json" "$V4V" status --json
 python3 -c "

@@ -327,10 +327,13 @@ static int pp_server(void *arg)
 	int fd = v4v_socket(AF_V4V, SOCK_DGRAM, 0), one = 64 << 10;
 	char buf[2048];
 
-	EXPECT(fd >= 0, 1);
-	EXPECT(!v4v_setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &one, sizeof(one)),
-	       2);
-	EXPECT(!v4v_bind(fd, SA(me), sizeof(me)), 3);
+	if (fd < 0 ||
+	    v4v_setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &one, sizeof(one)) ||
+	    v4v_bind(fd, SA(me), sizeof(me))) {
+		/* Do not leave the client waiting for us. */
+		gate_open(&p->ready, V4V_DOMID_INVALID);
+		return 1;
+	}
 	/* A client that died must not leave us waiting for good. */
 	v4v_setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	gate_open(&p->ready, (uint32_t)v4v_domid());
@@ -355,6 +358,7 @@ static int pp_client(void *arg)
 	int fd = v4v_socket(AF_V4V, SOCK_DGRAM, 0), one = 64 << 10;
 	char out[1024], in[2048];
 
+	EXPECT(to.v4v_domid <= V4V_DOMID_MAX, 15);
 	EXPECT(fd >= 0, 10);
 	EXPECT(!v4v_setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &one, sizeof(one)),
 	       11);

@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The V4V doorbell protocol (docs/architecture.md, "Readiness"), as a
+ * Promela model: one producer (the sender) inserting into the consumer's
+ * ring, one consumer (the receiver), and the two doorbells.
+ *
+ * Readable (src/ring/ring.c v4v_ring_insert / v4v_ring_arm, src/lib/bell.c
+ * bell_rx_rearm):
+ *   producer: store tx_ptr; FENCE; load ARMED; if set: fetch_and(~ARMED),
+ *             and if that cleared it, write a token
+ *   consumer: ring empty -> drain tokens; fetch_or(ARMED); FENCE;
+ *             load tx_ptr; if data raced in: withdraw ARMED and write a
+ *             token itself, else sleep until a token arrives
+ * Writable (v4v_ring_want_space / v4v_ring_consume, src/lib/stream.c
+ * wait_room / consumed):
+ *   producer: ring full -> fill its own doorbell (unwritable) unless
+ *             already filled and unwritable; fetch_or(TX_WAITING); FENCE;
+ *             load rx_ptr; if room appeared: retry, else sleep until
+ *             writable
+ *   consumer: store rx_ptr; FENCE; load TX_WAITING; if set:
+ *             fetch_and(~TX_WAITING) and drain the producer's doorbell
+ *
+ * Memory model.  Sequential consistency would hide the very bug the
+ * fences prevent (the store-buffer pattern), so this is x86-TSO with
+ * explicit store buffers: the two plain stores of the protocol (tx_ptr by
+ * the producer, rx_ptr by the consumer; store-release in C) go into the
+ * storing process's buffer and reach memory later, in order, whenever
+ * the `flush` process gets to it; the storing process reads its own
+ * value (forwarding), everybody else reads memory.  A FENCE waits until
+ * its process's buffer is empty; the locked read-modify-writes
+ * (fetch_or/fetch_and on the flags) empty the buffer first and then act
+ * on memory atomically.  Since tx and rx only grow, a buffer is a
+ * counter lagging behind the private value.  This is how the C code runs
+ * on x86; on weaker machines the C11 seq_cst fences give the same
+ * guarantee for this pattern (store; fence; load against store; fence;
+ * load), which is all the model relies on.
+ *
+ * Abstractions: messages are one slot each, the ring holds N; the
+ * producer sends M messages and stops; the producer waits for one free
+ * slot (the library's min_chunk).  Doorbell tokens saturate at MAXTOK (a
+ * full doorbell drops them, as MSG_DONTWAIT does: one is enough).
+ * After a wakeup the producer may forget its `filled` state (a blocking
+ * send) or keep it (a non-blocking one polled by the application).
+ *
+ * Properties:
+ *  - no_lost_rx: whenever the consumer sleeps while the ring holds a
+ *    message, a token is in its doorbell or the producer is still on its
+ *    way to ring (between publishing tx and its ARMED check).
+ *  - no_lost_tx: whenever the producer sleeps while the ring has room, its
+ *    doorbell is drained (writable) or the consumer is still on its way
+ *    (between freeing the slot and its TX_WAITING check).
+ *  - no deadlock: every run ends with all M messages consumed (invalid
+ *    end states; pan without a claim).
+ *
+ * Deliberately broken variants (spin -D...), each must be caught:
+ *  - NO_FENCE:         the producer's fence after publishing tx removed
+ *  - NO_RECHECK:       the consumer sleeps right after arming, without
+ *                      looking at tx again
+ *  - NO_CONS_FENCE:    the consumer's fence after publishing rx removed
+ *  - NO_SPACE_RECHECK: the producer sleeps right after TX_WAITING without
+ *                      looking at rx again
+ */
+
+#ifndef N
+#define N 2
+#endif
+#ifndef M
+#define M 5
+#endif
+#define MAXTOK 2
+
+/* Shared memory, as memory holds it. */
+byte mem_tx;		/* tx_ptr */
+byte mem_rx;		/* rx_ptr */
+bool armed;		/* rx_flags & RX_ARMED */
+bool txw;		/* tx_flags & TX_WAITING */
+/* The kernel's doorbells. */
+byte tokens;		/* tokens queued to the consumer's descriptor */
+bool unwritable;	/* the producer's descriptor is filled */
+/* Private positions: the value each process last stored. */
+byte p_tx;
+byte c_rx;
+/* Ghost state for the properties. */
+bool c_asleep, p_asleep;
+bool p_owe;		/* published tx, ARMED check not finished */
+bool c_owe;		/* freed a slot, TX_WAITING check not finished */
+
+#define TOKEN	tokens = (tokens < MAXTOK -> tokens + 1 : tokens)
+
+/* The store buffers drain in their own time. */
+active proctype flush()
+{
+end:	do
+	:: atomic { mem_tx < p_tx -> mem_tx++ }
+	:: atomic { mem_rx < c_rx -> mem_rx++ }
+	od
+}
+
+active proctype producer()
+{
+	byte sent = 0;
+	bool filled = 0;	/* the library's s->filled */
+	bool kick;
+
+	do
+	:: sent == M -> break
+	:: else ->
+		if
+		:: p_tx - mem_rx < N ->
+			/* v4v_ring_insert: publish tx (buffered) ... */
+			atomic { p_tx++; p_owe = 1 };
+#ifndef NO_FENCE
+			mem_tx == p_tx;		/* full fence */
+#endif
+			/* ... then look at ARMED; only the side that clears
+			 * it rings. */
+			if
+			:: armed ->
+				atomic { mem_tx == p_tx -> kick = armed;
+					 armed = 0 };
+				if
+				:: kick -> TOKEN
+				:: else -> skip
+				fi
+			:: else -> skip
+			fi;
+			p_owe = 0;
+			sent++;
+			/* room_again: a send went through, writable again */
+			if
+			:: filled -> unwritable = 0; filled = 0
+			:: else -> skip
+			fi
+		:: else ->
+			/* wait_room: make the descriptor unwritable ... */
+			if
+			:: !filled || !unwritable ->
+				unwritable = 1; filled = 1
+			:: else -> skip
+			fi;
+			/* ... v4v_ring_want_space: announce, fence, look */
+			atomic { mem_tx == p_tx -> txw = 1 };
+			mem_tx == p_tx;		/* full fence */
+#ifndef NO_SPACE_RECHECK
+			if
+			:: p_tx - mem_rx < N -> skip	/* retry */
+			:: else ->
+#endif
+				p_asleep = 1;
+				!unwritable;	/* poll(POLLOUT) */
+				p_asleep = 0;
+				if
+				:: filled = 0	/* blocking send: "emptied" */
+				:: skip		/* the app polls: re-check */
+				fi
+#ifndef NO_SPACE_RECHECK
+			fi
+#endif
+		fi
+	od
+}
+
+active proctype consumer()
+{
+	bool was;
+
+	do
+	:: c_rx == M -> break
+	:: else ->
+		if
+		:: mem_tx != c_rx ->
+			/* v4v_ring_consume: publish rx (buffered) ... */
+			atomic { c_rx++; c_owe = 1 };
+#ifndef NO_CONS_FENCE
+			mem_rx == c_rx;		/* full fence */
+#endif
+			/* ... then look at TX_WAITING (stream.c consumed) */
+			if
+			:: txw ->
+				atomic { mem_rx == c_rx -> was = txw;
+					 txw = 0 };
+				if
+				:: was -> unwritable = 0   /* drain its fill */
+				:: else -> skip
+				fi
+			:: else -> skip
+			fi;
+			c_owe = 0
+		:: else ->
+			/* bell_rx_rearm: drain, arm, fence, look again */
+			tokens = 0;
+			atomic { mem_rx == c_rx -> armed = 1 };
+			mem_rx == c_rx;		/* full fence */
+#ifndef NO_RECHECK
+			if
+			:: mem_tx != c_rx ->
+				/* data raced in: withdraw, stay readable */
+				atomic { mem_rx == c_rx -> armed = 0 };
+				TOKEN
+			:: else ->
+#endif
+				c_asleep = 1;
+				tokens > 0;	/* poll(POLLIN) */
+				c_asleep = 0
+#ifndef NO_RECHECK
+			fi
+#endif
+		fi
+	od;
+	assert(p_tx == M && c_rx == M)
+}
+
+ltl no_lost_rx { [] ((c_asleep && p_tx != c_rx) -> (tokens > 0 || p_owe)) }
+ltl no_lost_tx { [] ((p_asleep && p_tx - c_rx < N) -> (!unwritable || c_owe)) }
