@@ -13,9 +13,16 @@
  *
  *  - A lost wakeup is a hang: every wait is unbounded and each child arms
  *    a watchdog (alarm) that fails the test with what it was doing.
- *  - Level-triggered waits must not busy-loop: a wakeup whose first
- *    operation returns EAGAIN is "empty"; more than 10% empty wakeups is
- *    a failure.  (Edge-triggered ones are reported and loosely bounded.)
+ *  - Readiness must be exact: a wakeup whose first operation returns
+ *    EAGAIN is "empty", and "stale" if the operation before the wait had
+ *    found no data / no room either (the descriptor said ready although
+ *    nothing had changed for us: the stuff of busy loops).  More than 10%
+ *    stale wakeups of a level-triggered wait is a failure; edge-triggered
+ *    ones are loosely bounded.  Level-triggered applications do one
+ *    operation per wakeup half the time, the rest until EAGAIN.
+ *  - Who is faster changes all the time (slow phases of tiny reads or
+ *    writes, and pauses where v4vd mediates the sends), so both
+ *    transitions happen on every phase change.
  *  - The receiver checks every byte against its sequence position, and
  *    both ends' checksums and byte counts must agree.
  *  - Transitions are counted: EAGAINs (and, for blocking calls, empty

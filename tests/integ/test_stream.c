@@ -8,6 +8,7 @@
  */
 #include "harness.h"
 #include "../unit/t.h"
+#include "v4v/link.h"
 #include "v4v/socket.h"
 
 #include <errno.h>
@@ -410,6 +411,158 @@ static void test_peer_killed(void)
 	CHECK_EQ(dom_wait(c), 0);
 }
 
+/* ---- several threads on one socket: whole calls stay whole ---- */
+
+#define REC 1000
+#define RECS_PER_THREAD 3000
+
+struct rec_io {
+	int fd;
+	int id;
+	int bad;
+	uint32_t seen[4];
+};
+
+static void *rec_sender(void *arg)
+{
+	struct rec_io *io = arg;
+	uint8_t rec[REC];
+
+	for (uint32_t i = 0; i < RECS_PER_THREAD; i++) {
+		memset(rec, io->id, sizeof(rec));
+		memcpy(rec, &i, sizeof(i));
+		if (v4v_send(io->fd, rec, sizeof(rec), 0) != REC)
+			io->bad++;
+	}
+	return NULL;
+}
+
+/* Each record must be one sender's, intact, and each sender's records
+ * must arrive in order (per receiving thread, they are increasing). */
+static void *rec_receiver(void *arg)
+{
+	struct rec_io *io = arg;
+	uint32_t last[4] = { 0 };
+	bool any[4] = { false };
+	uint8_t rec[REC];
+
+	for (;;) {
+		ssize_t n = v4v_recv(io->fd, rec, sizeof(rec), MSG_WAITALL);
+		uint32_t seq;
+		int who;
+
+		if (n == 0)
+			break;
+		if (n != REC) {
+			io->bad++;
+			break;
+		}
+		memcpy(&seq, rec, sizeof(seq));
+		who = rec[REC - 1];
+		if (who < 1 || who > 2)
+			goto bad;
+		for (int k = sizeof(seq); k < REC; k++)
+			if (rec[k] != who)
+				goto bad;
+		if (any[who] && seq <= last[who])
+			goto bad;
+		any[who] = true;
+		last[who] = seq;
+		io->seen[who]++;
+		continue;
+bad:
+		io->bad++;
+	}
+	return NULL;
+}
+
+static int thr_srv(void *arg)
+{
+	struct pair *p = arg;
+	int l = listener(304), c;
+	struct rec_io io[2];
+	pthread_t t[2];
+
+	EXPECT(l >= 0, 10);
+	gate_open(&p->ready, (uint32_t)v4v_domid());
+	c = v4v_accept(l, NULL, NULL);
+	EXPECT(c >= 0, 11);
+	for (int i = 0; i < 2; i++) {
+		io[i] = (struct rec_io){ .fd = c };
+		pthread_create(&t[i], NULL, rec_receiver, &io[i]);
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	EXPECT(!io[0].bad && !io[1].bad, 12);
+	for (int who = 1; who <= 2; who++)
+		EXPECT(io[0].seen[who] + io[1].seen[who] == RECS_PER_THREAD,
+		       13);
+	return 0;
+}
+
+static int thr_cli(void *arg)
+{
+	struct pair *p = arg;
+	int fd = dial((int)gate_wait(&p->ready), 304);
+	struct rec_io io[2];
+	pthread_t t[2];
+
+	EXPECT(fd >= 0, 20);
+	for (int i = 0; i < 2; i++) {
+		io[i] = (struct rec_io){ .fd = fd, .id = i + 1 };
+		pthread_create(&t[i], NULL, rec_sender, &io[i]);
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	EXPECT(!io[0].bad && !io[1].bad, 21);
+	v4v_close(fd);
+	return 0;
+}
+
+static void test_threads(void)
+{
+	struct pair p;
+	pid_t s, c;
+
+	gate_init(&p.ready);
+	s = dom_spawn(thr_srv, &p);
+	c = dom_spawn(thr_cli, &p);
+	CHECK_EQ(dom_wait(c), 0);
+	CHECK_EQ(dom_wait(s), 0);
+}
+
+/* ---- viptables refuses a connection ---- */
+
+static int rejected(void *arg)
+{
+	struct v4vp_vipt_add add = { .pos = 0 };
+	struct sockaddr_v4v me;
+	socklen_t len = sizeof(me);
+	struct v4v_ctl *ctl;
+	int l = listener(0), rc;
+
+	(void)arg;
+	EXPECT(l >= 0 && !v4v_getsockname(l, SA(me), &len), 1);
+	add.rule.src.flags = V4VP_MATCH_ANY_DOM | V4VP_MATCH_ANY_PORT;
+	add.rule.dst.flags = V4VP_MATCH_ANY_PORT;
+	add.rule.dst.domid = me.v4v_domid;
+	add.rule.action = V4VP_VIPT_REJECT;
+	EXPECT(!v4v_ctl_open(NULL, &ctl), 2);
+	EXPECT(!v4v_ctl_call(ctl, V4VP_VIPT_ADD, &add, sizeof(add), NULL, 0,
+			     NULL), 3);
+	rc = dial(me.v4v_domid, me.v4v_port);
+	EXPECT(rc < 0 && errno == ECONNREFUSED, 4);
+	EXPECT(!v4v_ctl_call(ctl, V4VP_VIPT_FLUSH, NULL, 0, NULL, 0, NULL), 5);
+	EXPECT(dial(me.v4v_domid, me.v4v_port) >= 0, 6);
+	v4v_ctl_close(ctl);
+	return 0;
+}
+
+static void test_rejected(void)
+{
+	CHECK_EQ(dom_wait(dom_spawn(rejected, NULL)), 0);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
@@ -418,6 +571,8 @@ int main(int argc, char **argv)
 		{ "misc", test_misc },
 		{ "accept_fork", test_accept_fork },
 		{ "peer_killed", test_peer_killed },
+		{ "threads", test_threads },
+		{ "rejected", test_rejected },
 		{ 0 }
 	};
 	int rc;
