@@ -29,7 +29,7 @@ static struct {
 	struct v4v_ctl conn;	/* fd -1 until connected */
 	int cap;		/* our domain's capability, -1 if none yet */
 	struct v4v_link_info info;
-	uint32_t gen;		/* successful HELLOs so far */
+	uint32_t gen;		/* domains this process has been so far */
 	bool cap_inherited;	/* from V4V_CAP_FD, not our own */
 	pthread_once_t once;
 } L = {
@@ -194,7 +194,10 @@ static int hello(void)
 	L.info.hv_flags = rep.flags;
 	memcpy(L.info.name, rep.name, sizeof(L.info.name));
 	L.info.name[V4V_NAME_MAX - 1] = '\0';
-	L.gen++;
+	/* A new domain invalidates the old one's handles; joining the same
+	 * domain again (a child after fork) keeps them. */
+	if (req.flags == V4VP_HELLO_NEW)
+		L.gen++;
 	return 0;
 }
 
