@@ -6,6 +6,7 @@
 #ifndef V4V_BENCH_H
 #define V4V_BENCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -41,6 +42,15 @@ struct bench_result {
 	double p50_us, p99_us, mean_us;
 	uint32_t iters;
 };
+
+/* common.c */
+double bench_now_us(void);
+void bench_pin(int cpu);
+/* Sorts the samples; the median, 99th percentile and mean. */
+void bench_stats(double *samples, uint32_t n, double *p50, double *p99,
+		 double *mean);
+bool bench_parse_sizes(const char *s, size_t limit, size_t *min,
+		       size_t *max);
 
 int cmd_bench(int argc, char **argv);
 int cmd_bench_dgram(int argc, char **argv);

@@ -42,22 +42,7 @@ static const struct transport *const all[] = {
 	&bench_v4v_dgram, &bench_udp, &bench_unix_dgram, NULL
 };
 
-static double now_us(void)
-{
-	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static void pin(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	sched_setaffinity(0, sizeof(set), &set);
-}
 
 static void serve(const struct transport *t, int pipe_w, bool do_pin)
 {
@@ -66,7 +51,7 @@ static void serve(const struct transport *t, int pipe_w, bool do_pin)
 	int fd;
 
 	if (do_pin)
-		pin(1);
+		bench_pin(1);
 	fd = t->serve(&a);
 	if (fd < 0)
 		a.len = 0;
@@ -80,12 +65,6 @@ static void serve(const struct transport *t, int pipe_w, bool do_pin)
 	}
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static int measure(const struct transport *t, int fd,
 		   const struct bench_addr *to, size_t size,
@@ -94,29 +73,23 @@ static int measure(const struct transport *t, int fd,
 {
 	static char out[65536], in[65536];
 	struct bench_addr from;
-	double sum = 0;
 
 	memset(out, 0xa5, size);
 	for (uint32_t i = 0; i < o->warmup + o->iters; i++) {
-		double t0 = now_us();
+		double t0 = bench_now_us();
 
 		if (t->sendto(fd, out, size, to) != (ssize_t)size ||
 		    t->recvfrom(fd, in, sizeof(in), &from) != (ssize_t)size)
 			return -1;
 		if (i >= o->warmup)
-			samples[i - o->warmup] = (now_us() - t0) / 2;
+			samples[i - o->warmup] = (bench_now_us() - t0) / 2;
 	}
 	if (memcmp(in, out, size))
 		return -1;
-	qsort(samples, o->iters, sizeof(double), cmp_double);
-	for (uint32_t i = 0; i < o->iters; i++)
-		sum += samples[i];
+	bench_stats(samples, o->iters, &r->p50_us, &r->p99_us, &r->mean_us);
 	r->transport = t->name;
 	r->size = size;
 	r->iters = o->iters;
-	r->p50_us = samples[o->iters / 2];
-	r->p99_us = samples[(size_t)((double)o->iters * 0.99)];
-	r->mean_us = sum / o->iters;
 	return 0;
 }
 
@@ -145,7 +118,7 @@ static int run_transport(const struct transport *t, const struct opts *o,
 		goto out;
 	}
 	if (o->pin)
-		pin(0);
+		bench_pin(0);
 	fd = t->dial(&a);
 	for (size_t size = o->min; fd >= 0 && size <= o->max; size *= 2) {
 		if (!o->quiet)
@@ -241,20 +214,6 @@ static int write_json(const char *path, const struct bench_result *r, int n)
 	return fclose(f);
 }
 
-static bool parse_sizes(const char *s, struct opts *o)
-{
-	char *end;
-	unsigned long lo = strtoul(s, &end, 10), hi;
-
-	if (*end != ':')
-		return false;
-	hi = strtoul(end + 1, &end, 10);
-	if (*end || !lo || lo > hi || hi > 65536 || (lo & (lo - 1)))
-		return false;
-	o->min = lo;
-	o->max = hi;
-	return true;
-}
 
 static int parse(int argc, char **argv, struct opts *o)
 {
@@ -277,7 +236,7 @@ static int parse(int argc, char **argv, struct opts *o)
 	while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			if (!parse_sizes(optarg, o))
+			if (!bench_parse_sizes(optarg, 65536, &o->min, &o->max))
 				goto bad;
 			break;
 		case 'i': o->iters = (uint32_t)atoi(optarg); break;

@@ -70,22 +70,7 @@ struct cmd {
 	uint64_t size;
 };
 
-static double now_us(void)
-{
-	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static void pin(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	sched_setaffinity(0, sizeof(set), &set);
-}
 
 static int xfer(const struct stransport *t, int fd, void *buf, size_t len,
 		bool out)
@@ -121,7 +106,7 @@ static void serve(const struct stransport *t, int pipe_w, bool do_pin,
 	int l, fd;
 
 	if (do_pin)
-		pin(1);
+		bench_pin(1);
 	l = t->enter('b') || !buf ? -1 : t->listen(&a);
 	if (l < 0)
 		a.len = 0;
@@ -154,12 +139,6 @@ static void serve(const struct stransport *t, int pipe_w, bool do_pin,
 	_exit(0);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static uint32_t pp_count(const struct opts *o, size_t size)
 {
@@ -186,12 +165,12 @@ static int run_pingpong(const struct stransport *t, int fd, char *buf,
 {
 	uint32_t n = pp_count(o, size), warm = n / 10 + 2;
 	struct cmd c = { MODE_PINGPONG, n + warm, size };
-	double *s = calloc(n, sizeof(double)), sum = 0;
+	double *s = calloc(n, sizeof(double));
 
 	if (!s || xfer(t, fd, &c, sizeof(c), true))
 		return -1;
 	for (uint32_t i = 0; i < n + warm; i++) {
-		double t0 = now_us();
+		double t0 = bench_now_us();
 
 		if (xfer(t, fd, buf, size, true) ||
 		    xfer(t, fd, buf, size, false)) {
@@ -199,14 +178,9 @@ static int run_pingpong(const struct stransport *t, int fd, char *buf,
 			return -1;
 		}
 		if (i >= warm)
-			s[i - warm] = (now_us() - t0) / 2;
+			s[i - warm] = (bench_now_us() - t0) / 2;
 	}
-	qsort(s, n, sizeof(double), cmp_double);
-	for (uint32_t i = 0; i < n; i++)
-		sum += s[i];
-	r->p50_us = s[n / 2];
-	r->p99_us = s[(size_t)((double)n * 0.99)];
-	r->mean_us = sum / n;
+	bench_stats(s, n, &r->p50_us, &r->p99_us, &r->mean_us);
 	r->mbps = (double)size / r->p50_us; /* bytes per µs = MB/s */
 	r->count = n;
 	free(s);
@@ -222,13 +196,13 @@ static int run_stream(const struct stransport *t, int fd, char *buf,
 
 	if (xfer(t, fd, &c, sizeof(c), true))
 		return -1;
-	t0 = now_us();
+	t0 = bench_now_us();
 	for (uint32_t i = 0; i < n; i++)
 		if (xfer(t, fd, buf, size, true))
 			return -1;
 	if (xfer(t, fd, buf, 1, false))
 		return -1;
-	r->mbps = (double)size * n / (now_us() - t0);
+	r->mbps = (double)size * n / (bench_now_us() - t0);
 	r->count = n;
 	return 0;
 }
@@ -242,7 +216,7 @@ static void client(const struct stransport *t, const struct bench_addr *a,
 	int fd;
 
 	if (o->pin)
-		pin(0);
+		bench_pin(0);
 	if (!buf || t->enter('a'))
 		_exit(1);
 	fd = t->dial(a);
@@ -450,22 +424,6 @@ static int write_plot(const char *png, const struct result *r, int n,
 	return rc;
 }
 
-static bool parse_sizes(const char *s, struct opts *o)
-{
-	char *end;
-	unsigned long lo = strtoul(s, &end, 10), hi;
-
-	if (*end != ':')
-		return false;
-	hi = strtoul(end + 1, &end, 10);
-	if (*end == 'K' || *end == 'M')
-		hi <<= *end++ == 'K' ? 10 : 20;
-	if (*end || !lo || lo > hi || hi > (4u << 20) || (lo & (lo - 1)))
-		return false;
-	o->min = lo;
-	o->max = hi;
-	return true;
-}
 
 static int parse(int argc, char **argv, struct opts *o)
 {
@@ -493,7 +451,8 @@ static int parse(int argc, char **argv, struct opts *o)
 		switch (c) {
 		case 'F': o->full = true; break;
 		case 's':
-			if (!parse_sizes(optarg, o))
+			if (!bench_parse_sizes(optarg, 4u << 20, &o->min,
+					       &o->max))
 				goto bad;
 			sizes = true;
 			break;

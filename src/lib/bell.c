@@ -107,3 +107,29 @@ void bell_rx_leave(struct v4v_sock *s)
 	if (v4v_ring_armed(&s->cons) && v4v_ring_disarm(&s->cons))
 		bell_token(s->bell);
 }
+
+/*
+ * A receive call found nothing: wait the way the call must.  Non-blocking:
+ * fail with EAGAIN (after leaving the descriptor exact).  Blocking: poll
+ * the ring for the busy budget if `spin`, then sleep on the doorbell,
+ * within SO_RCVTIMEO counted from *t0.  Called and returns with rx_lock
+ * held (dropped while asleep).  Returns 0 to look at the ring again, or
+ * -EAGAIN, -EINTR.
+ */
+int bell_rx_wait(struct v4v_sock *s, int flags, bool spin, uint64_t *t0)
+{
+	int rc;
+
+	if (sock_nonblock_hint(s, flags) && sock_nonblock(s, flags))
+		return bell_rx_rearm(s) ? -EAGAIN : 0;
+	if ((spin && sock_busy_wait(s)) || !bell_rx_rearm(s))
+		return 0;
+	if (sock_nonblock(s, flags))
+		return -EAGAIN;
+	if (!*t0)
+		*t0 = sock_now_us();
+	pthread_mutex_unlock(&s->rx_lock);
+	rc = bell_wait(s->fd, POLLIN, sock_time_left(s->rcvtimeo_ms, *t0));
+	pthread_mutex_lock(&s->rx_lock);
+	return rc;
+}

@@ -145,23 +145,7 @@ ssize_t dgram_recvmsg(struct v4v_sock *s, struct msghdr *msg, int flags)
 		rc = s->closing ? -EBADF : take_one(s, msg, flags, &ret);
 		if (rc)
 			break;
-		if (sock_nonblock_hint(s, flags) && sock_nonblock(s, flags)) {
-			if (!bell_rx_rearm(s))
-				continue;
-			rc = -EAGAIN;
-			break;
-		}
-		if (sock_busy_wait(s) || !bell_rx_rearm(s))
-			continue;
-		if (sock_nonblock(s, flags)) {
-			rc = -EAGAIN;
-			break;
-		}
-		if (!t0)
-			t0 = sock_now_us();
-		pthread_mutex_unlock(&s->rx_lock);
-		rc = bell_wait(s->fd, POLLIN, sock_time_left(s->rcvtimeo_ms, t0));
-		pthread_mutex_lock(&s->rx_lock);
+		rc = bell_rx_wait(s, flags, true, &t0);
 		if (rc)
 			break;
 	}

@@ -101,6 +101,7 @@ bool bell_rx_rearm(struct v4v_sock *s);
 /* Leaving a receive call: keep readiness exact for the next poller,
  * whether the ring is empty or not. */
 void bell_rx_leave(struct v4v_sock *s);
+int bell_rx_wait(struct v4v_sock *s, int flags, bool spin, uint64_t *t0);
 
 /* sock.c: helpers shared by the socket types */
 struct v4v_sock *sock_alloc(int type);
