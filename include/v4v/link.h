@@ -59,7 +59,7 @@ void v4v_link_notify(v4v_handle_t handle);
  * peer ring's memfd) and fds[1] (its doorbell), -1 when not direct. */
 struct v4vp_grant;
 int v4v_link_connect(v4v_handle_t handle, uint32_t conid,
-		     const struct v4v_addr *dst);
+		     const struct v4v_addr *dst, uint32_t filler);
 int v4v_link_accept(v4v_handle_t handle, v4v_handle_t listener,
 		    const struct v4v_addr *peer, uint32_t conid,
 		    struct v4vp_grant *g, int fds[2]);

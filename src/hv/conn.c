@@ -78,6 +78,7 @@ int hv_connect(struct hv *hv, struct hv_domain *d,
 		hv_bell_ring(lst->bell);
 	mine->state = HV_RING_PENDING;
 	mine->conid = req->conid;
+	mine->filler = req->filler;
 	mine->listener = lst->handle;
 	hv_log(HV_LOG_DEBUG, "connect %u:%u -> %u:%u (conid %u)", d->domid,
 	       mine->port, req->dst.domid, req->dst.port, req->conid);
@@ -102,14 +103,44 @@ static int grant_of(struct hv *hv, struct hv_ring *peer,
 	return 0;
 }
 
-/* Wake whoever waits on a ring's socket for writability (a connecting
- * client waits that way for the outcome). */
-static void wake_writer(struct hv_ring *r)
+/* A connecting client filled its socket so that it stays unwritable until
+ * the outcome: remove exactly that filler.  In strict mode the client's
+ * data follows it in the same stream, as soon as there is room. */
+static void drain_filler(struct hv_ring *r)
 {
 	char buf[4096];
 
+	while (r->filler) {
+		ssize_t n = recv(r->bell, buf, r->filler < sizeof(buf)
+						       ? r->filler
+						       : sizeof(buf),
+				 MSG_DONTWAIT);
+
+		if (n <= 0)
+			break; /* a client that lied about it hurts itself */
+		r->filler -= (uint32_t)n;
+	}
+	r->filler = 0;
+}
+
+/* Wake a writer blocked on a full ring (it filled its socket); in strict
+ * mode the kernel socket itself is the buffer, drained by the pump. */
+static void wake_writer(struct hv *hv, struct hv_ring *r)
+{
+	char buf[4096];
+
+	if (hv->cfg.strict)
+		return;
 	while (recv(r->bell, buf, sizeof(buf), MSG_DONTWAIT) > 0)
 		;
+}
+
+/* The connection will never be: writes fail, readers see the hang-up. */
+static void refuse(struct hv_ring *r)
+{
+	r->state = HV_RING_REFUSED;
+	drain_filler(r);
+	shutdown(r->bell, SHUT_RDWR);
 }
 
 int hv_accept(struct hv *hv, struct hv_domain *d,
@@ -131,14 +162,17 @@ int hv_accept(struct hv *hv, struct hv_domain *d,
 		return -ECONNABORTED; /* the client gave up or died */
 	to = (struct v4v_addr){ .port = cli->port, .domid = cli->dom->domid };
 	if (!allowed(hv, lst, &to, cli->dom->name)) {
-		cli->state = HV_RING_REFUSED;
-		wake_writer(cli);
+		refuse(cli);
 		return -ECONNREFUSED;
 	}
 	mine->state = cli->state = HV_RING_LINKED;
 	mine->peer = cli;
 	cli->peer = mine;
-	wake_writer(cli);
+	drain_filler(cli);
+	if (hv->cfg.strict) {
+		hv_pump_start(hv, mine);
+		hv_pump_start(hv, cli); /* it may have written already */
+	}
 	hv_log(HV_LOG_DEBUG, "accept %u:%u <-> %u:%u (%s)", d->domid,
 	       mine->port, cli->dom->domid, cli->port,
 	       hv->cfg.strict ? "mediated" : "direct");
@@ -198,10 +232,8 @@ static void refuse_pending(struct hv *hv, struct hv_ring *lst)
 	list_for_each_safe(pos, tmp, &hv->rings) {
 		struct hv_ring *r = container_of(pos, struct hv_ring, link);
 
-		if (r->state == HV_RING_PENDING && r->listener == lst->handle) {
-			r->state = HV_RING_REFUSED;
-			wake_writer(r);
-		}
+		if (r->state == HV_RING_PENDING && r->listener == lst->handle)
+			refuse(r);
 	}
 }
 
@@ -228,7 +260,13 @@ void hv_conn_ring_gone(struct hv *hv, struct hv_ring *r)
 		return;
 	v4v_ring_set_rx_flag(&r->prod.r, V4V_RING_RX_CLOSED);
 	end_flow(peer, unread ? V4V_RING_TX_RST : V4V_RING_TX_FIN);
-	shutdown(peer->bell, unread ? SHUT_RDWR : SHUT_WR);
+	/* A writer blocked on r being full sleeps until its descriptor is
+	 * writable (select counts no hang-up as writable): empty its
+	 * doorbell, and its next send sees RX_CLOSED: EPIPE. */
+	wake_writer(hv, peer);
+	/* Strict: the peer writes into its socket; nobody will ever read
+	 * that now, so its writes must fail (EPIPE) rather than vanish. */
+	shutdown(peer->bell, unread || hv->cfg.strict ? SHUT_RDWR : SHUT_WR);
 	peer->peer = NULL;
 	r->peer = NULL;
 	hv_log(HV_LOG_DEBUG, "connection %u:%u -> %u:%u closed (%s)",

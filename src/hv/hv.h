@@ -82,11 +82,17 @@ struct hv_ring {
 	size_t memlen;
 	int bell;		/* hypervisor's end of the socket's doorbell */
 	int memfd;		/* kept to grant the partner; -1 for ANY rings */
+	ino_t bell_ino;		/* the doorbell socket's inode */
 	enum hv_conn_state state;
 	uint32_t conid;
 	uint32_t listener;	/* PENDING: the listener ring's handle */
+	uint32_t filler;	/* PENDING: filler bytes in its doorbell */
 	struct hv_ring *peer;	/* LINKED: the other direction */
 	bool granted;		/* the peer produces into this ring itself */
+	bool pumping;		/* strict stream: we move its owner's writes */
+	bool stalled;		/* pump waits for room in the peer's ring */
+	bool eof;		/* pump read the end of its owner's writes */
+	bool dying;		/* closed; waits to deliver its last data */
 	struct v4v_ring_prod prod;
 	struct hv_waiter *waiters;
 	uint32_t nwaiters, capwaiters;
@@ -148,6 +154,9 @@ void hv_ring_del_waiter(struct hv_ring *r, uint32_t handle);
 void hv_ring_wake(struct hv *hv, struct hv_ring *r, bool all);
 void hv_bell_ring(int bell);
 
+/* peer.c */
+int hv_unix_peer(int fd, ino_t *peer);
+
 /* conn.c: stream connections */
 int hv_connect(struct hv *hv, struct hv_domain *d,
 	       const struct v4vp_connect *req);
@@ -160,6 +169,14 @@ int hv_shutdown_ring(struct hv *hv, struct hv_domain *d,
 		     const struct v4vp_shutdown *req);
 /* A ring is going away: tell its peer or its pending clients. */
 void hv_conn_ring_gone(struct hv *hv, struct hv_ring *r);
+
+/* pump.c: strict-mode stream data */
+bool hv_pumps(const struct hv *hv, const struct hv_ring *r);
+void hv_pump_start(struct hv *hv, struct hv_ring *r);
+void hv_pump(struct hv *hv, struct hv_ring *r);
+bool hv_pump_linger(struct hv *hv, struct hv_ring *r);
+bool hv_pump_out(struct hv *hv, struct hv_ring *r);
+void hv_ring_event(struct hv *hv, struct hv_ring *r, uint32_t events);
 
 /* sendv.c */
 int hv_sendv(struct hv *hv, struct hv_domain *d, const struct v4vp_send *s,

@@ -291,7 +291,7 @@ static void handle_event(struct hv *hv, struct epoll_event *e)
 		hv_ctl_input(hv, (struct hv_conn *)k);
 		break;
 	case HV_BELL:
-		hv_ring_destroy(hv, (struct hv_ring *)k, "socket closed");
+		hv_ring_event(hv, (struct hv_ring *)k, e->events);
 		break;
 	case HV_SIGNAL:
 		hv->stop = true;

@@ -94,17 +94,47 @@ static int check_memfd(int memfd, size_t need)
 	return 0;
 }
 
-static int check_bell(int bell)
+#ifndef SO_PASSRIGHTS
+#define SO_PASSRIGHTS 83 /* Linux 6.16 */
+#endif
+
+static bool holds_bell(struct hv *hv, ino_t ino)
 {
-	int v;
+	struct list *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &hv->rings)
+		if (container_of(pos, struct hv_ring, link)->bell_ino == ino)
+			return true;
+	return false;
+}
+
+/*
+ * The doorbell must be a unix stream socket whose other end we do not
+ * already hold (else its hang-up, which ends the ring, could never come),
+ * and it must not carry descriptors to us: a domain could park its own end
+ * in our receive queue with the same effect.
+ */
+static int check_bell(struct hv *hv, int bell, ino_t *ino)
+{
+	struct stat st;
+	ino_t peer;
+	int v = 0;
 	socklen_t len = sizeof(v);
 
 	if (getsockopt(bell, SOL_SOCKET, SO_DOMAIN, &v, &len) || v != AF_UNIX)
 		return -ENOTSOCK;
 	len = sizeof(v);
 	if (getsockopt(bell, SOL_SOCKET, SO_TYPE, &v, &len) ||
-	    v != SOCK_STREAM)
+	    v != SOCK_STREAM || fstat(bell, &st))
 		return -ENOTSOCK;
+	*ino = st.st_ino;
+	/* Sockets of another network namespace are invisible to sock_diag
+	 * here: then we cannot tell, and a peer of ours is impossible. */
+	if (hv_unix_peer(bell, &peer) == 0 && peer &&
+	    (holds_bell(hv, peer) || holds_bell(hv, st.st_ino)))
+		return -EINVAL;
+	v = 0;
+	setsockopt(bell, SOL_SOCKET, SO_PASSRIGHTS, &v, sizeof(v));
 	return 0;
 }
 
@@ -177,8 +207,10 @@ int hv_ring_register(struct hv *hv, struct hv_domain *d,
 	rc = check_register(hv, d, req);
 	if (!rc)
 		rc = check_memfd(memfd, v4v_ring_mem_size(req->size));
+	ino_t bell_ino = 0;
+
 	if (!rc)
-		rc = check_bell(bell);
+		rc = check_bell(hv, bell, &bell_ino);
 	if (rc)
 		return rc;
 	r = calloc(1, sizeof(*r));
@@ -189,6 +221,7 @@ int hv_ring_register(struct hv *hv, struct hv_domain *d,
 	r->partner = req->partner;
 	r->size = req->size;
 	r->bell = bell;
+	r->bell_ino = bell_ino;
 	r->memfd = -1;
 	r->port = req->port;
 	rc = r->port ? 0 : alloc_port(hv, d, &r->port);
@@ -224,21 +257,37 @@ int hv_ring_register(struct hv *hv, struct hv_domain *d,
 	return 0;
 }
 
+/* Something on a ring's doorbell: a strict stream's data, or the hang-up
+ * that ends the ring (once a strict stream has delivered all it had). */
+void hv_ring_event(struct hv *hv, struct hv_ring *r, uint32_t events)
+{
+	if (hv_pumps(hv, r) && !r->eof)
+		hv_pump(hv, r);
+	if (!(events & (EPOLLHUP | EPOLLERR)) &&
+	    (hv_pumps(hv, r) || !(events & EPOLLRDHUP)))
+		return;
+	if (hv_pump_linger(hv, r))
+		return;
+	hv_ring_destroy(hv, r, "socket closed");
+}
+
 void hv_ring_destroy(struct hv *hv, struct hv_ring *r, const char *why)
 {
 	struct hv_domain *d = r->dom;
 
 	hv_log(HV_LOG_DEBUG, "ring %u (%u:%u) closed: %s", r->handle,
 	       d->domid, r->port, why);
-	/* Senders waiting for space retry and learn the ring is gone. */
-	hv_ring_wake(hv, r, true);
+	/* The peer learns first, so that woken pumps stop writing here;
+	 * then senders waiting for space retry and learn it is gone. */
 	hv_conn_ring_gone(hv, r);
+	hv_ring_wake(hv, r, true);
 	if (r->memfd >= 0)
 		close(r->memfd);
 	htab_del(&hv->rings_by_addr, &r->by_addr);
 	htab_del(&hv->rings_by_handle, &r->by_handle);
 	list_del(&r->link);
-	epoll_ctl(hv->epfd, EPOLL_CTL_DEL, r->bell, NULL);
+	if (!r->dying)
+		epoll_ctl(hv->epfd, EPOLL_CTL_DEL, r->bell, NULL);
 	close(r->bell);
 	munmap(r->mem, r->memlen);
 	free(r->waiters);
@@ -265,8 +314,8 @@ int hv_ring_unregister(struct hv *hv, struct hv_domain *d, uint32_t handle,
 	}
 	p.fd = r->bell;
 	p.events = POLLRDHUP;
-	if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP)))
-		hv_ring_destroy(hv, r, "closed by its domain");
+	if (poll(&p, 1, 0) == 1 && (p.revents & POLLHUP))
+		hv_ring_event(hv, r, EPOLLHUP);
 	return 0;
 }
 
@@ -318,28 +367,41 @@ static void unblock_sender(struct hv *hv, uint32_t handle)
 
 	if (!s)
 		return;
+	/* A strict stream's doorbell carries its data: pump it on, and
+	 * end a closed one once all it had is delivered. */
+	if (hv_pumps(hv, s)) {
+		if (!s->dying)
+			hv_pump(hv, s);
+		else if (hv_pump_out(hv, s))
+			hv_ring_destroy(hv, s, "socket closed, data delivered");
+		return;
+	}
 	while (recv(s->bell, buf, sizeof(buf), MSG_DONTWAIT) > 0)
 		;
 }
 
 void hv_ring_wake(struct hv *hv, struct hv_ring *r, bool all)
 {
-	uint32_t kept = 0, smallest = UINT32_MAX;
+	struct hv_waiter *ws = r->waiters;
+	uint32_t n = r->nwaiters, smallest = UINT32_MAX;
 
-	for (uint32_t i = 0; i < r->nwaiters; i++) {
-		struct hv_waiter w = r->waiters[i];
-
-		if (all || v4v_ring_space(&r->prod) >= w.need) {
-			unblock_sender(hv, w.handle);
+	/* Waking may queue new waiters on this very ring (a pump that
+	 * fills it again): start a fresh list before waking anyone. */
+	r->waiters = NULL;
+	r->nwaiters = r->capwaiters = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		if (all || v4v_ring_space(&r->prod) >= ws[i].need) {
+			unblock_sender(hv, ws[i].handle);
 			continue;
 		}
-		if (w.need < smallest)
-			smallest = w.need;
-		r->waiters[kept++] = w;
+		hv_ring_add_waiter(r, ws[i].handle, ws[i].need);
 	}
-	r->nwaiters = kept;
+	free(ws);
+	for (uint32_t i = 0; i < r->nwaiters; i++)
+		if (r->waiters[i].need < smallest)
+			smallest = r->waiters[i].need;
 	/* Still waiting: ask the consumer to tell us again.  If space
 	 * appeared meanwhile, go round once more. */
-	if (kept && !all && v4v_ring_want_space(&r->prod, smallest))
+	if (r->nwaiters && !all && v4v_ring_want_space(&r->prod, smallest))
 		hv_ring_wake(hv, r, false);
 }

@@ -41,12 +41,16 @@ void bell_token(int bell)
 	(void)send(bell, &t, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
-void bell_fill(int fd)
+uint32_t bell_fill(int fd)
 {
-	static const char junk[512];
+	static const char junk[4096];
+	uint32_t total = 0;
+	ssize_t n;
 
-	while (send(fd, junk, sizeof(junk), MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
-		;
+	while ((n = send(fd, junk, sizeof(junk), MSG_DONTWAIT | MSG_NOSIGNAL)) >
+	       0)
+		total += (uint32_t)n;
+	return total;
 }
 
 bool bell_writable(int fd)

@@ -354,9 +354,10 @@ static int simple(uint16_t op, void *req, size_t len, void *rep,
 }
 
 int v4v_link_connect(v4v_handle_t handle, uint32_t conid,
-		     const struct v4v_addr *dst)
+		     const struct v4v_addr *dst, uint32_t filler)
 {
-	struct v4vp_connect req = { .conid = conid, .dst = *dst };
+	struct v4vp_connect req = { .conid = conid, .dst = *dst,
+				    .filler = filler };
 
 	req.dst.pad = 0;
 	return simple(V4VP_CONNECT, &req, sizeof(req), NULL, 0, NULL, handle,

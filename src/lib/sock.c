@@ -5,6 +5,7 @@
  */
 #include "sock.h"
 #include "v4v/link.h"
+#include "proto/proto.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -235,7 +236,10 @@ int sock_make_doorbell(struct v4v_sock *s, int type_flags)
 		return -errno;
 	s->fd = sv[0];
 	s->bell = sv[1];
-	/* A tiny send buffer makes "fill until unwritable" cost a few bytes. */
+	/* A tiny send buffer makes "fill until unwritable" cost a few bytes;
+	 * but a strict stream sends its data through this socket. */
+	if (s->strict && s->type == SOCK_STREAM)
+		min = 1 << 20;
 	setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &min, sizeof(min));
 	if (!(type_flags & SOCK_CLOEXEC))
 		fcntl(s->fd, F_SETFD, 0);
@@ -267,6 +271,7 @@ int v4v_socket(int domain, int type, int protocol)
 	s = sock_alloc(base);
 	if (!s)
 		return (int)v4v_fail(-ENOMEM);
+	s->strict = info.hv_flags & V4VP_HV_STRICT;
 	rc = sock_make_doorbell(s, type);
 	if (rc) {
 		free(s);
@@ -543,6 +548,8 @@ static int setopt_locked(struct v4v_sock *s, int level, int name,
 	case SO_RCVTIMEO:
 		return timeval_ms(val, len, &s->rcvtimeo_ms);
 	case SO_SNDTIMEO:
+		/* Strict streams send through the kernel socket itself. */
+		setsockopt(s->fd, SOL_SOCKET, SO_SNDTIMEO, val, len);
 		return timeval_ms(val, len, &s->sndtimeo_ms);
 	case SO_RCVBUF:
 		rc = int_opt(val, len, &v);
@@ -655,9 +662,11 @@ int v4v_close(int fd)
 	pthread_mutex_unlock(&table_lock);
 	if (!s)
 		return close(fd);
-	/* Wake threads blocked on this socket: they see `closing`. */
+	/* Wake threads blocked on this socket: they see `closing`.  (A
+	 * strict stream's doorbell holds its unsent data: left alone.) */
 	bell_token(s->bell);
-	bell_drain(s->bell);
+	if (!(s->strict && s->type == SOCK_STREAM))
+		bell_drain(s->bell);
 	sock_put(s);
 	return 0;
 }

@@ -52,6 +52,7 @@ struct v4v_sock {
 	bool connected;
 	bool filled;		/* tx: doorbell filled, fd not writable */
 	bool nonblock;		/* cached O_NONBLOCK (see sock_nonblock) */
+	bool strict;		/* the hypervisor mediates all data */
 	void *mem;
 	size_t memlen;
 	uint32_t ring_size;
@@ -89,8 +90,9 @@ bool sock_nonblock(struct v4v_sock *s, int flags);
 /* bell.c */
 void bell_drain(int fd);
 void bell_token(int bell);
-/* Make fd unwritable by filling the doorbell towards the hypervisor. */
-void bell_fill(int fd);
+/* Make fd unwritable by filling the doorbell towards the hypervisor;
+ * returns the bytes written. */
+uint32_t bell_fill(int fd);
 bool bell_writable(int fd);
 /* Wait for `events` on fd; 0 ready, -EAGAIN timed out, -EINTR. */
 int bell_wait(int fd, short events, int timeout_ms);

@@ -159,13 +159,13 @@ static void drop_conn_ring(struct v4v_sock *s)
 /* Queue our SYN.  A full backlog makes a blocking connect wait a little
  * and try again (until SO_SNDTIMEO); a non-blocking one fails EAGAIN. */
 static int knock(struct v4v_sock *s, const struct v4v_addr *dst,
-		 bool nonblock)
+		 bool nonblock, uint32_t filler)
 {
 	uint64_t t0 = sock_now_us();
 	int rc, pause_us = 100;
 
 	for (;;) {
-		rc = v4v_link_connect(s->handle, s->conid, dst);
+		rc = v4v_link_connect(s->handle, s->conid, dst, filler);
 		if (rc != -EAGAIN || nonblock)
 			return rc;
 		if (s->sndtimeo_ms >= 0 &&
@@ -180,6 +180,7 @@ static int knock(struct v4v_sock *s, const struct v4v_addr *dst,
 int stream_connect(struct v4v_sock *s, const struct v4v_addr *dst)
 {
 	bool nonblock = sock_nonblock(s, 0);
+	uint32_t filler;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
@@ -194,10 +195,11 @@ int stream_connect(struct v4v_sock *s, const struct v4v_addr *dst)
 	if (getrandom(&s->conid, sizeof(s->conid), 0) != sizeof(s->conid))
 		s->conid = (uint32_t)sock_now_us() ^ (uint32_t)getpid();
 	/* Unwritable until v4vd says how it ended; filled before asking, so
-	 * the answer cannot come before we wait for it. */
-	bell_fill(s->fd);
+	 * the answer cannot come before we wait for it.  v4vd empties it
+	 * before it moves any data (strict mode). */
+	filler = bell_fill(s->fd);
 	s->filled = true;
-	rc = knock(s, dst, nonblock);
+	rc = knock(s, dst, nonblock, filler);
 	if (rc) {
 		bell_drain(s->bell);
 		s->filled = false;
@@ -267,6 +269,7 @@ static struct v4v_sock *new_conn_sock(struct v4v_sock *lst, int flags)
 
 	if (!ns)
 		return NULL;
+	ns->strict = lst->strict;
 	if (sock_make_doorbell(ns, flags)) {
 		free(ns);
 		return NULL;
@@ -392,11 +395,37 @@ static void peer_flag(struct v4v_sock *s, uint32_t flag)
 	if (s->tx.direct) {
 		v4v_ring_set_tx_flag(&s->tx.prod.r, flag);
 		bell_token(s->tx.bell);
+	} else if (flag == V4V_RING_TX_FIN) {
+		/* Mediated: the end travels after the data, in the stream
+		 * v4vd reads (see src/hv/pump.c). */
+		shutdown(s->fd, SHUT_WR);
 	} else {
-		v4v_link_shutdown(s->handle, flag == V4V_RING_TX_FIN
-						     ? V4VP_SHUT_FIN
-						     : V4VP_SHUT_RST);
+		v4v_link_shutdown(s->handle, V4VP_SHUT_RST);
 	}
+}
+
+/* Strict mode: the socket is a kernel stream into the hypervisor, which
+ * moves what we write into the peer's ring.  The kernel blocks, times out
+ * and reports EPIPE for us. */
+static ssize_t strict_send(struct v4v_sock *s, const struct msghdr *msg,
+			   int flags)
+{
+	struct msghdr m = { .msg_iov = msg->msg_iov,
+			    .msg_iovlen = msg->msg_iovlen };
+	ssize_t n;
+
+	if (s->wr_shut)
+		return -EPIPE;
+	if (s->state == ST_REFUSED)
+		return s->err ? s->err : -ECONNREFUSED;
+	/* One call's bytes stay together, as on a TCP socket. */
+	pthread_mutex_lock(&s->tx_lock);
+	n = sendmsg(s->fd, &m, (flags & (MSG_DONTWAIT | MSG_MORE)) |
+				       MSG_NOSIGNAL);
+	if (n < 0)
+		n = -errno;
+	pthread_mutex_unlock(&s->tx_lock);
+	return n;
 }
 
 /* Insert up to `len` bytes from iov at `off` as one message.  Returns the
@@ -419,8 +448,13 @@ static long put_chunk(struct v4v_sock *s, const struct iovec *iov, int iovcnt,
 		len = max;
 	if (s->tx.direct) {
 		room = v4v_ring_space(&s->tx.prod);
+		/* A full ring whose reader is gone never drains: say so
+		 * (the insert below would, but is never reached). */
 		if (room < len && room < min_chunk(&s->tx))
-			return -EAGAIN;
+			return v4v_ring_rx_flags(&s->tx.prod.r) &
+					       V4V_RING_RX_CLOSED
+				       ? -EPIPE
+				       : -EAGAIN;
 		if (room < len)
 			len = room;
 	}
@@ -529,6 +563,8 @@ ssize_t stream_sendmsg(struct v4v_sock *s, const struct msghdr *msg,
 
 	if (flags & ~(MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE))
 		return -EOPNOTSUPP;
+	if (s->strict)
+		return strict_send(s, msg, flags);
 	rc = ready_to_send(s, flags, &t0);
 	if (rc)
 		return rc == -EPIPE && !(flags & MSG_NOSIGNAL) ? -EPIPE : rc;
@@ -595,16 +631,17 @@ static void consumed(struct v4v_sock *s, const struct v4v_ring_msg *m)
 }
 
 /* Copy what is available into the caller's iovec, from message to
- * message.  Returns bytes copied, or -EPROTO for a corrupt ring. */
-static long take_bytes(struct v4v_sock *s, struct msghdr *msg, size_t want,
-		       int flags)
+ * message, after the `done` bytes an earlier pass of this call placed.
+ * Returns bytes copied, or -EPROTO for a corrupt ring. */
+static long take_bytes(struct v4v_sock *s, struct msghdr *msg, size_t done,
+		       size_t want, int flags)
 {
 	struct v4v_ring_msg m;
 	size_t got = 0;
 
-	while (got < want) {
+	while (done + got < want) {
 		struct iovec part[16];
-		size_t n, skip = got;
+		size_t n, skip = done + got;
 		int np = 0, rc = v4v_ring_peek(&s->cons, &m);
 
 		if (rc < 0)
@@ -691,7 +728,7 @@ ssize_t stream_recvmsg(struct v4v_sock *s, struct msghdr *msg, int flags)
 			break;
 		}
 		rc = s->closing ? -EBADF
-				: take_bytes(s, msg, want - got, flags);
+				: take_bytes(s, msg, got, want, flags);
 		if (rc < 0)
 			break;
 		got += (size_t)rc;
@@ -736,7 +773,7 @@ int stream_shutdown(struct v4v_sock *s, int how)
 	}
 	if (how != SHUT_WR)
 		s->rd_shut = true;
-	if (how != SHUT_RD && !s->wr_shut && establish(s) == 0) {
+	if (how != SHUT_RD && !s->wr_shut && (s->strict || establish(s) == 0)) {
 		s->wr_shut = true;
 		peer_flag(s, V4V_RING_TX_FIN);
 	}

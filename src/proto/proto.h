@@ -141,6 +141,10 @@ struct v4vp_connect {
 	uint32_t handle;	/* the caller's receive ring */
 	uint32_t conid;		/* chosen by the caller */
 	struct v4v_addr dst;	/* the listener */
+	uint32_t filler;	/* bytes the caller wrote into its socket to
+				 * keep it unwritable until the outcome; v4vd
+				 * removes exactly these before any data */
+	uint32_t pad;
 };
 
 /* The payload of a SYN message in the listener's ring. */

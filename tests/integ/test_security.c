@@ -38,6 +38,9 @@ static struct sockaddr_v4v addr(v4v_domid_t d, uint32_t port)
 /* ---- the control protocol spoken by hand ---- */
 
 /* raw_reply results that are not a status from v4vd. */
+/* What libv4v's datagram sockets read (V4V_MT_DGRAM, src/lib/sock.h). */
+#define MT_DGRAM 0x44475231u
+
 #define RAW_EOF (-100000)	/* v4vd closed the connection */
 #define RAW_TIMEOUT (-100001)	/* no reply within 3 s */
 #define RAW_BAD (-100002)	/* a reply that breaks the protocol */
@@ -143,7 +146,7 @@ static int raw_hello(struct raw *r, uint32_t flags, const int *fds, int nfds,
 static int raw_send_msg(struct raw *r, uint32_t handle, v4v_domid_t domid,
 			uint32_t port, const void *data, uint32_t len)
 {
-	struct v4vp_send s = { .handle = handle, .message_type = 0x44475231u,
+	struct v4vp_send s = { .handle = handle, .message_type = MT_DGRAM,
 			       .dst = { .port = port, .domid = domid },
 			       .len = len };
 	int rc = raw_send(r, V4VP_SEND, &s, sizeof(s), data, len, NULL, 0);
@@ -862,6 +865,20 @@ static void test_capability(void)
 	CHECK_EQ(dom_wait(dom_spawn(join_attempts, NULL)), 0);
 }
 
+/* A hang is a failure: say so, and take v4vd down with us so that no
+ * domain process is left waiting on it. */
+static void watchdog(int sig)
+{
+	static const char msg[] = "watchdog: test took too long\n";
+
+	(void)sig;
+	if (write(2, msg, sizeof(msg) - 1) < 0)
+		_exit(1);
+	if (hv.pid > 0)
+		kill(hv.pid, SIGKILL);
+	_exit(1);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
@@ -879,6 +896,8 @@ int main(int argc, char **argv)
 		return T_SKIP;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGALRM, watchdog);
+	alarm(120);
 	hv_start(&hv, NULL);
 	/* Unprivileged users must reach the socket to be refused. */
 	chmod(hv.dir, 0755);

@@ -11,6 +11,12 @@
  *   consumer: ring empty -> drain tokens; fetch_or(ARMED); FENCE;
  *             load tx_ptr; if data raced in: withdraw ARMED and write a
  *             token itself, else sleep until a token arrives
+ * End of file (stream.c peer_flag, empty_reason; bell.c rx_ended): after
+ * its last message the producer sets TX_FIN (a locked RMW) and writes a
+ * token unconditionally; the consumer at an empty ring reads FIN (end of
+ * file if set and the ring still empty), else rearms as above, and after
+ * arming looks at FIN again: a token for a FIN set meanwhile may have
+ * been drained by the rearm, so it keeps the descriptor readable itself.
  * Writable (v4v_ring_want_space / v4v_ring_consume, src/lib/stream.c
  * wait_room / consumed):
  *   producer: ring full -> fill its own doorbell (unwritable) unless
@@ -44,13 +50,15 @@
  *
  * Properties:
  *  - no_lost_rx: whenever the consumer sleeps while the ring holds a
- *    message, a token is in its doorbell or the producer is still on its
- *    way to ring (between publishing tx and its ARMED check).
+ *    message or FIN is set, a token is in its doorbell or the producer is
+ *    still on its way to ring (between publishing tx and its ARMED
+ *    check, or between setting FIN and its token).
  *  - no_lost_tx: whenever the producer sleeps while the ring has room, its
  *    doorbell is drained (writable) or the consumer is still on its way
  *    (between freeing the slot and its TX_WAITING check).
- *  - no deadlock: every run ends with all M messages consumed (invalid
- *    end states; pan without a claim).
+ *  - no deadlock: every run ends, the consumer at end of file with all M
+ *    messages consumed (invalid end states and the final assertion; pan
+ *    without a claim).
  *
  * Deliberately broken variants (spin -D...), each must be caught:
  *  - NO_FENCE:         the producer's fence after publishing tx removed
@@ -59,6 +67,9 @@
  *  - NO_CONS_FENCE:    the consumer's fence after publishing rx removed
  *  - NO_SPACE_RECHECK: the producer sleeps right after TX_WAITING without
  *                      looking at rx again
+ *  - NO_FIN_RECHECK:   the consumer does not look at FIN after arming
+ *                      (the end-of-file wakeup lost before the fix in
+ *                      bell.c rx_ended)
  */
 
 #ifndef N
@@ -74,6 +85,7 @@ byte mem_tx;		/* tx_ptr */
 byte mem_rx;		/* rx_ptr */
 bool armed;		/* rx_flags & RX_ARMED */
 bool txw;		/* tx_flags & TX_WAITING */
+bool fin;		/* tx_flags & TX_FIN */
 /* The kernel's doorbells. */
 byte tokens;		/* tokens queued to the consumer's descriptor */
 bool unwritable;	/* the producer's descriptor is filled */
@@ -82,7 +94,7 @@ byte p_tx;
 byte c_rx;
 /* Ghost state for the properties. */
 bool c_asleep, p_asleep;
-bool p_owe;		/* published tx, ARMED check not finished */
+bool p_owe;		/* published tx (or FIN), not rung yet */
 bool c_owe;		/* freed a slot, TX_WAITING check not finished */
 
 #define TOKEN	tokens = (tokens < MAXTOK -> tokens + 1 : tokens)
@@ -103,7 +115,12 @@ active proctype producer()
 	bool kick;
 
 	do
-	:: sent == M -> break
+	:: sent == M ->
+		/* shutdown(SHUT_WR): the flag, then a token regardless */
+		atomic { mem_tx == p_tx -> fin = 1; p_owe = 1 };
+		TOKEN;
+		p_owe = 0;
+		break
 	:: else ->
 		if
 		:: p_tx - mem_rx < N ->
@@ -165,7 +182,7 @@ active proctype consumer()
 	bool was;
 
 	do
-	:: c_rx == M -> break
+	:: mem_tx == c_rx && fin -> break	/* end of file */
 	:: else ->
 		if
 		:: mem_tx != c_rx ->
@@ -197,6 +214,10 @@ active proctype consumer()
 				/* data raced in: withdraw, stay readable */
 				atomic { mem_rx == c_rx -> armed = 0 };
 				TOKEN
+#ifndef NO_FIN_RECHECK
+			:: mem_tx == c_rx && fin ->
+				TOKEN	/* the end raced in: stay readable */
+#endif
 			:: else ->
 #endif
 				c_asleep = 1;
@@ -210,5 +231,6 @@ active proctype consumer()
 	assert(p_tx == M && c_rx == M)
 }
 
-ltl no_lost_rx { [] ((c_asleep && p_tx != c_rx) -> (tokens > 0 || p_owe)) }
+ltl no_lost_rx { [] ((c_asleep && (p_tx != c_rx || fin)) ->
+		      (tokens > 0 || p_owe)) }
 ltl no_lost_tx { [] ((p_asleep && p_tx - c_rx < N) -> (!unwritable || c_owe)) }
