@@ -51,27 +51,28 @@ static void stall(struct hv *hv, struct hv_ring *r, struct hv_ring *dst)
 	}
 }
 
-/* Move one chunk; returns false when there is nothing more to do now. */
+/* Move one chunk, from the socket straight into the peer's ring (one copy,
+ * done by the kernel); returns false when there is nothing more to do. */
 static bool pump_once(struct hv *hv, struct hv_ring *r)
 {
-	static uint8_t buf[PUMP_CHUNK];
+	static uint8_t sink[PUMP_CHUNK];
 	struct hv_ring *dst = r->peer;
 	struct v4v_addr src = { .port = r->port, .domid = r->dom->domid };
-	uint32_t room = PUMP_CHUNK;
-	struct iovec iov = { buf, 0 };
+	struct iovec iov[2] = { { sink, sizeof(sink) } };
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 1 };
 	ssize_t n;
 	bool kick;
 
 	if (dst) {
-		room = v4v_ring_space(&dst->prod);
-		if (room > PUMP_CHUNK)
-			room = PUMP_CHUNK;
-		if (!room) {
+		int pieces = v4v_ring_reserve(&dst->prod, PUMP_CHUNK, iov);
+
+		if (!pieces) {
 			stall(hv, r, dst);
 			return !r->stalled;
 		}
+		mh.msg_iovlen = (size_t)pieces;
 	}
-	n = recv(r->bell, buf, room, MSG_DONTWAIT);
+	n = recvmsg(r->bell, &mh, MSG_DONTWAIT);
 	if (n < 0)
 		return errno == EINTR;
 	if (n == 0) {
@@ -86,17 +87,13 @@ static bool pump_once(struct hv *hv, struct hv_ring *r)
 	}
 	if (!dst)
 		return true; /* the peer is gone: nobody to deliver to */
-	iov.iov_len = (size_t)n;
-	/* Cannot fail: only the consumer moves, and only to make room. */
-	if (v4v_ring_insert(&dst->prod, &src, V4VP_MT_STREAM, &iov, 1,
-			    &kick) == 0) {
-		r->c.tx_msgs++;
-		r->c.tx_bytes += (uint64_t)n;
-		dst->c.rx_msgs++;
-		dst->c.rx_bytes += (uint64_t)n;
-		if (kick)
-			hv_bell_ring(dst->bell);
-	}
+	v4v_ring_commit(&dst->prod, &src, V4VP_MT_STREAM, (uint32_t)n, &kick);
+	r->c.tx_msgs++;
+	r->c.tx_bytes += (uint64_t)n;
+	dst->c.rx_msgs++;
+	dst->c.rx_bytes += (uint64_t)n;
+	if (kick)
+		hv_bell_ring(dst->bell);
 	return true;
 }
 

@@ -150,7 +150,6 @@ int v4v_ring_insert(struct v4v_ring_prod *p, const struct v4v_addr *src,
 		    uint32_t message_type, const struct iovec *iov, int iovcnt,
 		    bool *kick)
 {
-	struct v4v_ring_msghdr h;
 	uint32_t len, need, pos;
 	int rc;
 
@@ -164,17 +163,51 @@ int v4v_ring_insert(struct v4v_ring_prod *p, const struct v4v_addr *src,
 	if (need > free_bytes(p, sane_rx(p)))
 		return -EAGAIN;
 
-	h.len = V4V_RING_MSG_HDR + len;
-	h.source = *src;
-	h.source.pad = 0;
-	h.message_type = message_type;
-	copy_in(&p->r, p->tx, &h, sizeof(h));
 	pos = ring_advance(p->tx, V4V_RING_MSG_HDR, p->r.size);
 	for (int i = 0; i < iovcnt; i++) {
 		copy_in(&p->r, pos, iov[i].iov_base, iov[i].iov_len);
 		pos = ring_advance(pos, (uint32_t)iov[i].iov_len, p->r.size);
 	}
-	p->tx = ring_advance(p->tx, need, p->r.size);
+	v4v_ring_commit(p, src, message_type, len, kick);
+	return 0;
+}
+
+int v4v_ring_reserve(const struct v4v_ring_prod *p, uint32_t max,
+		     struct iovec iov[2])
+{
+	uint32_t room = v4v_ring_space(p);
+	uint32_t pos = ring_advance(p->tx, V4V_RING_MSG_HDR, p->r.size);
+	uint32_t first;
+
+	if (room > max)
+		room = max;
+	if (!room)
+		return 0;
+	first = p->r.size - pos;
+	iov[0].iov_base = p->r.data + pos;
+	if (room <= first) {
+		iov[0].iov_len = room;
+		return 1;
+	}
+	iov[0].iov_len = first;
+	iov[1].iov_base = p->r.data;
+	iov[1].iov_len = room - first;
+	return 2;
+}
+
+void v4v_ring_commit(struct v4v_ring_prod *p, const struct v4v_addr *src,
+		     uint32_t message_type, uint32_t len, bool *kick)
+{
+	struct v4v_ring_msghdr h = {
+		.len = V4V_RING_MSG_HDR + len,
+		.source = *src,
+		.message_type = message_type,
+	};
+
+	*kick = false;
+	h.source.pad = 0;
+	copy_in(&p->r, p->tx, &h, sizeof(h));
+	p->tx = ring_advance(p->tx, round_slot(h.len), p->r.size);
 	store_rel(&p->r.sh->tx_ptr, p->tx);
 
 	/* Pairs with the fence in v4v_ring_arm: either the consumer sees our
@@ -186,7 +219,6 @@ int v4v_ring_insert(struct v4v_ring_prod *p, const struct v4v_addr *src,
 					   ~V4V_RING_RX_ARMED,
 					   __ATOMIC_ACQ_REL) &
 			V4V_RING_RX_ARMED;
-	return 0;
 }
 
 bool v4v_ring_want_space(struct v4v_ring_prod *p, uint32_t need)

@@ -140,6 +140,17 @@ int v4v_ring_insert(struct v4v_ring_prod *p, const struct v4v_addr *src,
 /* Free payload bytes for one more message right now. */
 uint32_t v4v_ring_space(const struct v4v_ring_prod *p);
 
+/* Two-step insert, for a producer that fills the payload in place (for
+ * example straight from a socket): reserve describes up to `max` payload
+ * bytes of free ring as one or two pieces (the ring may wrap) and returns
+ * how many pieces, 0 if there is no room; commit then publishes a message
+ * of `len` (at most what was reserved) bytes.  Nothing is visible to the
+ * consumer before commit. */
+int v4v_ring_reserve(const struct v4v_ring_prod *p, uint32_t max,
+		     struct iovec iov[2]);
+void v4v_ring_commit(struct v4v_ring_prod *p, const struct v4v_addr *src,
+		     uint32_t message_type, uint32_t len, bool *kick);
+
 /* Announce that a producer waits for `need` payload bytes of space.
  * Returns true if the space is already there (no need to wait). */
 bool v4v_ring_want_space(struct v4v_ring_prod *p, uint32_t need);
