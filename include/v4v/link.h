@@ -46,8 +46,8 @@ const char *v4v_link_path(void);
 int v4v_link_info(struct v4v_link_info *out);
 
 int v4v_link_register(uint32_t port, v4v_domid_t partner, uint32_t size,
-		      int memfd, int bell, v4v_handle_t *handle,
-		      uint32_t *port_out);
+		      uint32_t flags, int memfd, int bell,
+		      v4v_handle_t *handle, uint32_t *port_out);
 int v4v_link_unregister(v4v_handle_t handle, uint32_t flags);
 /* Returns the number of bytes sent. */
 long v4v_link_sendv(v4v_handle_t handle, const struct v4v_addr *dst,

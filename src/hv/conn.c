@@ -49,7 +49,7 @@ int hv_connect(struct hv *hv, struct hv_domain *d,
 	if (mine->partner != req->dst.domid || mine->state != HV_RING_PLAIN)
 		return -EINVAL;
 	lst = hv_ring_route(hv, &req->dst, d->domid);
-	if (!lst || lst->partner != V4V_DOMID_ANY) {
+	if (!lst || !lst->listening) {
 		d->c.norings++;
 		hv->c.norings++;
 		return -ECONNREFUSED;
@@ -135,12 +135,14 @@ static void wake_writer(struct hv *hv, struct hv_ring *r)
 		;
 }
 
-/* The connection will never be: writes fail, readers see the hang-up. */
+/* The connection will never be.  Wake the client both ways (writable:
+ * its filler removed; readable: a token); its next call asks GRANT and
+ * learns ECONNREFUSED.  The ring stays until the client closes it. */
 static void refuse(struct hv_ring *r)
 {
 	r->state = HV_RING_REFUSED;
 	drain_filler(r);
-	shutdown(r->bell, SHUT_RDWR);
+	hv_bell_ring(r->bell);
 }
 
 int hv_accept(struct hv *hv, struct hv_domain *d,

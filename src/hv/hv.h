@@ -89,6 +89,7 @@ struct hv_ring {
 	uint32_t filler;	/* PENDING: filler bytes in its doorbell */
 	struct hv_ring *peer;	/* LINKED: the other direction */
 	bool granted;		/* the peer produces into this ring itself */
+	bool listening;		/* a stream listener: takes SYNs */
 	bool pumping;		/* strict stream: we move its owner's writes */
 	bool stalled;		/* pump waits for room in the peer's ring */
 	bool eof;		/* pump read the end of its owner's writes */

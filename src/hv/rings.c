@@ -145,7 +145,9 @@ static int check_register(struct hv *hv, struct hv_domain *d,
 		return -EINVAL;
 	if (req->partner != V4V_DOMID_ANY && req->partner > V4V_DOMID_MAX)
 		return -EINVAL;
-	if (req->flags)
+	if (req->flags & ~V4VP_REG_LISTEN)
+		return -EINVAL;
+	if ((req->flags & V4VP_REG_LISTEN) && req->partner != V4V_DOMID_ANY)
 		return -EINVAL;
 	if (d->nrings >= hv->cfg.max_rings ||
 	    d->ring_bytes + req->size > hv->cfg.domain_quota)
@@ -222,6 +224,7 @@ int hv_ring_register(struct hv *hv, struct hv_domain *d,
 	r->size = req->size;
 	r->bell = bell;
 	r->bell_ino = bell_ino;
+	r->listening = req->flags & V4VP_REG_LISTEN;
 	r->memfd = -1;
 	r->port = req->port;
 	rc = r->port ? 0 : alloc_port(hv, d, &r->port);

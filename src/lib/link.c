@@ -241,11 +241,11 @@ int v4v_link_info(struct v4v_link_info *out)
 }
 
 int v4v_link_register(uint32_t port, v4v_domid_t partner, uint32_t size,
-		      int memfd, int bell, v4v_handle_t *handle,
-		      uint32_t *port_out)
+		      uint32_t flags, int memfd, int bell,
+		      v4v_handle_t *handle, uint32_t *port_out)
 {
 	struct v4vp_register req = { .port = port, .partner = partner,
-				     .size = size };
+				     .size = size, .flags = flags };
 	struct v4vp_register_reply rep;
 	int fds[2] = { memfd, bell };
 	int rc = link_get();

@@ -350,7 +350,8 @@ int sock_bind_ring(struct v4v_sock *s, uint32_t port)
 	rc = sock_ring_alloc(s, &memfd);
 	if (rc)
 		return rc;
-	rc = v4v_link_register(port, V4V_DOMID_ANY, s->cons.r.size, memfd,
+	rc = v4v_link_register(port, V4V_DOMID_ANY, s->cons.r.size,
+			       s->listen_ring ? V4VP_REG_LISTEN : 0, memfd,
 			       s->bell, &handle, &got);
 	close(memfd);
 	if (rc) {

@@ -137,7 +137,7 @@ static int conn_ring(struct v4v_sock *s, v4v_domid_t partner)
 
 	if (rc)
 		return rc;
-	rc = v4v_link_register(V4V_PORT_ANY, partner, s->ring_size, memfd,
+	rc = v4v_link_register(V4V_PORT_ANY, partner, s->ring_size, 0, memfd,
 			       s->bell, &handle, &port);
 	close(memfd);
 	if (rc) {
@@ -416,6 +416,19 @@ static ssize_t strict_send(struct v4v_sock *s, const struct msghdr *msg,
 
 	if (s->wr_shut)
 		return -EPIPE;
+	if (s->state == ST_NEW || s->state == ST_LISTEN)
+		return -ENOTCONN;
+	/* While connecting, writes wait in the kernel socket, unless the
+	 * answer is already a refusal. */
+	if (s->state == ST_CONNECTING) {
+		int rc;
+
+		pthread_mutex_lock(&s->lock);
+		rc = establish(s);
+		pthread_mutex_unlock(&s->lock);
+		if (rc && rc != -EINPROGRESS)
+			return rc;
+	}
 	if (s->state == ST_REFUSED)
 		return s->err ? s->err : -ECONNREFUSED;
 	/* One call's bytes stay together, as on a TCP socket. */

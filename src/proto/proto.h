@@ -95,6 +95,10 @@ struct v4vp_register {
 	uint32_t flags;
 };
 
+/* REGISTER flags: the ring is a stream listener's (CONNECT only targets
+ * those); partner must be V4V_DOMID_ANY. */
+#define V4VP_REG_LISTEN 1u
+
 struct v4vp_register_reply {
 	uint32_t handle;
 	uint32_t port;

@@ -578,6 +578,36 @@ static int rejected(void *arg)
 	return 0;
 }
 
+/* The listener goes away with our SYN still in its backlog. */
+static int orphaned(void *arg)
+{
+	struct sockaddr_v4v me;
+	socklen_t len = sizeof(me);
+	struct pollfd pfd;
+	int l = listener(0), c, err = 0;
+	char buf[4];
+
+	(void)arg;
+	EXPECT(l >= 0 && !v4v_getsockname(l, SA(me), &len), 1);
+	c = dial(me.v4v_domid, me.v4v_port);
+	EXPECT(c >= 0, 2); /* queued in the backlog: connect returns */
+	v4v_close(l);
+	pfd = (struct pollfd){ .fd = c, .events = POLLIN };
+	EXPECT(poll(&pfd, 1, 2000) == 1, 3); /* woken by the refusal */
+	EXPECT(v4v_recv(c, buf, sizeof(buf), 0) < 0 &&
+	       errno == ECONNREFUSED, 4);
+	EXPECT(v4v_send(c, "x", 1, MSG_NOSIGNAL) < 0 &&
+	       errno == ECONNREFUSED, 5);
+	len = sizeof(err);
+	EXPECT(!v4v_getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &len), 6);
+	return 0;
+}
+
+static void test_orphaned(void)
+{
+	CHECK_EQ(dom_wait(dom_spawn(orphaned, NULL)), 0);
+}
+
 static void test_rejected(void)
 {
 	CHECK_EQ(dom_wait(dom_spawn(rejected, NULL)), 0);
@@ -593,6 +623,7 @@ int main(int argc, char **argv)
 		{ "peer_killed", test_peer_killed },
 		{ "threads", test_threads },
 		{ "rejected", test_rejected },
+		{ "orphaned", test_orphaned },
 		{ 0 }
 	};
 	int rc;
