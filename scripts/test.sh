@@ -6,6 +6,7 @@
 #
 #   V4V_FUZZ_SECONDS   time per fuzzer (default 20)
 #   V4V_SKIP_ASAN=1    skip the sanitizer pass (faster local runs)
+# The Promela model of the wakeup protocol is checked with spin (suite model).
 set -u
 cd "$(dirname "$0")/.."
 sh scripts/deps.sh || exit 1
@@ -31,7 +32,7 @@ suite() { # NAME BUILDDIR MESON-ARGS...
 	logs="$logs $dir/meson-logs/testlog.json"
 }
 
-SUITES="--suite unit --suite integ"
+SUITES="--suite unit --suite integ --suite model"
 rm -f build*.failed
 suite "tests" build
 if [ "${V4V_SKIP_ASAN:-0}" != 1 ]; then
