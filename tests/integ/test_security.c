@@ -7,6 +7,7 @@
  * domain capability is the only way to join a domain.
  */
 #include "harness.h"
+#include "raw.h"
 #include "../unit/t.h"
 #include "ring/ring.h"
 #include "v4v/link.h"
@@ -37,122 +38,6 @@ static struct sockaddr_v4v addr(v4v_domid_t d, uint32_t port)
 
 /* ---- the control protocol spoken by hand ---- */
 
-/* raw_reply results that are not a status from v4vd. */
-/* What libv4v's datagram sockets read (V4V_MT_DGRAM, src/lib/sock.h). */
-#define MT_DGRAM 0x44475231u
-
-#define RAW_EOF (-100000)	/* v4vd closed the connection */
-#define RAW_TIMEOUT (-100001)	/* no reply within 3 s */
-#define RAW_BAD (-100002)	/* a reply that breaks the protocol */
-
-struct raw {
-	int fd;
-	uint16_t op;
-	uint32_t seq;
-};
-
-static int raw_dial(struct raw *r)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-
-	r->seq = 0;
-	r->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (r->fd < 0)
-		return -errno;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s",
-		 getenv(V4VP_SOCKET_ENV));
-	return connect(r->fd, (struct sockaddr *)&sa, sizeof(sa)) ? -errno : 0;
-}
-
-static int raw_send(struct raw *r, uint16_t op, const void *body, size_t len,
-		    const void *payload, size_t plen, const int *fds, int nfds)
-{
-	struct v4vp_hdr h;
-	struct iovec iov[3] = { { &h, sizeof(h) }, { (void *)body, len },
-				{ (void *)payload, plen } };
-	int rc;
-
-	r->op = op;
-	v4vp_hdr_init(&h, op, ++r->seq, 0);
-	rc = v4vp_sendv(r->fd, iov, 3, fds, nfds, 0);
-	return rc == -EPIPE || rc == -ECONNRESET ? RAW_EOF : rc;
-}
-
-/* The reply to the last request: its status, or one of RAW_*.  A
- * descriptor that comes with it lands in *rfd (else -1). */
-static int raw_reply(struct raw *r, void *rep, size_t replen, int *rfd)
-{
-	static uint8_t buf[V4VP_MAX_PACKET];
-	struct pollfd p = { .fd = r->fd, .events = POLLIN };
-	int fds[V4VP_MAX_FDS], nfds = 0;
-	struct v4vp_hdr h;
-	ssize_t n;
-
-	if (rfd)
-		*rfd = -1;
-	if (poll(&p, 1, 3000) != 1)
-		return RAW_TIMEOUT;
-	n = v4vp_recv(r->fd, buf, sizeof(buf), fds, &nfds, 0);
-	if (n == 0 || n == -ECONNRESET)
-		return RAW_EOF;
-	if (n < 0 || v4vp_check_reply(buf, (size_t)n))
-		return RAW_BAD;
-	for (int i = 0; i < nfds; i++) {
-		if (rfd && *rfd < 0)
-			*rfd = fds[i];
-		else
-			close(fds[i]);
-	}
-	memcpy(&h, buf, sizeof(h));
-	if (h.op != r->op || h.seq != r->seq)
-		return RAW_BAD;
-	if (h.status == 0 && rep) {
-		size_t body = (size_t)n - sizeof(h);
-
-		memcpy(rep, buf + sizeof(h), body < replen ? body : replen);
-	}
-	return h.status;
-}
-
-static int raw_call(struct raw *r, uint16_t op, const void *body, size_t len,
-		    const int *fds, int nfds, void *rep, size_t replen)
-{
-	int rc = raw_send(r, op, body, len, NULL, 0, fds, nfds);
-
-	return rc ? rc : raw_reply(r, rep, replen, NULL);
-}
-
-/* HELLO; a NEW domain's capability lands in *cap (if cap is not NULL). */
-static int raw_hello(struct raw *r, uint32_t flags, const int *fds, int nfds,
-		     v4v_domid_t *domid, int *cap)
-{
-	struct v4vp_hello req = { .flags = flags };
-	struct v4vp_hello_reply rep = { .domid = V4V_DOMID_INVALID };
-	int rc = raw_send(r, V4VP_HELLO, &req, sizeof(req), NULL, 0, fds,
-			  nfds);
-	int got = -1;
-
-	if (!rc)
-		rc = raw_reply(r, &rep, sizeof(rep), &got);
-	if (domid)
-		*domid = rep.domid;
-	if (cap)
-		*cap = got;
-	else if (got >= 0)
-		close(got);
-	return rc;
-}
-
-static int raw_send_msg(struct raw *r, uint32_t handle, v4v_domid_t domid,
-			uint32_t port, const void *data, uint32_t len)
-{
-	struct v4vp_send s = { .handle = handle, .message_type = MT_DGRAM,
-			       .dst = { .port = port, .domid = domid },
-			       .len = len };
-	int rc = raw_send(r, V4VP_SEND, &s, sizeof(s), data, len, NULL, 0);
-
-	return rc ? rc : raw_reply(r, NULL, 0, NULL);
-}
 
 /* A ring registered by hand: sealed memfd, formatted, and the doorbell
  * pair whose application end `app` keeps the ring alive. */
