@@ -202,7 +202,9 @@ int hv_ring_register(struct hv *hv, struct hv_domain *d,
 		     const struct v4vp_register *req, int memfd, int bell,
 		     struct v4vp_register_reply *out)
 {
-	struct epoll_event ev = { .events = EPOLLRDHUP };
+	/* Only the hang-up (always reported): a half-close (shutdown of
+	 * the application's writing side) is not the end of the ring. */
+	struct epoll_event ev = { .events = 0 };
 	struct hv_ring *r;
 	int rc;
 
@@ -266,8 +268,7 @@ void hv_ring_event(struct hv *hv, struct hv_ring *r, uint32_t events)
 {
 	if (hv_pumps(hv, r) && !r->eof)
 		hv_pump(hv, r);
-	if (!(events & (EPOLLHUP | EPOLLERR)) &&
-	    (hv_pumps(hv, r) || !(events & EPOLLRDHUP)))
+	if (!(events & (EPOLLHUP | EPOLLERR)))
 		return;
 	if (hv_pump_linger(hv, r))
 		return;

@@ -68,6 +68,8 @@ struct v4v_sock {
 	uint32_t rx_off;	/* bytes already read of the current message */
 	bool rd_shut, wr_shut;
 	bool linger0;		/* SO_LINGER {1, 0}: close aborts */
+	bool fin_pending;	/* SHUT_WR before the grant came */
+	bool err_reported;	/* SO_ERROR already told the failure */
 	int err;		/* pending SO_ERROR, negative errno */
 	struct stream_tx tx;
 };

@@ -216,6 +216,8 @@ out:
 	return rc;
 }
 
+static void peer_flag(struct v4v_sock *s, uint32_t flag);
+
 /* While connecting, ask v4vd how it went.  Called with s->lock held.
  * Returns 0 when connected, -EINPROGRESS, or the failure. */
 static int establish(struct v4v_sock *s)
@@ -242,9 +244,15 @@ static int establish(struct v4v_sock *s)
 	s->state = ST_CONNECTED;
 	/* v4vd emptied our doorbell when it linked us: writable again. */
 	s->filled = false;
+	/* shutdown(SHUT_WR) came before the grant: send the FIN now. */
+	if (s->wr_shut && s->fin_pending) {
+		s->fin_pending = false;
+		peer_flag(s, V4V_RING_TX_FIN);
+	}
 	return 0;
 }
 
+/* SO_ERROR: the pending error, reported once, as the kernel does. */
 int stream_so_error(struct v4v_sock *s)
 {
 	int rc;
@@ -253,10 +261,10 @@ int stream_so_error(struct v4v_sock *s)
 	rc = establish(s);
 	if (rc == -EINPROGRESS || rc == -ENOTCONN)
 		rc = 0;
-	if (!rc && s->err) {
-		rc = s->err;
-		s->err = 0;
-	}
+	if (rc && s->err_reported)
+		rc = 0;
+	else if (rc)
+		s->err_reported = true;
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -786,9 +794,14 @@ int stream_shutdown(struct v4v_sock *s, int how)
 	}
 	if (how != SHUT_WR)
 		s->rd_shut = true;
-	if (how != SHUT_RD && !s->wr_shut && (s->strict || establish(s) == 0)) {
+	if (how != SHUT_RD && !s->wr_shut) {
+		int rc = s->strict ? 0 : establish(s);
+
 		s->wr_shut = true;
-		peer_flag(s, V4V_RING_TX_FIN);
+		if (rc == 0)
+			peer_flag(s, V4V_RING_TX_FIN);
+		else if (rc == -EINPROGRESS)
+			s->fin_pending = true; /* sent once we are linked */
 	}
 	pthread_mutex_unlock(&s->lock);
 	/* Wake our own readers: they now see end of file. */
