@@ -49,6 +49,7 @@ void bench_pin(int cpu);
 /* Sorts the samples; the median, 99th percentile and mean. */
 void bench_stats(double *samples, uint32_t n, double *p50, double *p99,
 		 double *mean);
+bool bench_listed(const char *list, const char *name);
 bool bench_parse_sizes(const char *s, size_t limit, size_t *min,
 		       size_t *max);
 

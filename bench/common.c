@@ -4,6 +4,7 @@
 
 #include <sched.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 double bench_now_us(void)
@@ -59,4 +60,18 @@ bool bench_parse_sizes(const char *s, size_t limit, size_t *min, size_t *max)
 	*min = lo;
 	*max = hi;
 	return true;
+}
+
+/* Is `name` an item of the comma-separated `list` (NULL lists all)? */
+bool bench_listed(const char *list, const char *name)
+{
+	size_t len = strlen(name);
+
+	if (!list)
+		return true;
+	for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1
+						      : NULL)
+		if (!strncmp(p, name, len) && (p[len] == ',' || !p[len]))
+			return true;
+	return false;
 }

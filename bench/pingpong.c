@@ -260,20 +260,9 @@ static int pick(const char *list, const struct transport **ts)
 {
 	int n = 0;
 
-	for (int i = 0; all[i]; i++) {
-		const char *p = list;
-		size_t len = strlen(all[i]->name);
-
-		while (p && *p) {
-			if (!strncmp(p, all[i]->name, len) &&
-			    (p[len] == ',' || !p[len]))
-				ts[n++] = all[i];
-			p = strchr(p, ',');
-			p = p ? p + 1 : NULL;
-		}
-		if (!list)
+	for (int i = 0; all[i]; i++)
+		if (bench_listed(list, all[i]->name))
 			ts[n++] = all[i];
-	}
 	return n;
 }
 

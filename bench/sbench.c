@@ -490,19 +490,9 @@ static int pick(const char *list, const struct stransport **ts)
 {
 	int n = 0;
 
-	for (int i = 0; all[i]; i++) {
-		size_t len = strlen(all[i]->name);
-		const char *p = list;
-
-		if (!list) {
+	for (int i = 0; all[i]; i++)
+		if (bench_listed(list, all[i]->name))
 			ts[n++] = all[i];
-			continue;
-		}
-		for (; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
-			if (!strncmp(p, all[i]->name, len) &&
-			    (p[len] == ',' || !p[len]))
-				ts[n++] = all[i];
-	}
 	return n;
 }
 

@@ -231,3 +231,26 @@ uint32_t gate_wait(struct gate *g)
 		return UINT32_MAX;
 	return v;
 }
+
+static const struct hv_proc *watched;
+
+/* A hang is a failure: say so, and take v4vd down with us so that no
+ * domain process is left waiting on it. */
+static void on_alarm(int sig)
+{
+	static const char msg[] = "watchdog: test took too long\n";
+
+	(void)sig;
+	if (write(2, msg, sizeof(msg) - 1) < 0)
+		_exit(1);
+	if (watched && watched->pid > 0)
+		kill(watched->pid, SIGKILL);
+	_exit(1);
+}
+
+void hv_watchdog(const struct hv_proc *hv, unsigned seconds)
+{
+	watched = hv;
+	signal(SIGALRM, on_alarm);
+	alarm(seconds);
+}

@@ -31,6 +31,8 @@ void hv_restart(struct hv_proc *hv, const char *const *extra);
 /* SIGTERM and wait; returns v4vd's exit status (-1 if it crashed). */
 int hv_stop(struct hv_proc *hv);
 bool hv_alive(const struct hv_proc *hv);
+/* Fail the test binary (and kill v4vd) if it runs past `seconds`. */
+void hv_watchdog(const struct hv_proc *hv, unsigned seconds);
 
 /* Run fn(arg) in a new process (a new domain); returns its pid. */
 pid_t dom_spawn(int (*fn)(void *), void *arg);

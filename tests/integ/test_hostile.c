@@ -1245,20 +1245,6 @@ static void test_corrupt_consumer(void)
 	CHECK_EQ(settle(fds0), fds0);
 }
 
-/* A hang is a failure: say so, and take v4vd down with us so that no
- * domain process is left waiting on it. */
-static void watchdog(int sig)
-{
-	static const char msg[] = "watchdog: test took too long\n";
-
-	(void)sig;
-	if (write(2, msg, sizeof(msg) - 1) < 0)
-		_exit(1);
-	if (hv.pid > 0)
-		kill(hv.pid, SIGKILL);
-	_exit(1);
-}
-
 /* ---- a domain that tries to outlive itself through its doorbells ---- */
 
 static int pinner(void *arg)
@@ -1317,8 +1303,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGALRM, watchdog);
-	alarm(200);
+	hv_watchdog(&hv, 200);
 	hv_start(&hv, args);
 	rc = t_run(cases, argc, argv);
 	pp_check(100);

@@ -368,20 +368,6 @@ static void test_kill_cycles(void)
 	CHECK_EQ(n, 0);
 }
 
-/* A hang is a failure: say so, and take v4vd down with us so that no
- * domain process is left waiting on it. */
-static void watchdog(int sig)
-{
-	static const char msg[] = "watchdog: test took too long\n";
-
-	(void)sig;
-	if (write(2, msg, sizeof(msg) - 1) < 0)
-		_exit(1);
-	if (hv.pid > 0)
-		kill(hv.pid, SIGKILL);
-	_exit(1);
-}
-
 int main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
@@ -391,8 +377,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGALRM, watchdog);
-	alarm(240);
+	hv_watchdog(&hv, 240);
 	hv_start(&hv, NULL);
 	rc = t_run(cases, argc, argv);
 	CHECK(hv_alive(&hv));

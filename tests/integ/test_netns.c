@@ -174,20 +174,6 @@ static void test_two_namespaces(void)
 	CHECK(ns_a != here && ns_b != here && ns_a != ns_b);
 }
 
-/* A hang is a failure: say so, and take v4vd down with us so that no
- * domain process is left waiting on it. */
-static void watchdog(int sig)
-{
-	static const char msg[] = "watchdog: test took too long\n";
-
-	(void)sig;
-	if (write(2, msg, sizeof(msg) - 1) < 0)
-		_exit(1);
-	if (hv.pid > 0)
-		kill(hv.pid, SIGKILL);
-	_exit(1);
-}
-
 int main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
@@ -201,8 +187,7 @@ int main(int argc, char **argv)
 		printf("skip: unshare(CLONE_NEWNET) is not permitted here\n");
 		return T_SKIP;
 	}
-	signal(SIGALRM, watchdog);
-	alarm(120);
+	hv_watchdog(&hv, 120);
 	hv_start(&hv, NULL);
 	rc = t_run(cases, argc, argv);
 	CHECK(hv_alive(&hv));

@@ -750,20 +750,6 @@ static void test_capability(void)
 	CHECK_EQ(dom_wait(dom_spawn(join_attempts, NULL)), 0);
 }
 
-/* A hang is a failure: say so, and take v4vd down with us so that no
- * domain process is left waiting on it. */
-static void watchdog(int sig)
-{
-	static const char msg[] = "watchdog: test took too long\n";
-
-	(void)sig;
-	if (write(2, msg, sizeof(msg) - 1) < 0)
-		_exit(1);
-	if (hv.pid > 0)
-		kill(hv.pid, SIGKILL);
-	_exit(1);
-}
-
 int main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
@@ -781,8 +767,7 @@ int main(int argc, char **argv)
 		return T_SKIP;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGALRM, watchdog);
-	alarm(120);
+	hv_watchdog(&hv, 120);
 	hv_start(&hv, NULL);
 	/* Unprivileged users must reach the socket to be refused. */
 	chmod(hv.dir, 0755);
