@@ -31,6 +31,10 @@
  */
 typedef uint64_t v4v_handle_t;
 
+struct v4vp_grant;
+struct v4vp_inet;
+struct v4vp_inet_reply;
+
 struct v4v_link_info {
 	v4v_domid_t domid;
 	uint32_t max_dgram;
@@ -66,6 +70,11 @@ int v4v_link_accept(v4v_handle_t handle, v4v_handle_t listener,
 int v4v_link_grant(v4v_handle_t handle, struct v4vp_grant *g, int fds[2]);
 int v4v_link_shutdown(v4v_handle_t handle, uint32_t how);
 int v4v_link_lookup(const char *name, v4v_domid_t *out);
+/* TCP/IP addresses of domains (V4VP_INET; used by the interposer). */
+int v4v_link_inet(const struct v4vp_inet *req, struct v4vp_inet_reply *rep);
+/* The capability of this process's domain (connecting first): a program
+ * started with it in $V4V_CAP_FD joins the domain.  Do not close it. */
+int v4v_link_cap(void);
 
 /*
  * A separate connection for tools that administer or observe the

@@ -81,6 +81,18 @@ int v4v_lookup(const char *name);
 /* Parse "DOMAIN:PORT" (DOMAIN a domid or a name) into an address. */
 int v4v_parse_addr(const char *s, struct sockaddr_v4v *out);
 
+/*
+ * TCP/IP addresses of this domain, for programs that reach each other by
+ * INET address through the interposer (docs/api.md).  declare_addr claims
+ * one address (AF_INET or AF_INET6, port ignored): domains of other
+ * network namespaces then reach this domain's listeners there.
+ * declare_netns claims every global address of this network namespace's
+ * interfaces and returns how many it declared.  -1 and errno on failure
+ * (EADDRINUSE: a domain of another namespace has it).
+ */
+int v4v_declare_addr(const struct sockaddr *addr, socklen_t len);
+int v4v_declare_netns(void);
+
 #ifdef __cplusplus
 }
 #endif

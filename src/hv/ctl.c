@@ -67,6 +67,7 @@ void hv_ctl_accept(struct hv *hv)
 	c->fd = fd;
 	c->pid = cred.pid;
 	c->uid = cred.uid;
+	c->netns = hv_netns_of(cred.pid);
 	c->admin = cred.uid == 0 || in_admin_group(hv, fd, cred.gid);
 	ev.data.ptr = c;
 	if (epoll_ctl(hv->epfd, EPOLL_CTL_ADD, fd, &ev)) {
@@ -301,6 +302,7 @@ static bool dispatch(struct hv *hv, struct hv_conn *c, int *fds, int nfds)
 		struct v4vp_register_reply reg;
 		struct v4vp_send_reply send;
 		struct v4vp_lookup_reply lookup;
+		struct v4vp_inet_reply inet;
 	} rep;
 	size_t replen = 0;
 	int rc;
@@ -340,6 +342,12 @@ static bool dispatch(struct hv *hv, struct hv_conn *c, int *fds, int nfds)
 	} else if (h.op == V4VP_LOOKUP) {
 		rc = do_lookup(hv, body, &rep.lookup);
 		replen = sizeof(rep.lookup);
+	} else if (h.op == V4VP_INET) {
+		struct v4vp_inet in;
+
+		memcpy(&in, body, sizeof(in));
+		rc = hv_inet(hv, c, &in, &rep.inet);
+		replen = sizeof(rep.inet);
 	} else if (h.op >= V4VP_CONNECT && h.op <= V4VP_SHUTDOWN) {
 		return do_stream(hv, c, &h, body);
 	} else if (h.op == V4VP_LIST) {

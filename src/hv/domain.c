@@ -101,6 +101,7 @@ int hv_domain_new(struct hv *hv, struct hv_conn *c, const char *name)
 	strcpy(d->name, name);
 	d->pid = c->pid;
 	d->uid = c->uid;
+	d->netns = c->netns;
 	d->nconns = 1;
 	d->next_port = V4V_PORT_EPHEMERAL_MIN;
 	hv->domains[id] = d;

@@ -48,6 +48,9 @@ struct hv_domain {
 	uint64_t ring_bytes;
 	uint32_t next_port;
 	struct v4vp_counters c;
+	ino_t netns;		/* of the process that created it */
+	struct v4vp_inet_addr addrs[V4VP_INET_MAX_ADDRS]; /* declared */
+	uint32_t naddrs;
 };
 
 struct hv_conn {
@@ -58,6 +61,7 @@ struct hv_conn {
 	bool admin;
 	pid_t pid;
 	uid_t uid;
+	ino_t netns;		/* the peer process's network namespace */
 	struct list link;
 };
 
@@ -187,6 +191,11 @@ int hv_sendv(struct hv *hv, struct hv_domain *d, const struct v4vp_send *s,
 void hv_ctl_accept(struct hv *hv);
 void hv_ctl_input(struct hv *hv, struct hv_conn *c);
 void hv_ctl_close(struct hv *hv, struct hv_conn *c, const char *why);
+
+/* inet.c: TCP/IP addresses of domains (the interposer) */
+ino_t hv_netns_of(pid_t pid);
+int hv_inet(struct hv *hv, struct hv_conn *c, const struct v4vp_inet *req,
+	    struct v4vp_inet_reply *rep);
 
 /* listing.c */
 int hv_list(struct hv *hv, const struct v4vp_list *req, void *out,

@@ -54,6 +54,17 @@ static void rec_ring(struct hv_ring *g, struct v4vp_rec_ring *r)
 	r->used = g->size - V4V_RING_SLOT - V4V_RING_MSG_HDR -
 		  v4v_ring_space(&g->prod);
 	r->waiters = g->nwaiters;
+	r->conid = g->conid;
+	r->flags = (g->listening ? V4VP_RING_LISTEN : 0) |
+		   (g->state == HV_RING_LINKED ? V4VP_RING_LINKED : 0) |
+		   (g->granted ? V4VP_RING_DIRECT : 0);
+	if (g->state == HV_RING_LINKED && g->peer) {
+		r->peer_domid = g->peer->dom->domid;
+		r->peer_port = g->peer->port;
+	}
+	/* Direct peers write into the ring without us: the count they keep
+	 * in its header is the only one there is. */
+	r->bytes = __atomic_load_n(&g->prod.r.sh->tx_bytes, __ATOMIC_RELAXED);
 	r->c = g->c;
 }
 

@@ -391,6 +391,20 @@ int v4v_link_shutdown(v4v_handle_t handle, uint32_t how)
 		      0);
 }
 
+/* A request that names no ring. */
+static int plain(uint16_t op, const void *req, size_t len, void *rep,
+		 size_t replen)
+{
+	int rc = link_get();
+
+	if (rc)
+		return rc;
+	rc = call(&L.conn, op, req, len, NULL, 0, NULL, 0, rep, replen, NULL,
+		  NULL);
+	link_put();
+	return rc;
+}
+
 int v4v_link_lookup(const char *name, v4v_domid_t *out)
 {
 	struct v4vp_lookup req = { { 0 } };
@@ -400,14 +414,25 @@ int v4v_link_lookup(const char *name, v4v_domid_t *out)
 	if (strlen(name) >= sizeof(req.name))
 		return -ENAMETOOLONG;
 	strcpy(req.name, name);
-	rc = link_get();
-	if (rc)
-		return rc;
-	rc = call(&L.conn, V4VP_LOOKUP, &req, sizeof(req), NULL, 0, NULL, 0,
-		  &rep, sizeof(rep), NULL, NULL);
-	link_put();
+	rc = plain(V4VP_LOOKUP, &req, sizeof(req), &rep, sizeof(rep));
 	if (!rc)
 		*out = rep.domid;
+	return rc;
+}
+
+int v4v_link_inet(const struct v4vp_inet *req, struct v4vp_inet_reply *rep)
+{
+	return plain(V4VP_INET, req, sizeof(*req), rep, sizeof(*rep));
+}
+
+int v4v_link_cap(void)
+{
+	int rc = link_get();
+
+	if (rc)
+		return rc;
+	rc = L.cap;
+	link_put();
 	return rc;
 }
 

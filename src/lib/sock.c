@@ -653,7 +653,8 @@ int v4v_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 	return rc ? (int)v4v_fail(rc) : 0;
 }
 
-int v4v_close(int fd)
+/* Take fd's entry out of the table; NULL if it names no socket. */
+static struct v4v_sock *unlink_fd(int fd)
 {
 	struct v4v_sock **p, *s = NULL;
 
@@ -662,11 +663,29 @@ int v4v_close(int fd)
 	if (p && *p) {
 		s = *p;
 		*p = NULL;
-		s->closing = true;
+		if (s->aliases)
+			s->aliases--;
+		else
+			s->closing = true;
 	}
 	pthread_mutex_unlock(&table_lock);
+	return s;
+}
+
+int v4v_close(int fd)
+{
+	struct v4v_sock *s = unlink_fd(fd);
+
 	if (!s)
 		return close(fd);
+	/* After a dup the socket works on a private descriptor of its own:
+	 * the application's number goes now, the socket with its last. */
+	if (fd != s->fd)
+		close(fd);
+	if (!s->closing) {
+		sock_put(s);
+		return 0;
+	}
 	/* Wake threads blocked on this socket: they see `closing`.  (A
 	 * strict stream's doorbell holds its unsent data: left alone.) */
 	bell_token(s->bell);
@@ -674,6 +693,75 @@ int v4v_close(int fd)
 		bell_drain(s->bell);
 	sock_put(s);
 	return 0;
+}
+
+int v4v_sock_move(int from, int to, int flags)
+{
+	struct v4v_sock **p, *s;
+
+	if (dup3(from, to, flags & O_CLOEXEC) < 0)
+		return -errno;
+	pthread_mutex_lock(&table_lock);
+	p = slot(from, false);
+	s = p ? *p : NULL;
+	if (s && !s->aliases) {
+		*p = NULL;
+		p = slot(to, true);
+		if (p) {
+			*p = s;
+			s->fd = to;
+		}
+	}
+	pthread_mutex_unlock(&table_lock);
+	if (!s || s->aliases || !p)
+		return -EBADF;
+	close(from);
+	return 0;
+}
+
+int v4v_sock_alias(int fd, int newfd)
+{
+	struct v4v_sock *s = sock_get(fd), **p;
+	int priv = -1;
+
+	if (!s)
+		return -errno;
+	/* Once two numbers name the socket, neither may be the one we use
+	 * ourselves: the application may close either. */
+	pthread_mutex_lock(&s->lock);
+	if (s->fd == fd) {
+		priv = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		if (priv >= 0)
+			s->fd = priv;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (s->fd == fd) {
+		sock_put(s);
+		return -errno;
+	}
+	pthread_mutex_lock(&table_lock);
+	p = slot(newfd, true);
+	if (p && !*p) {
+		*p = s;
+		s->aliases++;
+		s = NULL; /* the reference is the new entry's */
+	}
+	pthread_mutex_unlock(&table_lock);
+	if (s) {
+		sock_put(s);
+		return -EBADF;
+	}
+	return 0;
+}
+
+void v4v_sock_refresh(int fd)
+{
+	struct v4v_sock *s = sock_get(fd);
+
+	if (s) {
+		sock_nonblock(s, 0);
+		sock_put(s);
+	}
 }
 
 int v4v_is_socket(int fd)

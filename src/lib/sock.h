@@ -42,6 +42,8 @@ struct v4v_sock {
 	int bell;
 	int type;		/* SOCK_DGRAM or SOCK_STREAM */
 	int refs;		/* atomic: the table's and each call's */
+	int aliases;		/* more descriptor numbers (dup): fd is then
+				 * our private one */
 	bool closing;
 	pthread_mutex_t lock;	/* binding, connecting, options */
 	pthread_mutex_t rx_lock;/* the ring's consumer side */
@@ -136,6 +138,19 @@ ssize_t dgram_sendmsg(struct v4v_sock *s, const struct msghdr *msg,
 		      int flags);
 ssize_t dgram_recvmsg(struct v4v_sock *s, struct msghdr *msg, int flags);
 int dgram_next_size(struct v4v_sock *s);
+
+/* sock.c, for the interposer: descriptor numbers of a socket.  move puts
+ * socket `from` at number `to` (replacing whatever was there, as dup3
+ * does, `flags` O_CLOEXEC or 0); alias makes `newfd`, a dup of `fd`,
+ * name the same socket; refresh re-reads O_NONBLOCK after an fcntl. */
+int v4v_sock_move(int from, int to, int flags);
+int v4v_sock_alias(int fd, int newfd);
+void v4v_sock_refresh(int fd);
+
+/* inet.c: a TCP/IP socket address in the protocol's form. */
+struct v4vp_inet_addr;
+int v4v_inet_addr_in(const struct sockaddr *sa, socklen_t len,
+		     struct v4vp_inet_addr *out);
 
 /* Helpers returning -1 with errno set, in the BSD style. */
 static inline long v4v_fail(int neg_errno)

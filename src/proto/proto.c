@@ -32,6 +32,7 @@ size_t v4vp_request_size(uint16_t op)
 	case V4VP_ACCEPT: return sizeof(struct v4vp_accept);
 	case V4VP_GRANT: return sizeof(struct v4vp_handle);
 	case V4VP_SHUTDOWN: return sizeof(struct v4vp_shutdown);
+	case V4VP_INET: return sizeof(struct v4vp_inet);
 	default: return (size_t)-1;
 	}
 }
@@ -43,6 +44,7 @@ size_t v4vp_reply_size(uint16_t op)
 	case V4VP_REGISTER: return sizeof(struct v4vp_register_reply);
 	case V4VP_SEND: return sizeof(struct v4vp_send_reply);
 	case V4VP_LOOKUP: return sizeof(struct v4vp_lookup_reply);
+	case V4VP_INET: return sizeof(struct v4vp_inet_reply);
 	case V4VP_LIST: return sizeof(struct v4vp_list_reply);
 	case V4VP_ACCEPT:
 	case V4VP_GRANT: return sizeof(struct v4vp_grant);

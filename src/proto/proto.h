@@ -52,6 +52,7 @@ enum v4vp_op {
 	V4VP_ACCEPT = 13,
 	V4VP_GRANT = 14,
 	V4VP_SHUTDOWN = 15,
+	V4VP_INET = 16,
 };
 
 struct v4vp_hdr {
@@ -197,6 +198,42 @@ struct v4vp_lookup_reply {
 	uint32_t pad2;
 };
 
+/*
+ * INET: how the interposer maps TCP/IP addresses to domains.  A domain is
+ * reachable at the loopback addresses by domains of its own network
+ * namespace, and at the addresses it DECLAREs by every domain.  A TCP
+ * port P of a domain is its V4V stream listener at V4VP_INET_PORT(P).
+ */
+#define V4VP_INET_DECLARE 1u	/* add `a` to the caller's addresses */
+#define V4VP_INET_RESOLVE 2u	/* which domain listens at `a`? */
+#define V4VP_INET_PEER 3u	/* `domid`'s address as the caller sees it */
+#define V4VP_INET_MAX_ADDRS 8u	/* declared addresses per domain */
+#define V4VP_INET_PORT_BASE 0x20000000u
+#define V4VP_INET_PORT(p) (V4VP_INET_PORT_BASE | (uint32_t)(uint16_t)(p))
+
+struct v4vp_inet_addr {
+	uint16_t family;	/* AF_INET or AF_INET6 */
+	uint16_t port;		/* host order */
+	uint32_t pad;
+	uint8_t addr[16];	/* network order; IPv4 in the first 4 bytes */
+};
+
+struct v4vp_inet {
+	uint32_t cmd;
+	v4v_domid_t domid;	/* PEER only */
+	uint16_t pad;
+	struct v4vp_inet_addr a;
+};
+
+struct v4vp_inet_reply {
+	v4v_domid_t domid;	/* RESOLVE: the listener's domain */
+	uint16_t pad;
+	uint32_t port;		/* RESOLVE: its V4V listener port */
+	/* RESOLVE: the caller's address as the listener sees it; PEER: the
+	 * asked domain's address as the caller sees it (port 0). */
+	struct v4vp_inet_addr a;
+};
+
 struct v4vp_counters {
 	uint64_t tx_msgs, tx_bytes;
 	uint64_t rx_msgs, rx_bytes;
@@ -254,9 +291,21 @@ struct v4vp_rec_ring {
 	uint32_t size;
 	uint32_t used;
 	uint32_t waiters;
+	uint32_t conid;		/* stream connection rings; else 0 */
+	uint32_t flags;		/* V4VP_RING_* */
 	uint32_t pad;
+	v4v_domid_t peer_domid;	/* linked: the other direction's ring */
+	uint16_t pad2;
+	uint32_t peer_port;
+	/* Payload bytes received: counted by v4vd for what it delivers, and
+	 * read from the ring header (tx_bytes) for stream rings. */
+	uint64_t bytes;
 	struct v4vp_counters c;
 };
+
+#define V4VP_RING_LISTEN 1u
+#define V4VP_RING_LINKED 2u
+#define V4VP_RING_DIRECT 4u	/* the peer produces into it itself */
 
 /* viptables */
 #define V4VP_VIPT_ACCEPT 0u

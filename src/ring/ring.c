@@ -208,6 +208,9 @@ void v4v_ring_commit(struct v4v_ring_prod *p, const struct v4v_addr *src,
 	h.source.pad = 0;
 	copy_in(&p->r, p->tx, &h, sizeof(h));
 	p->tx = ring_advance(p->tx, round_slot(h.len), p->r.size);
+	__atomic_store_n(&p->r.sh->tx_bytes,
+			 __atomic_load_n(&p->r.sh->tx_bytes, __ATOMIC_RELAXED) +
+				 len, __ATOMIC_RELAXED);
 	store_rel(&p->r.sh->tx_ptr, p->tx);
 
 	/* Pairs with the fence in v4v_ring_arm: either the consumer sees our

@@ -6,7 +6,8 @@
  *
  *   offset   0  cache line owned by the consumer: magic, version, size,
  *               rx_ptr, rx_flags
- *   offset  64  cache line owned by the producer: tx_ptr, tx_flags
+ *   offset  64  cache line owned by the producer: tx_ptr, tx_flags,
+ *               tx_bytes
  *   offset 128  data area, `size` bytes, size a multiple of 16
  *
  * A message is a 16-byte header {len, source address, message type}
@@ -69,7 +70,11 @@ struct v4v_ring_shared {
 	uint8_t pad0[64 - 5 * 4];
 	uint32_t tx_ptr;
 	uint32_t tx_flags;
-	uint8_t pad1[64 - 2 * 4];
+	/* Payload bytes ever committed: statistics only (v4v status), never
+	 * used to index memory; a hostile producer can only lie about its
+	 * own traffic. */
+	uint64_t tx_bytes;
+	uint8_t pad1[64 - 2 * 4 - 8];
 };
 
 /* The 16-byte message header as stored in the ring. */

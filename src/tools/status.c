@@ -14,7 +14,9 @@ static const char usage[] =
 "Usage: v4v status [--json]\n"
 "Show the hypervisor's mode, its domains and rings, and the message\n"
 "counters: sent, dropped for lack of space, rejected by viptables, and\n"
-"refused because no ring was there.\n";
+"refused because no ring was there.  Stream connections are listed with\n"
+"the payload bytes each side has sent, whether v4vd moved them or the\n"
+"peers wrote into each other's rings directly.\n";
 
 struct snapshot {
 	struct v4vp_rec_hv hv;
@@ -48,6 +50,51 @@ static const char *name_of(const char *name)
 {
 	/* The hypervisor only accepts names of a safe alphabet. */
 	return name[0] ? name : "-";
+}
+
+/* The ring of the other direction of a connection, or NULL. */
+static const struct v4vp_rec_ring *other_ring(const struct snapshot *s,
+					      const struct v4vp_rec_ring *r)
+{
+	if (!(r->flags & V4VP_RING_LINKED))
+		return NULL;
+	for (uint32_t i = 0; i < s->nrings; i++)
+		if (s->rings[i].domid == r->peer_domid &&
+		    s->rings[i].port == r->peer_port)
+			return &s->rings[i];
+	return NULL;
+}
+
+/* Each connection once: seen from the side whose ring comes first. */
+static bool conn_first(const struct snapshot *s,
+		       const struct v4vp_rec_ring *r,
+		       const struct v4vp_rec_ring **o)
+{
+	*o = other_ring(s, r);
+	return *o && r < *o;
+}
+
+static void conns_json(const struct snapshot *s)
+{
+	bool first = true;
+
+	printf(",\"connections\":[");
+	for (uint32_t i = 0; i < s->nrings; i++) {
+		const struct v4vp_rec_ring *r = &s->rings[i], *o;
+
+		if (!conn_first(s, r, &o))
+			continue;
+		/* r receives what o's owner sends, and the other way. */
+		printf("%s{\"conid\":%u,\"direct\":%s,\"a\":\"%u:%u\","
+		       "\"b\":\"%u:%u\",\"a_to_b_bytes\":%" PRIu64
+		       ",\"b_to_a_bytes\":%" PRIu64 "}",
+		       first ? "" : ",", r->conid,
+		       r->flags & V4VP_RING_DIRECT ? "true" : "false",
+		       r->domid, r->port, o->domid, o->port, o->bytes,
+		       r->bytes);
+		first = false;
+	}
+	printf("]");
 }
 
 static void counters_json(const struct v4vp_counters *c)
@@ -87,14 +134,39 @@ static void print_json(const struct snapshot *s)
 
 		printf("%s{\"handle\":%u,\"domid\":%u,\"port\":%u,"
 		       "\"partner\":%d,\"size\":%u,\"used\":%u,"
-		       "\"waiters\":%u,",
+		       "\"waiters\":%u,\"bytes\":%" PRIu64 ",",
 		       i ? "," : "", r->handle, r->domid, r->port,
 		       r->partner == V4V_DOMID_ANY ? -1 : r->partner, r->size,
-		       r->used, r->waiters);
+		       r->used, r->waiters, r->bytes);
 		counters_json(&r->c);
 		printf("}");
 	}
-	printf("]}\n");
+	printf("]");
+	conns_json(s);
+	printf("}\n");
+}
+
+static void print_conns(const struct snapshot *s)
+{
+	bool any = false;
+
+	for (uint32_t i = 0; i < s->nrings; i++) {
+		const struct v4vp_rec_ring *r = &s->rings[i], *o;
+		char a[32], b[32];
+
+		if (!conn_first(s, r, &o))
+			continue;
+		if (!any)
+			printf("\n%10s %-18s %-18s %6s %14s %14s\n", "CONID",
+			       "A", "B", "MODE", "A->B BYTES", "B->A BYTES");
+		any = true;
+		snprintf(a, sizeof(a), "%u:%u", r->domid, r->port);
+		snprintf(b, sizeof(b), "%u:%u", o->domid, o->port);
+		printf("%10u %-18s %-18s %6s %14" PRIu64 " %14" PRIu64 "\n",
+		       r->conid, a, b,
+		       r->flags & V4VP_RING_DIRECT ? "direct" : "v4vd",
+		       o->bytes, r->bytes);
+	}
 }
 
 static void print_table(const struct snapshot *s)
@@ -137,8 +209,9 @@ static void print_table(const struct snapshot *s)
 		printf("%6u %-18s %7s %9u %9u %7u %10" PRIu64 " %10" PRIu64
 		       " %7" PRIu64 "\n",
 		       r->handle, addr, partner, r->size, r->used, r->waiters,
-		       r->c.rx_msgs, r->c.rx_bytes, r->c.drops);
+		       r->c.rx_msgs, r->bytes, r->c.drops);
 	}
+	print_conns(s);
 }
 
 int cmd_status(int argc, char **argv)

@@ -16,6 +16,7 @@
 int cmd_status(int argc, char **argv);
 int cmd_viptables(int argc, char **argv);
 int cmd_cat(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 /* cat.c, cat_stream.c */
 struct sockaddr_v4v;

@@ -18,6 +18,7 @@ static const char usage[] =
 "  status [--json]        domains, rings, counters\n"
 "  viptables ...          list and change the firewall (see -h)\n"
 "  cat [-u] ...           send or receive data, like ncat (see -h)\n"
+"  run [OPTION]... CMD    run an unmodified TCP program as a V4V domain\n"
 "  bench [OPTION]...      latency and bandwidth against TCP, UNIX and the\n"
 "                         generic path (bench dgram: datagram ping-pong)\n"
 "  help [COMMAND]         show help\n"
@@ -125,6 +126,8 @@ int main(int argc, char **argv)
 		return cmd_viptables(argc - 1, argv + 1);
 	if (!strcmp(cmd, "cat"))
 		return cmd_cat(argc - 1, argv + 1);
+	if (!strcmp(cmd, "run"))
+		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(cmd, "bench"))
 		return cmd_bench(argc - 1, argv + 1);
 	fprintf(stderr, "v4v: unknown command '%s'\n"

@@ -1,0 +1,376 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The data path: every call that moves bytes, and glibc's fortified
+ * variants of them.  A V4V socket mapped from TCP behaves as a connected
+ * TCP socket: addresses given with a send are ignored and none is
+ * returned with a receive, as Linux does for TCP.
+ */
+#include "preload.h"
+#include "v4v/socket.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define NEED() (real.socket ? (void)0 : real_init())
+
+/* The V4V socket behind fd, or NULL for the kernel's. */
+static struct pfd *v4v_of(int fd)
+{
+	struct pfd *p = pfd_at(fd, false);
+
+	return pfd_kind_of(p) == PFD_V4V ? p : NULL;
+}
+
+/* Mapped from TCP: no addresses and no ancillary data. */
+static ssize_t v4v_recvmsg_tcp(int fd, struct pfd *p, struct msghdr *msg,
+			       int flags)
+{
+	struct msghdr m;
+	ssize_t n;
+
+	if (p->family == AF_V4V)
+		return v4v_recvmsg(fd, msg, flags);
+	m = *msg;
+	m.msg_name = NULL;
+	m.msg_namelen = 0;
+	m.msg_control = NULL;
+	m.msg_controllen = 0;
+	n = v4v_recvmsg(fd, &m, flags);
+	if (n >= 0) {
+		msg->msg_namelen = 0;
+		msg->msg_controllen = 0;
+		msg->msg_flags = m.msg_flags;
+	}
+	return n;
+}
+
+static ssize_t v4v_sendmsg_tcp(int fd, struct pfd *p,
+			       const struct msghdr *msg, int flags)
+{
+	struct msghdr m;
+
+	if (p->family == AF_V4V)
+		return v4v_sendmsg(fd, msg, flags);
+	m = *msg;
+	m.msg_name = NULL;
+	m.msg_namelen = 0;
+	m.msg_control = NULL;
+	m.msg_controllen = 0;
+	return v4v_sendmsg(fd, &m, flags);
+}
+
+static ssize_t v4v_recv1(int fd, struct pfd *p, void *buf, size_t len,
+			 int flags)
+{
+	struct iovec iov = { buf, len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	return v4v_recvmsg_tcp(fd, p, &m, flags);
+}
+
+static ssize_t v4v_send1(int fd, struct pfd *p, const void *buf, size_t len,
+			 int flags)
+{
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	return v4v_sendmsg_tcp(fd, p, &m, flags);
+}
+
+ssize_t read(int fd, void *buf, size_t len)
+{
+	struct pfd *p = v4v_of(fd);
+
+	NEED();
+	return p ? v4v_recv1(fd, p, buf, len, 0) : real.read(fd, buf, len);
+}
+
+ssize_t write(int fd, const void *buf, size_t len)
+{
+	struct pfd *p = v4v_of(fd);
+
+	NEED();
+	return p ? v4v_send1(fd, p, buf, len, 0) : real.write(fd, buf, len);
+}
+
+ssize_t readv(int fd, const struct iovec *iov, int n)
+{
+	struct pfd *p = v4v_of(fd);
+	struct msghdr m = { .msg_iov = (struct iovec *)iov,
+			    .msg_iovlen = (size_t)n };
+
+	NEED();
+	if (!p)
+		return real.readv(fd, iov, n);
+	if (n < 0 || n > IOV_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	return v4v_recvmsg_tcp(fd, p, &m, 0);
+}
+
+ssize_t writev(int fd, const struct iovec *iov, int n)
+{
+	struct pfd *p = v4v_of(fd);
+	struct msghdr m = { .msg_iov = (struct iovec *)iov,
+			    .msg_iovlen = (size_t)n };
+
+	NEED();
+	if (!p)
+		return real.writev(fd, iov, n);
+	if (n < 0 || n > IOV_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	return v4v_sendmsg_tcp(fd, p, &m, 0);
+}
+
+ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+	struct pfd *p = v4v_of(fd);
+
+	NEED();
+	return p ? v4v_recv1(fd, p, buf, len, flags)
+		 : real.recv(fd, buf, len, flags);
+}
+
+ssize_t recvfrom(int fd, void *buf, size_t len, int flags,
+		 struct sockaddr *addr, socklen_t *alen)
+{
+	struct pfd *p = v4v_of(fd);
+	ssize_t n;
+
+	NEED();
+	if (!p)
+		return real.recvfrom(fd, buf, len, flags, addr, alen);
+	if (p->family == AF_V4V)
+		return v4v_recvfrom(fd, buf, len, flags, addr, alen);
+	n = v4v_recv1(fd, p, buf, len, flags);
+	if (n >= 0 && alen)
+		*alen = 0;
+	return n;
+}
+
+ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	struct pfd *p = v4v_of(fd);
+
+	NEED();
+	return p ? v4v_recvmsg_tcp(fd, p, msg, flags)
+		 : real.recvmsg(fd, msg, flags);
+}
+
+ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+	struct pfd *p = v4v_of(fd);
+
+	NEED();
+	return p ? v4v_send1(fd, p, buf, len, flags)
+		 : real.send(fd, buf, len, flags);
+}
+
+ssize_t sendto(int fd, const void *buf, size_t len, int flags,
+	       const struct sockaddr *addr, socklen_t alen)
+{
+	struct pfd *p = v4v_of(fd);
+
+	NEED();
+	if (!p)
+		return real.sendto(fd, buf, len, flags, addr, alen);
+	if (p->family == AF_V4V)
+		return v4v_sendto(fd, buf, len, flags, addr, alen);
+	return v4v_send1(fd, p, buf, len, flags);
+}
+
+ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	struct pfd *p = v4v_of(fd);
+
+	NEED();
+	return p ? v4v_sendmsg_tcp(fd, p, msg, flags)
+		 : real.sendmsg(fd, msg, flags);
+}
+
+/* Several messages: as the kernel, stop at the first failure once some
+ * went, and after the first with MSG_WAITFORONE. */
+int recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags,
+	     struct timespec *timeout)
+{
+	struct pfd *p = v4v_of(fd);
+	unsigned i;
+
+	NEED();
+	if (!p)
+		return real.recvmmsg(fd, v, n, flags, timeout);
+	for (i = 0; i < n; i++) {
+		int f = flags & ~MSG_WAITFORONE;
+		ssize_t got;
+
+		if (i && (flags & MSG_WAITFORONE))
+			f |= MSG_DONTWAIT;
+		got = v4v_recvmsg_tcp(fd, p, &v[i].msg_hdr, f);
+		if (got < 0)
+			return i ? (int)i : -1;
+		v[i].msg_len = (unsigned)got;
+		if (got == 0)
+			return (int)i + 1;
+	}
+	return (int)n;
+}
+
+int sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
+{
+	struct pfd *p = v4v_of(fd);
+	unsigned i;
+
+	NEED();
+	if (!p)
+		return real.sendmmsg(fd, v, n, flags);
+	for (i = 0; i < n; i++) {
+		ssize_t put = v4v_sendmsg_tcp(fd, p, &v[i].msg_hdr, flags);
+
+		if (put < 0)
+			return i ? (int)i : -1;
+		v[i].msg_len = (unsigned)put;
+	}
+	return (int)n;
+}
+
+/* sendfile to a V4V socket: a copy through a buffer (the ring is the
+ * only place the bytes can go). */
+static ssize_t copy_file(int out, struct pfd *p, int in, off_t *off,
+			 size_t count)
+{
+	static __thread char buf[64 * 1024];
+	size_t done = 0;
+
+	while (done < count) {
+		size_t want = count - done < sizeof(buf) ? count - done
+							 : sizeof(buf);
+		ssize_t got = off ? pread(in, buf, want, *off)
+				  : real.read(in, buf, want);
+		ssize_t put;
+
+		if (got <= 0) {
+			if (got < 0 && !done)
+				return -1;
+			break;
+		}
+		put = v4v_send1(out, p, buf, (size_t)got, 0);
+		if (put < 0) {
+			if (!done)
+				return -1;
+			/* Unsent bytes were read: give them back. */
+			if (!off)
+				lseek(in, -got, SEEK_CUR);
+			break;
+		}
+		if (put < got && !off)
+			lseek(in, put - got, SEEK_CUR);
+		if (off)
+			*off += put;
+		done += (size_t)put;
+		if (put < got)
+			break;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t sendfile(int out, int in, off_t *off, size_t count)
+{
+	struct pfd *p = v4v_of(out);
+
+	NEED();
+	return p ? copy_file(out, p, in, off, count)
+		 : real.sendfile(out, in, off, count);
+}
+
+ssize_t sendfile64(int out, int in, off_t *off, size_t count)
+	__attribute__((alias("sendfile")));
+
+/* splice with a V4V socket on one side and a pipe on the other: peek,
+ * write to the pipe, then consume what the pipe took, so that a short
+ * pipe write loses nothing. */
+static ssize_t splice_from_v4v(int in, struct pfd *p, int out, size_t len,
+			       unsigned flags)
+{
+	static __thread char buf[64 * 1024];
+	int nb = flags & SPLICE_F_NONBLOCK ? MSG_DONTWAIT : 0;
+	ssize_t got, put;
+
+	if (len > sizeof(buf))
+		len = sizeof(buf);
+	got = v4v_recv1(in, p, buf, len, MSG_PEEK | nb);
+	if (got <= 0)
+		return got;
+	put = real.write(out, buf, (size_t)got);
+	if (put > 0)
+		v4v_recv1(in, p, buf, (size_t)put, MSG_DONTWAIT);
+	return put;
+}
+
+static ssize_t splice_to_v4v(int in, int out, struct pfd *p, size_t len,
+			     unsigned flags)
+{
+	static __thread char buf[64 * 1024];
+	ssize_t got;
+
+	(void)flags;
+	if (len > sizeof(buf))
+		len = sizeof(buf);
+	got = real.read(in, buf, len);
+	if (got <= 0)
+		return got;
+	/* Blocking: bytes taken from the pipe must not be dropped. */
+	return v4v_send1(out, p, buf, (size_t)got, 0);
+}
+
+ssize_t splice(int in, off_t *inoff, int out, off_t *outoff, size_t len,
+	       unsigned flags)
+{
+	struct pfd *pi = v4v_of(in), *po = v4v_of(out);
+
+	NEED();
+	if (!pi && !po)
+		return real.splice(in, inoff, out, outoff, len, flags);
+	if ((pi && inoff) || (po && outoff) || (pi && po)) {
+		errno = ESPIPE;
+		return -1;
+	}
+	return pi ? splice_from_v4v(in, pi, out, len, flags)
+		  : splice_to_v4v(in, out, po, len, flags);
+}
+
+/* glibc's _FORTIFY_SOURCE entry points. */
+extern void __chk_fail(void) __attribute__((noreturn));
+ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen);
+ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags);
+ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen,
+		       int flags, struct sockaddr *addr, socklen_t *alen);
+
+ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
+{
+	if (len > buflen)
+		__chk_fail();
+	return read(fd, buf, len);
+}
+
+ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
+{
+	if (len > buflen)
+		__chk_fail();
+	return recv(fd, buf, len, flags);
+}
+
+ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen,
+		       int flags, struct sockaddr *addr, socklen_t *alen)
+{
+	if (len > buflen)
+		__chk_fail();
+	return recvfrom(fd, buf, len, flags, addr, alen);
+}
