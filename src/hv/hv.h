@@ -147,6 +147,8 @@ int hv_ring_register(struct hv *hv, struct hv_domain *d,
 		     const struct v4vp_register *req, int memfd, int bell,
 		     struct v4vp_register_reply *out);
 void hv_ring_destroy(struct hv *hv, struct hv_ring *r, const char *why);
+/* Stream payload bytes a linked ring has received so far. */
+uint64_t hv_ring_stream_bytes(const struct hv_ring *r);
 int hv_ring_unregister(struct hv *hv, struct hv_domain *d, uint32_t handle,
 		       uint32_t flags);
 struct hv_ring *hv_ring_by_handle(struct hv *hv, uint32_t handle);

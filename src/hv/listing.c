@@ -19,6 +19,22 @@ uint64_t hv_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Bytes of the live stream rings of `d` (all domains if NULL), on top
+ * of what rings that ended have left in the counters. */
+static uint64_t live_stream_bytes(struct hv *hv, const struct hv_domain *d)
+{
+	struct list *pos, *tmp;
+	uint64_t sum = 0;
+
+	list_for_each_safe(pos, tmp, &hv->rings) {
+		struct hv_ring *g = container_of(pos, struct hv_ring, link);
+
+		if (!d || g->dom == d)
+			sum += hv_ring_stream_bytes(g);
+	}
+	return sum;
+}
+
 static void rec_hv(struct hv *hv, struct v4vp_rec_hv *r)
 {
 	memset(r, 0, sizeof(*r));
@@ -28,9 +44,11 @@ static void rec_hv(struct hv *hv, struct v4vp_rec_hv *r)
 	r->policy = vipt_policy(hv->vipt);
 	r->uptime_ms = hv_now_ms() - hv->start_ms;
 	r->c = hv->c;
+	r->c.stream_bytes += live_stream_bytes(hv, NULL);
 }
 
-static void rec_domain(const struct hv_domain *d, struct v4vp_rec_domain *r)
+static void rec_domain(struct hv *hv, const struct hv_domain *d,
+		       struct v4vp_rec_domain *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->domid = d->domid;
@@ -41,6 +59,7 @@ static void rec_domain(const struct hv_domain *d, struct v4vp_rec_domain *r)
 	r->ring_bytes = d->ring_bytes;
 	memcpy(r->name, d->name, sizeof(r->name));
 	r->c = d->c;
+	r->c.stream_bytes += live_stream_bytes(hv, d);
 }
 
 static void rec_ring(struct hv_ring *g, struct v4vp_rec_ring *r)
@@ -84,7 +103,7 @@ static uint32_t fill_domains(struct hv *hv, uint32_t cursor, void *recs,
 			*next = id;
 			break;
 		}
-		rec_domain(hv->domains[id], &r[n++]);
+		rec_domain(hv, hv->domains[id], &r[n++]);
 	}
 	return n;
 }

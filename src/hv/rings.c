@@ -275,12 +275,25 @@ void hv_ring_event(struct hv *hv, struct hv_ring *r, uint32_t events)
 	hv_ring_destroy(hv, r, "socket closed");
 }
 
+uint64_t hv_ring_stream_bytes(const struct hv_ring *r)
+{
+	if (r->state != HV_RING_LINKED)
+		return 0;
+	/* Direct peers count in the ring's header themselves (so do we,
+	 * when we insert): statistics only. */
+	return __atomic_load_n(&r->prod.r.sh->tx_bytes, __ATOMIC_RELAXED);
+}
+
 void hv_ring_destroy(struct hv *hv, struct hv_ring *r, const char *why)
 {
 	struct hv_domain *d = r->dom;
 
+	uint64_t got = hv_ring_stream_bytes(r);
+
 	hv_log(HV_LOG_DEBUG, "ring %u (%u:%u) closed: %s", r->handle,
 	       d->domid, r->port, why);
+	d->c.stream_bytes += got;
+	hv->c.stream_bytes += got;
 	/* The peer learns first, so that woken pumps stop writing here;
 	 * then senders waiting for space retry and learn it is gone. */
 	hv_conn_ring_gone(hv, r);

@@ -327,7 +327,12 @@ int sock_ring_alloc(struct v4v_sock *s, int *memfd)
 	}
 	s->memlen = len;
 	v4v_ring_format(s->mem, size);
-	v4v_ring_view(&view, s->mem, len, size);
+	if (v4v_ring_view(&view, s->mem, len, size)) {
+		munmap(s->mem, len);
+		s->mem = NULL;
+		errno = EINVAL;
+		goto fail;
+	}
 	v4v_ring_cons_init(&s->cons, &view);
 	/* Empty and without a token: the first insert must ring. */
 	v4v_ring_arm(&s->cons);

@@ -58,13 +58,16 @@ int stream_bind(struct v4v_sock *s, const struct v4v_addr *a)
 	return 0;
 }
 
-/* The listener's ring holds the backlog: one SYN is 32 bytes. */
+/* The listener's ring holds the backlog: one SYN takes 32 bytes (its
+ * header and payload, padded to whole slots). */
 static uint32_t backlog_ring(int backlog)
 {
+	const uint32_t syn = (V4V_RING_MSG_HDR + sizeof(struct v4vp_syn) +
+			      V4V_RING_SLOT - 1) & ~(V4V_RING_SLOT - 1);
 	uint32_t n = backlog <= 0 ? 128 : backlog > 65536 ? 65536
 							   : (uint32_t)backlog;
 
-	n = (n + 16) * (V4V_RING_MSG_HDR + sizeof(struct v4vp_syn));
+	n = (n + 16) * syn;
 	return n < 4096 ? 4096 : n;
 }
 

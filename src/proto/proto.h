@@ -240,6 +240,9 @@ struct v4vp_counters {
 	uint64_t drops;	  /* refused for lack of space (EAGAIN) */
 	uint64_t rejects; /* refused by viptables */
 	uint64_t norings; /* refused: no such ring (ECONNREFUSED) */
+	/* Stream payload bytes received, however they moved (direct or
+	 * through v4vd); rings that ended included. */
+	uint64_t stream_bytes;
 };
 
 /* LIST: what to list, from which cursor (0 = the start). */

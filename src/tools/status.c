@@ -102,9 +102,9 @@ static void counters_json(const struct v4vp_counters *c)
 	printf("\"tx_msgs\":%" PRIu64 ",\"tx_bytes\":%" PRIu64
 	       ",\"rx_msgs\":%" PRIu64 ",\"rx_bytes\":%" PRIu64
 	       ",\"drops\":%" PRIu64 ",\"rejects\":%" PRIu64
-	       ",\"norings\":%" PRIu64,
+	       ",\"norings\":%" PRIu64 ",\"stream_bytes\":%" PRIu64,
 	       c->tx_msgs, c->tx_bytes, c->rx_msgs, c->rx_bytes, c->drops,
-	       c->rejects, c->norings);
+	       c->rejects, c->norings, c->stream_bytes);
 }
 
 static void print_json(const struct snapshot *s)
@@ -180,19 +180,22 @@ static void print_table(const struct snapshot *s)
 	       s->hv.ndomains, s->hv.nrings);
 	printf("messages: %" PRIu64 " sent (%" PRIu64 " bytes), %" PRIu64
 	       " dropped (ring full), %" PRIu64 " rejected (viptables), %"
-	       PRIu64 " refused (no ring)\n\n",
-	       c->tx_msgs, c->tx_bytes, c->drops, c->rejects, c->norings);
-	printf("%5s %-16s %7s %6s %5s %10s %10s %10s %7s %7s\n", "DOMID",
-	       "NAME", "PID", "UID", "RINGS", "TX-MSGS", "RX-MSGS",
-	       "TX-BYTES", "DROPS", "REJECTS");
+	       PRIu64 " refused (no ring)\nstreams: %" PRIu64
+	       " bytes received\n\n",
+	       c->tx_msgs, c->tx_bytes, c->drops, c->rejects, c->norings,
+	       c->stream_bytes);
+	printf("%5s %-16s %7s %6s %5s %10s %10s %10s %7s %7s %12s\n",
+	       "DOMID", "NAME", "PID", "UID", "RINGS", "TX-MSGS", "RX-MSGS",
+	       "TX-BYTES", "DROPS", "REJECTS", "STREAM-RX");
 	for (uint32_t i = 0; i < s->ndoms; i++) {
 		const struct v4vp_rec_domain *d = &s->doms[i];
 
 		printf("%5u %-16.31s %7d %6u %5u %10" PRIu64 " %10" PRIu64
-		       " %10" PRIu64 " %7" PRIu64 " %7" PRIu64 "\n",
+		       " %10" PRIu64 " %7" PRIu64 " %7" PRIu64 " %12" PRIu64
+		       "\n",
 		       d->domid, name_of(d->name), d->pid, d->uid, d->nrings,
 		       d->c.tx_msgs, d->c.rx_msgs, d->c.tx_bytes, d->c.drops,
-		       d->c.rejects);
+		       d->c.rejects, d->c.stream_bytes);
 	}
 	printf("\n%6s %-18s %7s %9s %9s %7s %10s %10s %7s\n", "RING",
 	       "ADDRESS", "PARTNER", "SIZE", "USED", "WAITERS", "RX-MSGS",
