@@ -6,6 +6,7 @@
  * (a fresh domain), pinned to its own core.
  */
 #include "sbench.h"
+#include "agg.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -24,6 +25,8 @@
 static const char usage[] =
 "Usage: v4v bench [OPTION]...\n"
 "       v4v bench dgram [OPTION]...   (datagram ping-pong; see its --help)\n"
+"       v4v bench aggregate [OPTION]...  (1 to 8 pairs at once; see its --help)\n"
+"       v4v bench report --out DIR [OPTION]...  (the whole suite, report.md)\n"
 "Ping-pong (half round trip, p50 and p99) and streaming bandwidth of stream\n"
 "sockets for message sizes 1 B to 4 MiB, over V4V (direct and strict) and,\n"
 "in the same run, AF_UNIX, TCP loopback and the generic path (TCP between\n"
@@ -506,6 +509,10 @@ int cmd_bench(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "dgram"))
 		return cmd_bench_dgram(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "aggregate"))
+		return cmd_bench_aggregate(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "report"))
+		return cmd_bench_report(argc - 1, argv + 1);
 	rc = parse(argc, argv, &o);
 	if (rc)
 		return rc;

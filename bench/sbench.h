@@ -23,10 +23,21 @@ struct stransport {
 extern const struct stransport st_v4v, st_v4v_strict, st_unix, st_tcp,
 	st_generic;
 
+/* stransports.c: socket buffer and ring size of every transport. */
+extern int sbench_buf_bytes;
+int st_inet_listen_any(struct bench_addr *a);
+/* The v4vd --strict the v4v-strict transport started (0: none). */
+pid_t st_strict_pid(void);
+
 /* generic.c */
 int generic_setup(void);
 void generic_teardown(void);
 int generic_enter(char side);
 const char *generic_server_addr(void);
+/* One namespace per domain, all on one bridge (the aggregate benchmark). */
+int generic_multi_setup(int ndom);
+void generic_multi_teardown(int ndom);
+int generic_multi_enter(int dom);
+void generic_multi_addr(int dom, char *buf, size_t len);
 
 #endif

@@ -24,7 +24,10 @@
 
 #include "v4v/socket.h"
 
-#define BUF_BYTES (4 << 20)
+/* Socket buffers and V4V rings of every transport (the aggregate
+ * benchmark may change it before it opens any socket). */
+int sbench_buf_bytes = 4 << 20;
+#define BUF_BYTES sbench_buf_bytes
 
 /* ---- V4V ---- */
 
@@ -148,6 +151,11 @@ static int strict_prepare(void)
 	return -1;
 }
 
+pid_t st_strict_pid(void)
+{
+	return strict_pid;
+}
+
 static void strict_cleanup(void)
 {
 	if (strict_pid > 0) {
@@ -268,6 +276,16 @@ static int generic_listen(struct bench_addr *a)
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 
 	inet_pton(AF_INET, generic_server_addr(), &sin.sin_addr);
+	return k_listen(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0),
+			(struct sockaddr *)&sin, sizeof(sin), a);
+}
+
+/* Any address of this namespace, an ephemeral port (the aggregate's
+ * generic path: one namespace per domain). */
+int st_inet_listen_any(struct bench_addr *a)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+
 	return k_listen(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0),
 			(struct sockaddr *)&sin, sizeof(sin), a);
 }

@@ -6,10 +6,15 @@
 #   iproute2                             network namespaces in tests/benchmarks
 #   gnuplot-nox                          the benchmark's PNG plot
 #   spin                                 model checking of the wakeup protocol
+#   python3                              test summaries and helpers
+#   socat curl redis-server redis-tools nginx-light wrk iperf3 sockperf
+#                                        real programs the interposer is
+#                                        tested and benchmarked with
 set -eu
 need=""
 for pkg in gcc meson ninja-build pkg-config clang libclang-rt-14-dev \
-           iproute2 gnuplot-nox spin; do
+           iproute2 gnuplot-nox spin python3 socat curl redis-server \
+           redis-tools nginx-light wrk iperf3 sockperf; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null |
 		grep -q "install ok installed" || need="$need $pkg"
 done

@@ -22,16 +22,22 @@
 #include <poll.h>
 #include <sys/socket.h>
 
-void bell_drain(int fd)
+size_t bell_drain(int fd)
 {
 	char buf[8192];
+	size_t total = 0;
+	ssize_t n;
 
 	/* A whole fill (a few KiB) in one call, and stop at a short read:
 	 * what arrives after that is a new fill (or token), not ours to
 	 * take.  Looping on would empty a sender's next fill as it is made
 	 * and wake it with no room. */
-	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) == (ssize_t)sizeof(buf))
-		;
+	while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+		total += (size_t)n;
+		if (n != (ssize_t)sizeof(buf))
+			break;
+	}
+	return total;
 }
 
 void bell_token(int bell)
@@ -83,11 +89,39 @@ static bool rx_ended(const struct v4v_sock *s)
 			      (V4V_RING_TX_FIN | V4V_RING_TX_RST));
 }
 
+/*
+ * A producer that took ARMED owes us a token: it clears the flag, then
+ * writes.  If we arm again before the token lands, it arrives later and
+ * leaves the descriptor readable with nothing to read, and a program
+ * that trusts poll (wrk does) takes the EAGAIN that follows for an
+ * error.  So the owed token is waited for, briefly: the producer is
+ * between two instructions and a system call.  (A producer that dies
+ * there, or a hostile one, costs its own connection a millisecond.)
+ */
+#define OWED_TOKEN_MS 1
+
+static void drain_owed(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	if (bell_drain(fd) == 0 && poll(&p, 1, OWED_TOKEN_MS) == 1)
+		bell_drain(fd);
+}
+
 bool bell_rx_rearm(struct v4v_sock *s)
 {
-	bell_drain(s->fd);
-	if (v4v_ring_arm(&s->cons) && !rx_ended(s))
-		return true;
+	bool rung;
+
+	if (s->mem && !v4v_ring_armed(&s->cons))
+		drain_owed(s->fd);
+	else
+		bell_drain(s->fd);
+	if (v4v_ring_arm_rung(&s->cons, &rung)) {
+		if (!rx_ended(s))
+			return true;
+	} else if (rung) {
+		return false; /* a producer's token keeps it readable */
+	}
 	/* Data (or the end) arrived after we looked: the descriptor must
 	 * stay readable for whoever polls it next. */
 	bell_token(s->bell);

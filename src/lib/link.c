@@ -39,11 +39,20 @@ static struct {
 	.once = PTHREAD_ONCE_INIT,
 };
 
+static void init_once(void);
+
+/* The environment as it was on first use is kept: programs clear theirs
+ * (nginx does for its workers), and the children must still find the
+ * hypervisor their parent used.  A variable set now still wins. */
+static char env_path[108];
+static char env_name[V4V_NAME_MAX];
+
 const char *v4v_link_path(void)
 {
 	const char *p = getenv(V4VP_SOCKET_ENV);
 
-	return p && p[0] ? p : V4VP_DEFAULT_SOCKET;
+	pthread_once(&L.once, init_once);
+	return p && p[0] ? p : env_path;
 }
 
 static int dial(const char *path)
@@ -138,7 +147,12 @@ static void on_fork_child(void)
 static void init_once(void)
 {
 	const char *cap = getenv("V4V_CAP_FD");
+	const char *path = getenv(V4VP_SOCKET_ENV);
+	const char *name = getenv("V4V_NAME");
 
+	snprintf(env_path, sizeof(env_path), "%s",
+		 path && path[0] ? path : V4VP_DEFAULT_SOCKET);
+	snprintf(env_name, sizeof(env_name), "%s", name ? name : "");
 	pthread_atfork(NULL, NULL, on_fork_child);
 	/* Set by `v4v run` for a program that should join its domain. */
 	if (cap && cap[0]) {
@@ -156,7 +170,6 @@ static int hello(void)
 {
 	struct v4vp_hello req = { .flags = V4VP_HELLO_NEW };
 	struct v4vp_hello_reply rep;
-	const char *name = getenv("V4V_NAME");
 	int fd, cap[V4VP_MAX_FDS], rc;
 
 	fd = dial(v4v_link_path());
@@ -165,8 +178,9 @@ static int hello(void)
 	L.conn.fd = fd;
 	if (L.cap >= 0)
 		req.flags = V4VP_HELLO_JOIN;
-	else if (name)
-		snprintf(req.name, sizeof(req.name), "%s", name);
+	else
+		snprintf(req.name, sizeof(req.name), "%s",
+			 getenv("V4V_NAME") ? getenv("V4V_NAME") : env_name);
 	rc = call(&L.conn, V4VP_HELLO, &req, sizeof(req), NULL, 0, &L.cap,
 		  L.cap >= 0, &rep, sizeof(rep), NULL, cap);
 	if (rc == -EPERM && req.flags == V4VP_HELLO_JOIN && !L.cap_inherited) {

@@ -92,7 +92,8 @@ bool sock_nonblock_hint(const struct v4v_sock *s, int flags);
 bool sock_nonblock(struct v4v_sock *s, int flags);
 
 /* bell.c */
-void bell_drain(int fd);
+/* Take what waits in fd's receive queue (one fill); returns bytes. */
+size_t bell_drain(int fd);
 void bell_token(int bell);
 /* Make fd unwritable by filling the doorbell towards the hypervisor;
  * returns the bytes written. */

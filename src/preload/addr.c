@@ -19,12 +19,26 @@
 #include <unistd.h>
 
 bool pl_debug;
+bool pl_off;
+static bool declared;
 
-__attribute__((constructor)) static void debug_init(void)
+static bool env_true(const char *name)
 {
-	const char *e = getenv("V4V_DEBUG");
+	const char *e = getenv(name);
 
-	pl_debug = e && e[0] && strcmp(e, "0");
+	return e && e[0] && strcmp(e, "0");
+}
+
+/* Read the environment at load time: programs clear theirs (nginx does
+ * for its workers), and what their children inherit is our memory. */
+__attribute__((constructor)) static void env_init(void)
+{
+	const char *off = getenv("V4V_PRELOAD");
+
+	pl_debug = env_true("V4V_DEBUG");
+	declared = env_true("V4V_DECLARED");
+	pl_off = off && !strcmp(off, "off");
+	v4v_link_path();
 }
 
 void pl_log(int fd, const char *fmt, ...)
@@ -157,11 +171,10 @@ void pl_addr_out(const struct sockaddr_storage *a, socklen_t alen,
 
 static void declare_once(void)
 {
-	const char *e = getenv("V4V_DECLARED");
 	int n;
 
 	/* `v4v run` declares for the whole tree it starts. */
-	if (e && !strcmp(e, "1"))
+	if (declared)
 		return;
 	n = v4v_declare_netns();
 	pl_log(-1, "declared %d address(es) of this network namespace", n);

@@ -19,18 +19,6 @@
 
 #define NEED() (real.socket ? (void)0 : real_init())
 
-static bool disabled(void)
-{
-	static int off = -1;
-
-	if (off < 0) {
-		const char *e = getenv("V4V_PRELOAD");
-
-		off = e && !strcmp(e, "off");
-	}
-	return off;
-}
-
 /* A new descriptor number from the kernel: whatever we knew about an
  * earlier holder of the number is stale. */
 static int fresh(int fd)
@@ -68,7 +56,7 @@ int socket(int domain, int type, int protocol)
 	}
 	fd = fresh(real.socket(domain, type, protocol));
 	if (fd >= 0 && pl_inet_family(domain) && base == SOCK_STREAM &&
-	    (protocol == 0 || protocol == IPPROTO_TCP) && !disabled())
+	    (protocol == 0 || protocol == IPPROTO_TCP) && !pl_off)
 		track(fd, PFD_TCP, domain);
 	return fd;
 }
@@ -270,6 +258,7 @@ int pl_listen_v4v(int fd, struct pfd *p, int backlog)
 	p->kfd = kfd;
 	p->vfd = vfd;
 	p->nonblock = fl & O_NONBLOCK;
+	p->v4v_dead = false;
 	pfd_set_kind(p, PFD_LISTEN);
 	pthread_mutex_unlock(&p->lock);
 	pl_log(fd, "listening on kernel TCP port %u and V4V port %#x",
@@ -303,11 +292,41 @@ static void accepted(int nfd, struct pfd *lp)
 	pthread_mutex_unlock(&p->lock);
 }
 
-static bool listener_nonblock(int fd, struct pfd *p, int flags)
+static bool listener_nonblock(int fd, struct pfd *p)
 {
-	(void)flags;
 	return __atomic_load_n(&p->nonblock, __ATOMIC_RELAXED) ||
 	       (real.fcntl(fd, F_GETFL) & O_NONBLOCK);
+}
+
+/* The V4V listener failed for good (this process cannot reach v4vd,
+ * say, after dropping privileges): serve the kernel listener alone rather
+ * than spin on a readiness we cannot act on. */
+static void drop_v4v(int fd, struct pfd *p)
+{
+	pl_log(fd, "V4V accept failed (%s): kernel TCP only from now on",
+	       strerror(errno));
+	real.epoll_ctl(fd, EPOLL_CTL_DEL, p->vfd, NULL);
+	__atomic_store_n(&p->v4v_dead, true, __ATOMIC_RELAXED);
+}
+
+static int try_v4v(int fd, struct pfd *p, struct sockaddr *addr,
+		   socklen_t *len, int flags)
+{
+	int n;
+
+	if (__atomic_load_n(&p->v4v_dead, __ATOMIC_RELAXED))
+		return -1;
+	n = fresh(v4v_accept4(p->vfd, NULL, NULL, flags));
+	if (n < 0) {
+		if (errno != EAGAIN && errno != ECONNABORTED && errno != EINTR)
+			drop_v4v(fd, p);
+		return -1;
+	}
+	accepted(n, p);
+	pl_addr_out(&pfd_at(n, false)->peer, pfd_at(n, false)->peer_len, addr,
+		    len);
+	pl_log(n, "accepted over V4V");
+	return n;
 }
 
 int pl_accept(int fd, struct pfd *p, struct sockaddr *addr, socklen_t *len,
@@ -317,20 +336,16 @@ int pl_accept(int fd, struct pfd *p, struct sockaddr *addr, socklen_t *len,
 	int n;
 
 	for (;;) {
-		n = fresh(v4v_accept4(p->vfd, NULL, NULL, flags));
-		if (n >= 0) {
-			accepted(n, p);
-			pl_addr_out(&pfd_at(n, false)->peer,
-				    pfd_at(n, false)->peer_len, addr, len);
-			pl_log(n, "accepted over V4V");
+		n = try_v4v(fd, p, addr, len, flags);
+		if (n >= 0)
 			return n;
-		}
 		n = fresh(real.accept4(p->kfd, addr, len, flags));
 		if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
 			return n;
-		if (listener_nonblock(fd, p, flags))
+		if (listener_nonblock(fd, p))
 			return -1;
-		if (poll(&pfd, 1, -1) < 0)
+		pl_sig_arm();
+		if (poll(&pfd, 1, -1) < 0 && !pl_sig_restart(p, SO_RCVTIMEO))
 			return -1; /* EINTR, as a blocking accept gives */
 	}
 }

@@ -230,7 +230,7 @@ int shutdown(int fd, int how)
  * program gets ENOTCONN instead of reading the doorbell's bytes.  If exec
  * fails, all is put back.
  */
-struct saved { int fd, copy; };
+struct saved { int fd, copy, kfd; };
 struct exec_state { struct saved s[64]; int n; };
 
 static void hand_over(int fd, struct pfd *p, void *arg)
@@ -244,15 +244,22 @@ static void hand_over(int fd, struct pfd *p, void *arg)
 	copy = real.fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	if (copy < 0)
 		return;
-	if (kind == PFD_LISTEN)
+	if (kind == PFD_LISTEN) {
+		/* Ours is always non-blocking; the program's may not be. */
+		int fl = real.fcntl(p->kfd, F_GETFL);
+
+		real.fcntl(p->kfd, F_SETFL,
+			   p->nonblock ? fl : fl & ~O_NONBLOCK);
 		repl = real.dup3(p->kfd, fd, 0);
+	}
 	else if (pl_inet_family(p->family))
 		repl = real.socket(p->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (repl >= 0 && repl != fd) {
 		real.dup3(repl, fd, 0);
 		real.close(repl);
 	}
-	st->s[st->n++] = (struct saved){ fd, copy };
+	st->s[st->n++] = (struct saved){ fd, copy,
+					 kind == PFD_LISTEN ? p->kfd : -1 };
 }
 
 static struct exec_state *exec_prepare(struct exec_state *st)
@@ -267,8 +274,13 @@ static void exec_failed(struct exec_state *st)
 	int e = errno;
 
 	for (int i = 0; i < st->n; i++) {
-		real.dup3(st->s[i].copy, st->s[i].fd, 0);
-		real.close(st->s[i].copy);
+		struct saved *v = &st->s[i];
+
+		real.dup3(v->copy, v->fd, 0);
+		real.close(v->copy);
+		if (v->kfd >= 0)
+			real.fcntl(v->kfd, F_SETFL,
+				   real.fcntl(v->kfd, F_GETFL) | O_NONBLOCK);
 	}
 	errno = e;
 }

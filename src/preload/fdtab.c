@@ -60,6 +60,7 @@ static void clear(struct pfd *p)
 	pfd_set_kind(p, PFD_NONE);
 	p->family = 0;
 	p->nonblock = false;
+	p->v4v_dead = false;
 	p->kfd = p->vfd = -1;
 	p->local_len = p->peer_len = 0;
 	p->nopts = 0;
@@ -89,6 +90,7 @@ void pfd_copy(int from, int to)
 	pthread_mutex_lock(&dst->lock);
 	dst->family = tmp.family;
 	dst->nonblock = tmp.nonblock;
+	dst->v4v_dead = tmp.v4v_dead;
 	dst->kfd = tmp.kfd;
 	dst->vfd = tmp.vfd;
 	dst->local = tmp.local;

@@ -40,7 +40,10 @@ static ssize_t v4v_recvmsg_tcp(int fd, struct pfd *p, struct msghdr *msg,
 	m.msg_namelen = 0;
 	m.msg_control = NULL;
 	m.msg_controllen = 0;
-	n = v4v_recvmsg(fd, &m, flags);
+	do {
+		pl_sig_arm();
+		n = v4v_recvmsg(fd, &m, flags);
+	} while (n < 0 && pl_sig_restart(p, SO_RCVTIMEO));
 	if (n >= 0) {
 		msg->msg_namelen = 0;
 		msg->msg_controllen = 0;
@@ -53,6 +56,7 @@ static ssize_t v4v_sendmsg_tcp(int fd, struct pfd *p,
 			       const struct msghdr *msg, int flags)
 {
 	struct msghdr m;
+	ssize_t n;
 
 	if (p->family == AF_V4V)
 		return v4v_sendmsg(fd, msg, flags);
@@ -61,7 +65,11 @@ static ssize_t v4v_sendmsg_tcp(int fd, struct pfd *p,
 	m.msg_namelen = 0;
 	m.msg_control = NULL;
 	m.msg_controllen = 0;
-	return v4v_sendmsg(fd, &m, flags);
+	do {
+		pl_sig_arm();
+		n = v4v_sendmsg(fd, &m, flags);
+	} while (n < 0 && pl_sig_restart(p, SO_SNDTIMEO));
+	return n;
 }
 
 static ssize_t v4v_recv1(int fd, struct pfd *p, void *buf, size_t len,

@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -45,6 +46,7 @@ struct pfd {
 	int kind;		/* atomic */
 	int family;		/* AF_INET, AF_INET6, or AF_V4V (native) */
 	bool nonblock;		/* PFD_LISTEN: the application's O_NONBLOCK */
+	bool v4v_dead;		/* PFD_LISTEN: kernel listener only */
 	int kfd, vfd;		/* PFD_LISTEN: kernel and V4V listeners */
 	struct sockaddr_storage local, peer; /* PFD_V4V: as TCP would say */
 	socklen_t local_len, peer_len;
@@ -92,6 +94,7 @@ struct real {
 	int (*execve)(const char *, char *const[], char *const[]);
 	int (*execvpe)(const char *, char *const[], char *const[]);
 	int (*fexecve)(int, char *const[], char *const[]);
+	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
 };
 
 extern struct real real;
@@ -116,6 +119,7 @@ struct pfd_opt *pfd_opt(struct pfd *p, int level, int name, bool create);
 
 /* addr.c: TCP/IP addresses and v4vd */
 extern bool pl_debug;
+extern bool pl_off;	/* $V4V_PRELOAD=off: leave every socket to the kernel */
 void pl_log(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 bool pl_inet_family(int family);
 /* Which V4V listener serves `sa`?  0 with *dst and the local address the
@@ -140,6 +144,12 @@ int pl_accept(int fd, struct pfd *p, struct sockaddr *addr, socklen_t *len,
 	      int flags);
 /* Release whatever fd's entry holds besides the number itself. */
 void pl_release(int fd, struct pfd *p);
+
+/* signals.c: call pl_sig_arm before a blocking V4V call; after it fails,
+ * pl_sig_restart says whether the kernel would have restarted it (the
+ * socket's SO_RCVTIMEO or SO_SNDTIMEO is `timeo_opt`). */
+void pl_sig_arm(void);
+bool pl_sig_restart(struct pfd *p, int timeo_opt);
 
 /* opts.c */
 void pl_opts_apply(struct pfd *p, int vfd);

@@ -58,6 +58,7 @@ __attribute__((constructor)) void real_init(void)
 	RESOLVE(execve);
 	RESOLVE(execvpe);
 	RESOLVE(fexecve);
+	RESOLVE(sigaction);
 	/* Last: the wrappers test it to know the table is complete. */
 	RESOLVE(socket);
 	if (!real.socket) {

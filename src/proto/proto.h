@@ -296,7 +296,6 @@ struct v4vp_rec_ring {
 	uint32_t waiters;
 	uint32_t conid;		/* stream connection rings; else 0 */
 	uint32_t flags;		/* V4VP_RING_* */
-	uint32_t pad;
 	v4v_domid_t peer_domid;	/* linked: the other direction's ring */
 	uint16_t pad2;
 	uint32_t peer_port;

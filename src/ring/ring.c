@@ -340,16 +340,27 @@ bool v4v_ring_consume(struct v4v_ring_cons *c, const struct v4v_ring_msg *m)
 	       V4V_RING_TX_WAITING;
 }
 
-bool v4v_ring_arm(struct v4v_ring_cons *c)
+bool v4v_ring_arm_rung(struct v4v_ring_cons *c, bool *rung)
 {
 	__atomic_fetch_or(&c->r.sh->rx_flags, V4V_RING_RX_ARMED,
 			  __ATOMIC_SEQ_CST);
 	full_fence();
+	*rung = false;
 	if (load_acq(&c->r.sh->tx_ptr) == c->rx)
 		return true;
-	__atomic_fetch_and(&c->r.sh->rx_flags, ~V4V_RING_RX_ARMED,
-			   __ATOMIC_RELAXED);
+	/* Whoever clears ARMED owns the doorbell: we, or a producer that
+	 * saw the flag first and now rings. */
+	*rung = !(__atomic_fetch_and(&c->r.sh->rx_flags, ~V4V_RING_RX_ARMED,
+				     __ATOMIC_ACQ_REL) &
+		  V4V_RING_RX_ARMED);
 	return false;
+}
+
+bool v4v_ring_arm(struct v4v_ring_cons *c)
+{
+	bool rung;
+
+	return v4v_ring_arm_rung(c, &rung);
 }
 
 void v4v_ring_set_rx_flag(const struct v4v_ring *r, uint32_t flag)

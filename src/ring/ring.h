@@ -185,6 +185,9 @@ bool v4v_ring_consume(struct v4v_ring_cons *c, const struct v4v_ring_msg *m);
  * empty afterwards (safe to sleep), false if data arrived meanwhile (the
  * flag is withdrawn). */
 bool v4v_ring_arm(struct v4v_ring_cons *c);
+/* The same; when data raced in, *rung says a producer took ARMED first
+ * and owes a doorbell (else the caller must make its own). */
+bool v4v_ring_arm_rung(struct v4v_ring_cons *c, bool *rung);
 
 /* Bytes currently queued (headers and padding included). */
 uint32_t v4v_ring_used(const struct v4v_ring_cons *c);

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+#include "rgpu/pipeline.h"
+
+#include <errno.h>
+#include <stdbool.h>
+
+void pipeline_init(struct pipeline *p, const struct rgpu_backend *be,
+		   struct rgpu_bsess *bs, size_t chunk, unsigned nslots,
+		   bool staged)
+{
+	*p = (struct pipeline){ .be = be, .bs = bs, .chunk = chunk,
+				.nslots = nslots,
+				.direct = be->host_view && !staged };
+	if (p->nslots < 2)
+		p->nslots = 2;
+	if (p->nslots > RGPU_MAX_SLOTS)
+		p->nslots = RGPU_MAX_SLOTS;
+}
+
+void pipeline_release(struct pipeline *p)
+{
+	for (unsigned i = 0; i < p->nslots; i++) {
+		if (!p->buf[i])
+			continue;
+		p->be->slot_wait(p->bs, (int)i);
+		p->be->stage_free(p->bs, p->buf[i]);
+		p->buf[i] = NULL;
+	}
+}
+
+static int stage(struct pipeline *p)
+{
+	for (unsigned i = 0; i < p->nslots; i++) {
+		int rc = p->buf[i] ? 0
+				   : p->be->stage_alloc(p->bs, p->chunk,
+							&p->buf[i]);
+
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+/* Wait for the copies on the first `used` slots; keep the first error. */
+static int drain(struct pipeline *p, uint64_t used, int rc)
+{
+	for (unsigned i = 0; i < p->nslots && i < used; i++) {
+		int w = p->be->slot_wait(p->bs, (int)i);
+
+		rc = rc ? rc : w;
+	}
+	return rc;
+}
+
+static bool recv_chunk(struct rgpu_conn *c, void *buf, size_t len,
+		       struct pipe_io *io)
+{
+	size_t got = conn_read(c, buf, len, &io->err);
+
+	io->done += got;
+	if (got == len)
+		return true;
+	if (io->err == 0)
+		io->err = EPIPE; /* the peer ended the stream mid-copy */
+	return false;
+}
+
+/* Host-addressable device memory: receive into it, send from it. */
+static int direct_htod(struct pipeline *p, uint64_t dst, uint64_t n,
+		       struct rgpu_conn *c, struct pipe_io *io)
+{
+	char *to = p->be->host_view(p->bs, dst);
+
+	for (uint64_t off = 0; off < n; off += p->chunk)
+		if (!recv_chunk(c, to + off,
+				(size_t)min_u64(p->chunk, n - off), io))
+			break;
+	return 0;
+}
+
+static int direct_dtoh(struct pipeline *p, uint64_t src, uint64_t n,
+		       struct rgpu_conn *c, struct pipe_io *io)
+{
+	io->err = -conn_write(c, p->be->host_view(p->bs, src), (size_t)n);
+	io->done = io->err ? 0 : n;
+	return 0;
+}
+
+int pipeline_htod(struct pipeline *p, uint64_t dst, uint64_t n,
+		  struct rgpu_conn *c, struct pipe_io *io)
+{
+	uint64_t off = 0, k = 0;
+	int rc;
+
+	*io = (struct pipe_io){ 0, 0 };
+	if (p->direct)
+		return direct_htod(p, dst, n, c, io);
+	rc = stage(p);
+	if (rc) {
+		pipeline_discard(p, n, c, io);
+		return rc;
+	}
+	for (; off < n; off += p->chunk, k++) {
+		unsigned slot = (unsigned)(k % p->nslots);
+		size_t len = (size_t)min_u64(p->chunk, n - off);
+
+		/* The buffer is free again once its last copy is done. */
+		if (k >= p->nslots) {
+			int w = p->be->slot_wait(p->bs, (int)slot);
+
+			rc = rc ? rc : w;
+		}
+		if (!recv_chunk(c, p->buf[slot], len, io))
+			break;
+		if (!rc)
+			rc = p->be->htod_async(p->bs, (int)slot, dst + off,
+					       p->buf[slot], len);
+	}
+	return drain(p, k, rc);
+}
+
+int pipeline_discard(struct pipeline *p, uint64_t n, struct rgpu_conn *c,
+		     struct pipe_io *io)
+{
+	char scratch[65536];
+
+	(void)p;
+	*io = (struct pipe_io){ 0, 0 };
+	for (uint64_t off = 0; off < n; off += sizeof(scratch))
+		if (!recv_chunk(c, scratch,
+				(size_t)min_u64(sizeof(scratch), n - off), io))
+			break;
+	return 0;
+}
+
+int pipeline_dtoh(struct pipeline *p, uint64_t src, uint64_t n,
+		  struct rgpu_conn *c, struct pipe_io *io)
+{
+	uint64_t chunks = (n + p->chunk - 1) / p->chunk;
+	int rc;
+
+	*io = (struct pipe_io){ 0, 0 };
+	if (p->direct)
+		return direct_dtoh(p, src, n, c, io);
+	rc = stage(p);
+	if (rc)
+		return rc;
+	/* Prime every slot, then: wait, send, refill the slot. */
+	for (uint64_t k = 0; k < chunks && k < p->nslots && !rc; k++)
+		rc = p->be->dtoh_async(p->bs, (int)k, p->buf[k],
+				       src + k * p->chunk,
+				       min_u64(p->chunk, n - k * p->chunk));
+	for (uint64_t k = 0; k < chunks && !rc; k++) {
+		unsigned slot = (unsigned)(k % p->nslots);
+		uint64_t next = k + p->nslots;
+		size_t len = (size_t)min_u64(p->chunk, n - k * p->chunk);
+
+		rc = p->be->slot_wait(p->bs, (int)slot);
+		if (rc)
+			break;
+		io->err = -conn_write(c, p->buf[slot], len);
+		if (io->err)
+			break;
+		io->done += len;
+		if (next < chunks)
+			rc = p->be->dtoh_async(p->bs, (int)slot, p->buf[slot],
+					       src + next * p->chunk,
+					       min_u64(p->chunk,
+						       n - next * p->chunk));
+	}
+	return drain(p, chunks, rc);
+}

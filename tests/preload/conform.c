@@ -1,0 +1,440 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A plain TCP program, written against the BSD socket API only: every
+ * check must give the same answer over the kernel's TCP and through the
+ * interposer (test_conform.sh runs it both ways and compares).  It prints
+ * one "ok NAME" or "FAIL NAME" per check, and "bytes N" for what it moved.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int fails;
+static unsigned long long moved;
+
+#define CHECK(name, cond)                                                    \
+	do {                                                                 \
+		if (cond) {                                                  \
+			printf("ok   %s\n", name);                           \
+		} else {                                                     \
+			printf("FAIL %s (%s:%d, errno %s)\n", name, __FILE__, \
+			       __LINE__, strerror(errno));                   \
+			fails++;                                             \
+		}                                                            \
+		fflush(stdout);                                              \
+	} while (0)
+
+static struct sockaddr_in listen_addr;
+
+static int listener(int backlog)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, backlog))
+		return -1;
+	getsockname(fd, (struct sockaddr *)&listen_addr, &len);
+	return fd;
+}
+
+static int dial(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (connect(fd, (struct sockaddr *)&listen_addr, sizeof(listen_addr)))
+		return -1;
+	return fd;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+		moved += (unsigned long long)n;
+	}
+	return 0;
+}
+
+static int read_all(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = read(fd, p, len);
+
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* A server child that echoes every connection it accepts, forking one
+ * child per connection (as inetd and sshd do). */
+static pid_t echo_server(int lfd, int conns)
+{
+	pid_t pid = fork();
+
+	if (pid)
+		return pid;
+	for (int i = 0; i < conns; i++) {
+		int c = accept(lfd, NULL, NULL);
+		char buf[65536];
+		ssize_t n;
+
+		if (c < 0)
+			_exit(1);
+		if (fork() == 0) {
+			close(lfd);
+			while ((n = read(c, buf, sizeof(buf))) > 0)
+				if (write_all(c, buf, (size_t)n))
+					break;
+			_exit(0);
+		}
+		close(c);
+	}
+	while (wait(NULL) > 0)
+		;
+	_exit(0);
+}
+
+static void t_echo(void)
+{
+	size_t len = 4 << 20;
+	char *out = malloc(len), *in = malloc(len);
+	int fd = dial();
+
+	for (size_t i = 0; i < len; i++)
+		out[i] = (char)(i * 2654435761u >> 13);
+	CHECK("connect", fd >= 0);
+	/* Chunk by chunk: neither side may count on the other's buffers
+	 * holding more than a chunk. */
+	bool same = true;
+	for (size_t off = 0; off < len && same; off += 65536)
+		same = !write_all(fd, out + off, 65536) &&
+		       !read_all(fd, in + off, 65536);
+	CHECK("echo 4 MiB", same && !memcmp(in, out, len));
+	shutdown(fd, SHUT_WR);
+	CHECK("EOF after the peer saw our FIN", read(fd, in, 1) == 0);
+	close(fd);
+	free(out);
+	free(in);
+}
+
+static void t_names(void)
+{
+	struct sockaddr_in me, peer;
+	socklen_t ml = sizeof(me), pl = sizeof(peer);
+	int fd = dial(), v = 0;
+	socklen_t vl = sizeof(v);
+
+	CHECK("getpeername is the listener",
+	      !getpeername(fd, (struct sockaddr *)&peer, &pl) &&
+		      pl == sizeof(peer) && peer.sin_family == AF_INET &&
+		      peer.sin_port == listen_addr.sin_port &&
+		      peer.sin_addr.s_addr == htonl(INADDR_LOOPBACK));
+	CHECK("getsockname is loopback",
+	      !getsockname(fd, (struct sockaddr *)&me, &ml) &&
+		      me.sin_family == AF_INET &&
+		      me.sin_addr.s_addr == htonl(INADDR_LOOPBACK) &&
+		      me.sin_port != 0);
+	CHECK("SO_TYPE", !getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &vl) &&
+				 v == SOCK_STREAM);
+	vl = sizeof(v);
+	CHECK("SO_DOMAIN", !getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &vl) &&
+				   v == AF_INET);
+	vl = sizeof(v);
+	CHECK("SO_ERROR 0", !getsockopt(fd, SOL_SOCKET, SO_ERROR, &v, &vl) &&
+				    v == 0);
+	v = 1;
+	CHECK("TCP_NODELAY set", !setsockopt(fd, IPPROTO_TCP, TCP_NODELAY,
+					     &v, sizeof(v)));
+	v = 0;
+	vl = sizeof(v);
+	CHECK("TCP_NODELAY reads back",
+	      !getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &vl) && v == 1);
+	v = 1;
+	CHECK("SO_KEEPALIVE", !setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v,
+					  sizeof(v)));
+	vl = sizeof(v);
+	CHECK("SO_RCVBUF readable",
+	      !getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &vl) && v > 0);
+	close(fd);
+}
+
+static void t_nonblocking(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), rc, err = -1;
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	socklen_t el = sizeof(err);
+	char c;
+
+	rc = connect(fd, (struct sockaddr *)&listen_addr, sizeof(listen_addr));
+	CHECK("non-blocking connect", rc == 0 || errno == EINPROGRESS);
+	CHECK("POLLOUT when connected", poll(&p, 1, 5000) == 1 &&
+						(p.revents & POLLOUT));
+	CHECK("SO_ERROR after connect",
+	      !getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) && err == 0);
+	CHECK("EAGAIN with nothing to read",
+	      read(fd, &c, 1) < 0 && errno == EAGAIN);
+	CHECK("write, then readable",
+	      write_all(fd, "ping", 4) == 0 &&
+		      (p.events = POLLIN, poll(&p, 1, 5000) == 1));
+	int n = -1;
+	CHECK("FIONREAD", ioctl(fd, FIONREAD, &n) == 0 && n >= 1);
+	char buf[8];
+	CHECK("MSG_PEEK leaves data",
+	      recv(fd, buf, 4, MSG_PEEK | MSG_WAITALL) == 4 &&
+		      recv(fd, buf, 4, MSG_WAITALL) == 4 &&
+		      !memcmp(buf, "ping", 4));
+	int off = 0;
+	CHECK("FIONBIO off, fcntl says blocking",
+	      ioctl(fd, FIONBIO, &off) == 0 &&
+		      !(fcntl(fd, F_GETFL) & O_NONBLOCK));
+	close(fd);
+}
+
+static void t_vectors(void)
+{
+	int fd = dial();
+	char a[3] = "abc", b[5] = "defgh", r1[4], r2[4];
+	struct iovec iov[2] = { { a, 3 }, { b, 5 } }, rv[2] = { { r1, 4 },
+								{ r2, 4 } };
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
+	struct mmsghdr mm[2];
+
+	CHECK("writev+readv",
+	      writev(fd, iov, 2) == 8 &&
+		      recv(fd, r1, 1, MSG_PEEK | MSG_WAITALL) == 1 &&
+		      (usleep(20000), readv(fd, rv, 2)) == 8 &&
+		      !memcmp(r1, "abcd", 4) && !memcmp(r2, "efgh", 4));
+	CHECK("sendmsg", sendmsg(fd, &m, 0) == 8);
+	m.msg_iov = rv;
+	CHECK("recvmsg MSG_WAITALL",
+	      recvmsg(fd, &m, MSG_WAITALL) == 8 && !memcmp(r1, "abcd", 4));
+	memset(mm, 0, sizeof(mm));
+	mm[0].msg_hdr.msg_iov = &iov[0];
+	mm[0].msg_hdr.msg_iovlen = 1;
+	mm[1].msg_hdr.msg_iov = &iov[1];
+	mm[1].msg_hdr.msg_iovlen = 1;
+	CHECK("sendmmsg", sendmmsg(fd, mm, 2, 0) == 2);
+	CHECK("recv MSG_WAITALL after sendmmsg",
+	      recv(fd, r1, 4, MSG_WAITALL) == 4 &&
+		      recv(fd, r2, 4, MSG_WAITALL) == 4 &&
+		      !memcmp(r2, "efgh", 4));
+	moved += 24;
+	close(fd);
+}
+
+static void t_sendfile_splice(void)
+{
+	char path[] = "/tmp/conform.XXXXXX", buf[10000], back[10000];
+	int f = mkstemp(path), fd = dial(), pp[2];
+	off_t off = 0;
+
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (char)i;
+	write(f, buf, sizeof(buf));
+	CHECK("sendfile", sendfile(fd, f, &off, sizeof(buf)) ==
+				  (ssize_t)sizeof(buf) &&
+				  off == (off_t)sizeof(buf));
+	CHECK("sendfile's bytes echo back",
+	      !read_all(fd, back, sizeof(back)) &&
+		      !memcmp(buf, back, sizeof(buf)));
+	pipe(pp);
+	write(pp[1], "spliced", 7);
+	CHECK("splice pipe -> socket",
+	      splice(pp[0], NULL, fd, NULL, 7, 0) == 7);
+	CHECK("splice socket -> pipe",
+	      splice(fd, NULL, pp[1], NULL, 7, 0) == 7 &&
+		      read(pp[0], back, 7) == 7 && !memcmp(back, "spliced", 7));
+	moved += sizeof(buf) + 7;
+	close(pp[0]);
+	close(pp[1]);
+	close(f);
+	unlink(path);
+	close(fd);
+}
+
+static void t_dup_high(void)
+{
+	int fd = dial(), hi = dup2(fd, 1500), d3 = dup3(fd, 1501, O_CLOEXEC);
+	char buf[5];
+
+	CHECK("dup2 to fd 1500", hi == 1500);
+	CHECK("dup3 O_CLOEXEC", d3 == 1501 &&
+					(fcntl(d3, F_GETFD) & FD_CLOEXEC));
+	close(fd);
+	close(d3);
+	CHECK("the dup works after the original is closed",
+	      write_all(hi, "hello", 5) == 0 && read_all(hi, buf, 5) == 0 &&
+		      !memcmp(buf, "hello", 5));
+	int d = fcntl(hi, F_DUPFD, 1600);
+	CHECK("F_DUPFD", d >= 1600);
+	close(hi);
+	CHECK("F_DUPFD copy works",
+	      write_all(d, "x", 1) == 0 && read_all(d, buf, 1) == 0);
+	shutdown(d, SHUT_WR);
+	CHECK("EOF when the last copy half-closes", read(d, buf, 1) == 0);
+	close(d);
+}
+
+/* A number freed by close and reused by a file must be that file. */
+static void t_reuse(void)
+{
+	int fd = dial(), n;
+	char c;
+
+	close(fd);
+	n = open("/dev/zero", O_RDONLY);
+	CHECK("reused number reads the file", n == fd && read(n, &c, 1) == 1 &&
+						      c == 0);
+	close(n);
+}
+
+static void *thread_echo(void *arg)
+{
+	char out[100000], in[100000];
+	int fd = dial();
+
+	(void)arg;
+	memset(out, 'T', sizeof(out));
+	if (fd < 0 || write_all(fd, out, sizeof(out)) ||
+	    read_all(fd, in, sizeof(in)) || memcmp(in, out, sizeof(in)))
+		return (void *)1;
+	close(fd);
+	return NULL;
+}
+
+static void t_threads(void)
+{
+	pthread_t t[4];
+	void *r;
+	int bad = 0;
+
+	for (int i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, thread_echo, NULL);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], &r);
+		bad += r != NULL;
+	}
+	CHECK("four threads, four connections", bad == 0);
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+static void t_eintr(void)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };
+	int fd = dial();
+	char c;
+	ssize_t n;
+
+	sigaction(SIGALRM, &sa, NULL);
+	alarm(1);
+	n = read(fd, &c, 1);
+	CHECK("a signal interrupts a blocking read: EINTR",
+	      n < 0 && errno == EINTR);
+	/* With SA_RESTART the read goes on and gets what a child sends
+	 * (and the echo server returns) after the signal. */
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGALRM, &sa, NULL);
+	if (fork() == 0) {
+		usleep(1500000);
+		write(fd, "z", 1);
+		_exit(0);
+	}
+	alarm(1);
+	n = read(fd, &c, 1);
+	CHECK("SA_RESTART: the read resumes after the signal",
+	      n == 1 && c == 'z');
+	wait(NULL);
+	close(fd);
+}
+
+/* The listener: poll, epoll (with EPOLLEXCLUSIVE, as nginx asks),
+ * non-blocking accept. */
+static void t_listener(void)
+{
+	int l = listener(16), ep = epoll_create1(0), c, a;
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
+	struct pollfd p = { .fd = l, .events = POLLIN };
+
+	fcntl(l, F_SETFL, O_NONBLOCK);
+	CHECK("accept with none pending: EAGAIN",
+	      accept(l, NULL, NULL) < 0 && errno == EAGAIN);
+	CHECK("epoll_ctl EPOLLEXCLUSIVE on a listener",
+	      epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev) == 0);
+	c = dial();
+	CHECK("listener readable (poll)", poll(&p, 1, 5000) == 1);
+	CHECK("listener readable (epoll)", epoll_wait(ep, &ev, 1, 5000) == 1);
+	a = accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	CHECK("accept4 flags", a >= 0 && (fcntl(a, F_GETFL) & O_NONBLOCK) &&
+				       (fcntl(a, F_GETFD) & FD_CLOEXEC));
+	int v = 0;
+	socklen_t vl = sizeof(v);
+	CHECK("SO_ACCEPTCONN on the listener",
+	      !getsockopt(l, SOL_SOCKET, SO_ACCEPTCONN, &v, &vl) && v == 1);
+	close(a);
+	close(c);
+	close(ep);
+	close(l);
+}
+
+int main(void)
+{
+	int l;
+	pid_t srv;
+
+	signal(SIGPIPE, SIG_IGN);
+	l = listener(64);
+	CHECK("listen", l >= 0);
+	srv = echo_server(l, 17);
+	t_echo();
+	t_names();
+	t_nonblocking();
+	t_vectors();
+	t_sendfile_splice();
+	t_dup_high();
+	t_reuse();
+	t_threads();
+	t_eintr();
+	t_listener();
+	close(l);
+	/* The server has one connection left: let it end. */
+	kill(srv, SIGTERM);
+	waitpid(srv, NULL, 0);
+	printf("bytes %llu\n", moved);
+	return fails ? 1 : 0;
+}

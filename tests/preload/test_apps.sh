@@ -1,0 +1,285 @@
+#!/bin/sh
+# test_apps.sh SCENARIO: real, unmodified programs through the interposer.
+# Each scenario runs a program pair over V4V (`v4v run`) and over the
+# kernel's TCP, wants the same results both ways, and checks v4vd's stream
+# byte counter to prove V4V carried the traffic (or, for the fallback
+# cases, that it did not).  Exit 77 (skipped) if a program is missing.
+set -u
+: "${V4VD:?}" "${V4V:?}" "${V4V_PRELOAD_LIB:?}"
+scenario=$1
+dir=$(mktemp -d /tmp/v4vapps.XXXXXX)
+chmod 755 "$dir" # nginx's worker, as nobody, must reach the hypervisor
+export V4V_SOCKET="$dir/ctl.sock"
+fails=0
+pids=""
+hv=""
+netns=""
+
+cleanup() {
+	# Each server runs in its own session: its whole tree goes.
+	for p in $pids; do kill -TERM "-$p" 2>/dev/null; done
+	sleep 0.3
+	for p in $pids; do kill -KILL "-$p" 2>/dev/null; done
+	[ -n "$hv" ] && kill "$hv" 2>/dev/null
+	wait 2>/dev/null
+	for n in $netns; do ip netns del "$n" 2>/dev/null; done
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+ok()  { echo "ok   $1"; }
+bad() { echo "FAIL $1"; fails=$((fails + 1)); }
+check() { # NAME CMD...: ok if CMD succeeds
+	name=$1
+	shift
+	if "$@"; then ok "$name"; else bad "$name"; fi
+}
+need() {
+	for p; do
+		command -v "$p" >/dev/null 2>&1 && continue
+		echo "SKIP: $p is not installed (sh scripts/deps.sh installs it)"
+		exit 77
+	done
+}
+bg() { setsid "$@" </dev/null >>"$dir/servers.log" 2>&1 & pids="$pids $!"; }
+v4vrun() { # NAME CMD...: CMD as domain NAME, through the interposer
+	name=$1
+	shift
+	"$V4V" run -d "$name" -- "$@"
+}
+# Payload bytes v4vd has seen over stream connections, in all.
+stream_bytes() {
+	"$V4V" status --json |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["hypervisor"]["stream_bytes"])'
+}
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_listen() { # PORT [NETNS]
+	for _ in $(seq 100); do
+		if [ -n "${2:-}" ]; then
+			ip netns exec "$2" ss -ltn "sport = :$1" | grep -q LISTEN && return 0
+		else
+			ss -ltn "sport = :$1" | grep -q LISTEN && return 0
+		fi
+		sleep 0.05
+	done
+	bad "a server listens on port $1"
+	cat "$dir/servers.log"
+	return 1
+}
+# V4V carried at least N more bytes than at the mark.
+mark() { base=$(stream_bytes); }
+carried() { [ $(($(stream_bytes) - base)) -ge "$1" ]; }
+not_carried() { [ "$(stream_bytes)" -eq "$base" ]; }
+
+"$V4VD" --foreground --socket "$V4V_SOCKET" 2>"$dir/v4vd.log" &
+hv=$!
+for _ in $(seq 100); do "$V4V" status >/dev/null 2>&1 && break; sleep 0.05; done
+head -c 3000000 /dev/urandom >"$dir/blob"
+
+t_conform() {
+	need "$CONFORM"
+	mark
+	v4vrun conform "$CONFORM" >"$dir/v4v.out" 2>&1
+	check "conformance over V4V" [ $? -eq 0 ]
+	bytes=$(sed -n 's/^bytes //p' "$dir/v4v.out")
+	check "conformance moved its bytes over V4V ($bytes)" carried "${bytes:-1}"
+	"$CONFORM" >"$dir/tcp.out" 2>&1
+	check "conformance over TCP" [ $? -eq 0 ]
+	check "same checks, same results both ways" \
+		cmp -s "$dir/v4v.out" "$dir/tcp.out"
+	diff "$dir/tcp.out" "$dir/v4v.out" | head -20
+}
+
+t_socat() {
+	need socat
+	port=$(free_port)
+	# fork: one server process per connection.
+	bg "$V4V" run -d socat-srv -- socat TCP-LISTEN:"$port",bind=127.0.0.1,reuseaddr,fork EXEC:cat
+	wait_listen "$port" || return
+	mark
+	for i in 1 2 3; do
+		v4vrun socat-cli socat -t 10 - TCP:127.0.0.1:"$port" <"$dir/blob" >"$dir/echo.$i"
+		check "socat echo $i over V4V" cmp -s "$dir/blob" "$dir/echo.$i"
+	done
+	check "V4V carried the echoes" carried 9000000
+	mark
+	socat -t 10 - TCP:127.0.0.1:"$port" <"$dir/blob" >"$dir/echo.tcp"
+	check "a plain TCP client still reaches the server" cmp -s "$dir/blob" "$dir/echo.tcp"
+	check "... over the kernel" not_carried
+}
+
+t_http() {
+	need python3 curl
+	port=$(free_port)
+	bg "$V4V" run -d web -- python3 -m http.server "$port" --bind 127.0.0.1 --directory "$dir"
+	wait_listen "$port" || return
+	mark
+	v4vrun curl curl -sf -o "$dir/got" "http://127.0.0.1:$port/blob"
+	check "curl over V4V" cmp -s "$dir/blob" "$dir/got"
+	check "V4V carried the body" carried 3000000
+	curl -sf -o "$dir/got.tcp" "http://127.0.0.1:$port/blob"
+	check "curl over TCP, same body" cmp -s "$dir/blob" "$dir/got.tcp"
+}
+
+t_redis() {
+	need redis-server redis-benchmark redis-cli
+	port=$(free_port)
+	bg "$V4V" run -d redis -- redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no
+	wait_listen "$port" || return
+	mark
+	v4vrun rcli redis-cli -p "$port" set k "over v4v" >/dev/null
+	check "redis-cli GET over V4V" [ "$(v4vrun rcli redis-cli -p "$port" get k)" = "over v4v" ]
+	check "redis-cli GET over TCP" [ "$(redis-cli -p "$port" get k)" = "over v4v" ]
+	v4vrun rbench redis-benchmark -p "$port" -q -n 2000 >"$dir/v4v.rb" 2>&1
+	redis-benchmark -p "$port" -q -n 2000 >"$dir/tcp.rb" 2>&1
+	tr '\r' '\n' <"$dir/v4v.rb" | grep "requests per second" | cut -d: -f1 >"$dir/v4v.tests"
+	tr '\r' '\n' <"$dir/tcp.rb" | grep "requests per second" | cut -d: -f1 >"$dir/tcp.tests"
+	check "redis-benchmark: every test completed over V4V ($(wc -l <"$dir/v4v.tests"))" \
+		[ "$(wc -l <"$dir/v4v.tests")" -ge 15 ]
+	check "redis-benchmark: same tests over TCP" cmp -s "$dir/v4v.tests" "$dir/tcp.tests"
+	check "V4V carried the benchmark" carried 1000000
+}
+
+t_nginx() {
+	need nginx curl wrk
+	port=$(free_port)
+	mkdir -p "$dir/www" "$dir/ngx"
+	cp "$dir/blob" "$dir/www/blob"
+	cat >"$dir/ngx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $dir/ngx/nginx.pid;
+error_log stderr warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path $dir/ngx;
+  proxy_temp_path $dir/ngx;
+  fastcgi_temp_path $dir/ngx;
+  uwsgi_temp_path $dir/ngx;
+  scgi_temp_path $dir/ngx;
+  server { listen 127.0.0.1:$port; root $dir/www; }
+}
+CONF
+	bg "$V4V" run -d nginx -- nginx -c "$dir/ngx/nginx.conf" -e stderr
+	wait_listen "$port" || return
+	mark
+	v4vrun curl curl -sf -o "$dir/got" "http://127.0.0.1:$port/blob"
+	check "nginx to curl over V4V" cmp -s "$dir/blob" "$dir/got"
+	check "V4V carried it" carried 3000000
+	curl -sf -o "$dir/got.tcp" "http://127.0.0.1:$port/blob"
+	check "nginx to curl over TCP, same body" cmp -s "$dir/blob" "$dir/got.tcp"
+	v4vrun wrk wrk -t1 -c4 -d1 "http://127.0.0.1:$port/blob" >"$dir/wrk" 2>&1
+	cat "$dir/wrk"
+	check "wrk over V4V: requests done" grep -q "Requests/sec" "$dir/wrk"
+	check "wrk over V4V: no non-2xx answers" sh -c "! grep -q Non-2xx $dir/wrk"
+}
+
+t_iperf() {
+	need iperf3
+	port=$(free_port)
+	bg "$V4V" run -d iperf-srv -- iperf3 -s -p "$port"
+	wait_listen "$port" || return
+	mark
+	v4vrun iperf-cli iperf3 -c 127.0.0.1 -p "$port" -t 1 >"$dir/v4v.ip" 2>&1
+	check "iperf3 over V4V" grep -q receiver "$dir/v4v.ip"
+	check "V4V carried it" carried 10000000
+	iperf3 -c 127.0.0.1 -p "$port" -t 1 >"$dir/tcp.ip" 2>&1
+	check "iperf3 over TCP" grep -q receiver "$dir/tcp.ip"
+	grep -h receiver "$dir/v4v.ip" "$dir/tcp.ip"
+}
+
+t_sockperf() {
+	need sockperf
+	port=$(free_port)
+	bg "$V4V" run -d sp-srv -- sockperf server --tcp -i 127.0.0.1 -p "$port"
+	wait_listen "$port" || return
+	mark
+	v4vrun sp-cli sockperf ping-pong --tcp -i 127.0.0.1 -p "$port" -t 1 >"$dir/pp" 2>&1
+	check "sockperf ping-pong over V4V" grep -q "Summary: Latency" "$dir/pp"
+	v4vrun sp-cli sockperf throughput --tcp -i 127.0.0.1 -p "$port" -t 1 -m 1400 >"$dir/tp" 2>&1
+	check "sockperf throughput over V4V" grep -q "Summary: BandWidth" "$dir/tp"
+	check "V4V carried it" carried 1000000
+	sockperf ping-pong --tcp -i 127.0.0.1 -p "$port" -t 1 >"$dir/pp.tcp" 2>&1
+	check "sockperf ping-pong over TCP" grep -q "Summary: Latency" "$dir/pp.tcp"
+	grep -h "Summary" "$dir/pp" "$dir/tp" "$dir/pp.tcp"
+}
+
+# Two network namespaces with no interface up at all: only V4V joins them.
+t_netns() {
+	need socat ip
+	a=v4vt-a-$$ b=v4vt-b-$$
+	ip netns add "$a" && ip netns add "$b" || { echo "SKIP: no netns"; exit 77; }
+	netns="$a $b"
+	bg ip netns exec "$a" "$V4V" run -d ns-srv --addr 10.77.0.2 -- \
+		socat TCP-LISTEN:7000,fork EXEC:cat
+	wait_listen 7000 "$a" || return
+	mark
+	echo "across namespaces" | ip netns exec "$b" "$V4V" run -d ns-cli -- \
+		socat -t 5 - TCP:10.77.0.2:7000 >"$dir/ns.out" 2>&1
+	check "client in another namespace reaches 10.77.0.2 over V4V" \
+		grep -qx "across namespaces" "$dir/ns.out"
+	check "V4V carried it" carried 17
+	echo x | ip netns exec "$b" socat -t 5 - TCP:10.77.0.2:7000 >"$dir/ns.tcp" 2>&1
+	check "without the interposer the same command fails" \
+		grep -q "unreachable" "$dir/ns.tcp"
+	check "a second domain may not take the declared address" sh -c \
+		"! ip netns exec $b $V4V run --addr 10.77.0.2 -- true 2>/dev/null"
+}
+
+# Peers that are not V4V domains stay on the kernel.
+t_fallback() {
+	need python3 curl
+	port=$(free_port)
+	bg python3 -m http.server "$port" --bind 127.0.0.1 --directory "$dir"
+	wait_listen "$port" || return
+	mark
+	"$V4V" run -v -d fb -- curl -sf -o "$dir/got" "http://127.0.0.1:$port/blob" 2>"$dir/fb.log"
+	check "a V4V client reaches a plain server" cmp -s "$dir/blob" "$dir/got"
+	check "over the kernel" not_carried
+	check "V4V_DEBUG says why" grep -q "no V4V domain listens there" "$dir/fb.log"
+	"$V4V" run -d fb -- curl -s --connect-timeout 1 -o /dev/null http://192.0.2.1:9/
+	rc1=$?
+	curl -s --connect-timeout 1 -o /dev/null http://192.0.2.1:9/
+	rc2=$?
+	check "a remote address fails as it does without V4V ($rc1 = $rc2)" [ "$rc1" -eq "$rc2" ]
+	V4V_PRELOAD=off "$V4V" run -d off -- curl -sf -o "$dir/got2" "http://127.0.0.1:$port/blob"
+	check "V4V_PRELOAD=off leaves all to the kernel" cmp -s "$dir/blob" "$dir/got2"
+}
+
+# A listener kept open across exec is the kernel listener for the new
+# program, which serves with it.
+t_exec() {
+	need python3 curl
+	port=$(free_port)
+	cat >"$dir/exec.py" <<'PY'
+import os, socket, sys
+if len(sys.argv) == 3:      # after exec: serve one request on the fd
+    s = socket.socket(fileno=int(sys.argv[1]))
+    c, _ = s.accept()
+    c.recv(4096)
+    c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nexec!")
+    c.close()
+    sys.exit(0)
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(8)
+os.set_inheritable(s.fileno(), True)
+os.execv(sys.executable, [sys.executable, sys.argv[0], str(s.fileno()), "child"])
+PY
+	bg "$V4V" run -d execsrv -- python3 "$dir/exec.py" "$port"
+	wait_listen "$port" || return
+	check "a listener survives exec" sh -c \
+		"[ \"\$(curl -s --max-time 5 http://127.0.0.1:$port/)\" = exec! ]"
+}
+
+case $scenario in
+conform | socat | http | redis | nginx | iperf | sockperf | netns | fallback | exec)
+	"t_$scenario" ;;
+*) echo "unknown scenario $scenario"; exit 2 ;;
+esac
+echo "$fails failure(s)"
+[ "$fails" -eq 0 ]
