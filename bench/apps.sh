@@ -183,22 +183,7 @@ measure redis.unix redis_once unix "$dir/redis.sock"
 stop_servers
 
 mkdir -p "$dir/ngx"
-cat >"$dir/ngx/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $dir/ngx/nginx.pid;
-error_log stderr warn;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path $dir/ngx;
-  proxy_temp_path $dir/ngx;
-  fastcgi_temp_path $dir/ngx;
-  uwsgi_temp_path $dir/ngx;
-  scgi_temp_path $dir/ngx;
-  server { listen 127.0.0.1:5331; root $dir; }
-}
-CONF
+sh tests/preload/nginx_conf.sh "$dir/ngx" 5331 "$dir"
 bg "$V4V" run -d nginx -- nginx -c "$dir/ngx/nginx.conf" -e stderr
 wait_listen 5331
 measure wrk.v4v wrk_once v4v 5331

@@ -27,6 +27,17 @@ static struct pfd *v4v_of(int fd)
 }
 
 /* Mapped from TCP: no addresses and no ancillary data. */
+static struct msghdr bare(const struct msghdr *msg)
+{
+	struct msghdr m = *msg;
+
+	m.msg_name = NULL;
+	m.msg_namelen = 0;
+	m.msg_control = NULL;
+	m.msg_controllen = 0;
+	return m;
+}
+
 static ssize_t v4v_recvmsg_tcp(int fd, struct pfd *p, struct msghdr *msg,
 			       int flags)
 {
@@ -35,11 +46,7 @@ static ssize_t v4v_recvmsg_tcp(int fd, struct pfd *p, struct msghdr *msg,
 
 	if (p->family == AF_V4V)
 		return v4v_recvmsg(fd, msg, flags);
-	m = *msg;
-	m.msg_name = NULL;
-	m.msg_namelen = 0;
-	m.msg_control = NULL;
-	m.msg_controllen = 0;
+	m = bare(msg);
 	do {
 		pl_sig_arm();
 		n = v4v_recvmsg(fd, &m, flags);
@@ -60,11 +67,7 @@ static ssize_t v4v_sendmsg_tcp(int fd, struct pfd *p,
 
 	if (p->family == AF_V4V)
 		return v4v_sendmsg(fd, msg, flags);
-	m = *msg;
-	m.msg_name = NULL;
-	m.msg_namelen = 0;
-	m.msg_control = NULL;
-	m.msg_controllen = 0;
+	m = bare(msg);
 	do {
 		pl_sig_arm();
 		n = v4v_sendmsg(fd, &m, flags);

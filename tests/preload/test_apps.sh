@@ -147,22 +147,7 @@ t_nginx() {
 	port=$(free_port)
 	mkdir -p "$dir/www" "$dir/ngx"
 	cp "$dir/blob" "$dir/www/blob"
-	cat >"$dir/ngx/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $dir/ngx/nginx.pid;
-error_log stderr warn;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path $dir/ngx;
-  proxy_temp_path $dir/ngx;
-  fastcgi_temp_path $dir/ngx;
-  uwsgi_temp_path $dir/ngx;
-  scgi_temp_path $dir/ngx;
-  server { listen 127.0.0.1:$port; root $dir/www; }
-}
-CONF
+	sh "$(dirname "$0")/nginx_conf.sh" "$dir/ngx" "$port" "$dir/www"
 	bg "$V4V" run -d nginx -- nginx -c "$dir/ngx/nginx.conf" -e stderr
 	wait_listen "$port" || return
 	mark
@@ -276,8 +261,35 @@ PY
 		"[ \"\$(curl -s --max-time 5 http://127.0.0.1:$port/)\" = exec! ]"
 }
 
+# v4v run as a user meets it: help, usage errors, exit codes.
+t_run() {
+	expect() { # WANT NAME CMD...
+		want=$1 name=$2
+		shift 2
+		"$@" >"$dir/out" 2>"$dir/err"
+		rc=$?
+		check "$name (exit $rc)" [ "$rc" -eq "$want" ]
+	}
+	expect 0 "v4v run --help" "$V4V" run --help
+	check "the help names the options" grep -q -- "--addr" "$dir/out"
+	expect 2 "no command" "$V4V" run
+	expect 2 "not an address" "$V4V" run --addr 300.1.1.1 -- true
+	expect 127 "command not found" "$V4V" run -- /nonexistent/program
+	expect 126 "command not executable" "$V4V" run -- /etc/passwd
+	expect 7 "the command's exit status" "$V4V" run -- sh -c 'exit 7'
+	expect 143 "killed by SIGTERM: 128+15" "$V4V" run -- sh -c 'kill -TERM $$'
+	expect 3 "no hypervisor" env V4V_SOCKET="$dir/none.sock" "$V4V" run -- true
+	check "says so" grep -q "cannot reach v4vd" "$dir/err"
+	bg "$V4V" run -d taken -- sleep 30
+	sleep 0.3
+	expect 125 "a domain name in use" "$V4V" run -d taken -- true
+	expect 125 "no interposer" env V4V_PRELOAD_LIB=/nonexistent "$V4V" run -- true
+	check "the program is in the domain" sh -c \
+		"$V4V run -d member -- sh -c '$V4V status' | grep -q member"
+}
+
 case $scenario in
-conform | socat | http | redis | nginx | iperf | sockperf | netns | fallback | exec)
+run | conform | socat | http | redis | nginx | iperf | sockperf | netns | fallback | exec)
 	"t_$scenario" ;;
 *) echo "unknown scenario $scenario"; exit 2 ;;
 esac

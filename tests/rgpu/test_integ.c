@@ -136,7 +136,7 @@ static int kernels(uint32_t n)
 	      *ref = malloc(bytes);
 	struct rgpu_dim3 g = { (n + 15) / 16, (n + 15) / 16, 1 },
 			 blk = { 16, 16, 1 };
-	rgpu_devptr_t da, db, dc;
+	rgpu_devptr_t da = 0, db = 0, dc = 0;
 	rgpu_module_t m;
 	int bad = 0;
 

@@ -1,0 +1,24 @@
+#!/bin/sh
+# nginx_conf.sh DIR PORT ROOT: write DIR/nginx.conf, an nginx that runs in
+# the foreground as one worker, keeps every file it writes in DIR, and
+# serves ROOT on 127.0.0.1:PORT.  Used by the interposer's tests and by
+# bench/apps.sh.
+set -eu
+dir=$1 port=$2 root=$3
+mkdir -p "$dir"
+cat >"$dir/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log stderr warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path $dir;
+  proxy_temp_path $dir;
+  fastcgi_temp_path $dir;
+  uwsgi_temp_path $dir;
+  scgi_temp_path $dir;
+  server { listen 127.0.0.1:$port; root $root; }
+}
+CONF
