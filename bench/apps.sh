@@ -58,7 +58,7 @@ wait_listen() { # PORT [NETNS]
 	exit 1
 }
 median() { sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
-v4vrun() { "$V4V" run -d "$1" -- "$@"; }
+v4vrun() { n=$1; shift; "$V4V" run -d "$n" -- "$@"; }
 
 # The generic path: a and b, each with a veth into a bridge in br.
 generic_up() {
