@@ -27,13 +27,14 @@ export V4V_PRELOAD_LIB=${V4V_PRELOAD_LIB:-$PWD/build/src/preload/libv4v-preload.
 dir=$(mktemp -d /tmp/v4vappbench.XXXXXX)
 chmod 755 "$dir"
 pids=""
-A=v4vapp-a B=v4vapp-b BR=v4vapp-br
+. bench/vmnet.sh
+A=v4vapp-a B=v4vapp-b
 cleanup() {
 	for p in $pids; do kill -TERM "-$p" 2>/dev/null; done
 	sleep 0.3
 	for p in $pids; do kill -KILL "-$p" 2>/dev/null; done
 	wait 2>/dev/null
-	for n in $A $B $BR; do ip netns del "$n" 2>/dev/null; done
+	vmnet_down v4vapp
 	rm -rf "$dir"
 }
 trap cleanup EXIT INT TERM
@@ -59,28 +60,6 @@ wait_listen() { # PORT [NETNS]
 }
 median() { sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 v4vrun() { n=$1; shift; "$V4V" run -d "$n" -- "$@"; }
-
-# The generic path: a and b, each with a veth into a bridge in br.
-generic_up() {
-	ip netns add $A && ip netns add $B && ip netns add $BR || exit 1
-	for n in a b; do
-		ip link add "v4vapp-$n" type veth peer name "br-$n" || exit 1
-		ip link set "v4vapp-$n" netns "v4vapp-$n"
-		ip link set "br-$n" netns $BR
-	done
-	ip -n $BR link add br0 type bridge
-	for n in a b; do
-		ip -n $BR link set "br-$n" master br0
-		ip -n $BR link set "br-$n" up
-	done
-	ip -n $BR link set br0 up
-	ip -n $A addr add 169.254.78.1/24 dev v4vapp-a
-	ip -n $B addr add 169.254.78.2/24 dev v4vapp-b
-	for n in $A $B; do
-		ip -n "$n" link set lo up
-		ip -n "$n" link set "$n" up
-	done
-}
 
 # ---- iperf3: Gbit/s ----
 iperf_rate() { # FILE -> receiver Gbit/s
@@ -141,7 +120,7 @@ measure() { # LABEL FN ARGS...: median of $reps runs, into $dir/LABEL
 val() { cat "$dir/$1" 2>/dev/null || echo "?"; }
 ratio() { awk -v a="$(val "$1")" -v b="$(val "$2")" 'BEGIN { if (b > 0 && a > 0) printf "%.2f", a / b; else print "?" }'; }
 
-generic_up
+vmnet_up v4vapp 169.254.78 || exit 1
 head -c 1048576 /dev/urandom >"$dir/blob"
 
 # iperf3: one V4V server, one plain server (the fallback case), one in b.
