@@ -18,6 +18,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -326,8 +328,43 @@ static struct v4v_sock *answer(struct v4v_sock *lst,
 	return ns;
 }
 
+/*
+ * A listener may be shared by processes (pre-forked servers accept in
+ * several children): they take turns on its ring, each starting from the
+ * position the last one published.  The turn is a pid in the ring's
+ * rx_owner; a holder that died is passed over.  Only v4vd produces into
+ * a listener's ring, so no other domain can hold the turn.
+ */
+static void listener_take(struct v4v_sock *s)
+{
+	int32_t *owner = &s->cons.r.sh->rx_owner, me = (int32_t)getpid(), cur;
+
+	for (unsigned n = 1;; n++) {
+		cur = 0;
+		if (__atomic_compare_exchange_n(owner, &cur, me, false,
+						__ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED) ||
+		    cur == me)
+			break;
+		if (n % 64 == 0 && kill(cur, 0) && errno == ESRCH)
+			__atomic_compare_exchange_n(owner, &cur, 0, false,
+						    __ATOMIC_RELAXED,
+						    __ATOMIC_RELAXED);
+		if (n < 1000)
+			sched_yield();
+		else
+			usleep(100); /* a stopped holder: do not burn a core */
+	}
+	v4v_ring_cons_resync(&s->cons);
+}
+
+static void listener_give(struct v4v_sock *s)
+{
+	__atomic_store_n(&s->cons.r.sh->rx_owner, 0, __ATOMIC_RELEASE);
+}
+
 /* Take the next SYN from the listener's ring.  1, 0 if none, -errno. */
-static int next_syn(struct v4v_sock *s, struct v4v_addr *from,
+static int take_syn(struct v4v_sock *s, struct v4v_addr *from,
 		    struct v4vp_syn *syn)
 {
 	struct v4v_ring_msg m;
@@ -348,6 +385,17 @@ static int next_syn(struct v4v_sock *s, struct v4v_addr *from,
 		    m.payload_len == sizeof(*syn))
 			return 1;
 	}
+}
+
+static int next_syn(struct v4v_sock *s, struct v4v_addr *from,
+		    struct v4vp_syn *syn)
+{
+	int rc;
+
+	listener_take(s);
+	rc = take_syn(s, from, syn);
+	listener_give(s);
+	return rc;
 }
 
 static int accept_one(struct v4v_sock *s, int flags, struct v4v_sock **out)

@@ -246,6 +246,16 @@ void v4v_ring_cons_init(struct v4v_ring_cons *c, const struct v4v_ring *r)
 	c->rx = 0;
 }
 
+bool v4v_ring_cons_resync(struct v4v_ring_cons *c)
+{
+	uint32_t rx = load_acq(&c->r.sh->rx_ptr);
+
+	if (!pos_valid(rx, c->r.size))
+		return false;
+	c->rx = rx;
+	return true;
+}
+
 uint32_t v4v_ring_used(const struct v4v_ring_cons *c)
 {
 	uint32_t tx = load_acq(&c->r.sh->tx_ptr);

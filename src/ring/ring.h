@@ -67,7 +67,11 @@ struct v4v_ring_shared {
 	uint32_t size; /* informational: both sides keep their own copy */
 	uint32_t rx_ptr;
 	uint32_t rx_flags;
-	uint8_t pad0[64 - 5 * 4];
+	/* The pid of the consumer process that holds the ring, 0 if none:
+	 * for consumers of one ring in several processes (a listener after
+	 * fork), on rings only the hypervisor produces into (libv4v). */
+	int32_t rx_owner;
+	uint8_t pad0[64 - 6 * 4];
 	uint32_t tx_ptr;
 	uint32_t tx_flags;
 	/* Payload bytes ever committed: statistics only (v4v status), never
@@ -200,6 +204,10 @@ void v4v_ring_spin_end(struct v4v_ring_cons *c);
 bool v4v_ring_armed(const struct v4v_ring_cons *c);
 /* Consumer: withdraw ARMED; true if we took it (so no producer rang). */
 bool v4v_ring_disarm(struct v4v_ring_cons *c);
+
+/* Consumer: take up the published rx_ptr as our position (another
+ * process consumed); false, and no change, if it is not a valid one. */
+bool v4v_ring_cons_resync(struct v4v_ring_cons *c);
 
 /* Payload bytes of all complete, valid messages queued now (stops at the
  * first invalid header). */

@@ -412,6 +412,48 @@ static void t_listener(void)
 	close(l);
 }
 
+/* Pre-forked server: three children accept on one inherited listener,
+ * at the same time, as nginx's workers and Apache's prefork do. */
+static void t_prefork(void)
+{
+	int l = listener(64), ok = 0;
+	pid_t kids[3];
+
+	for (int k = 0; k < 3; k++) {
+		kids[k] = fork();
+		if (kids[k] == 0) {
+			for (;;) {
+				int c = accept(l, NULL, NULL);
+				char b[16];
+				ssize_t n;
+
+				if (c < 0)
+					_exit(1);
+				n = read(c, b, sizeof(b));
+				if (n > 0)
+					write_all(c, b, (size_t)n);
+				close(c);
+			}
+		}
+	}
+	for (int i = 0; i < 60; i++) {
+		int fd = dial();
+		char b[4];
+
+		if (fd >= 0 && write_all(fd, "pre", 3) == 0 &&
+		    read_all(fd, b, 3) == 0 && !memcmp(b, "pre", 3))
+			ok++;
+		close(fd);
+	}
+	CHECK("60 connections to a listener three processes accept on",
+	      ok == 60);
+	for (int k = 0; k < 3; k++) {
+		kill(kids[k], SIGTERM);
+		waitpid(kids[k], NULL, 0);
+	}
+	close(l);
+}
+
 int main(void)
 {
 	int l;
@@ -431,6 +473,7 @@ int main(void)
 	t_threads();
 	t_eintr();
 	t_listener();
+	t_prefork();
 	close(l);
 	/* The server has one connection left: let it end. */
 	kill(srv, SIGTERM);

@@ -1,13 +1,13 @@
 #!/bin/sh
-# nginx_conf.sh DIR PORT ROOT: write DIR/nginx.conf, an nginx that runs in
-# the foreground as one worker, keeps every file it writes in DIR, and
-# serves ROOT on 127.0.0.1:PORT.  Used by the interposer's tests and by
-# bench/apps.sh.
+# nginx_conf.sh DIR PORT ROOT [WORKERS]: write DIR/nginx.conf, an nginx
+# that runs in the foreground with WORKERS worker processes (default 1),
+# keeps every file it writes in DIR, and serves ROOT on 127.0.0.1:PORT.
+# Used by the interposer's tests and by bench/apps.sh.
 set -eu
-dir=$1 port=$2 root=$3
+dir=$1 port=$2 root=$3 workers=${4:-1}
 mkdir -p "$dir"
 cat >"$dir/nginx.conf" <<CONF
-worker_processes 1;
+worker_processes $workers;
 daemon off;
 pid $dir/nginx.pid;
 error_log stderr warn;

@@ -147,7 +147,9 @@ t_nginx() {
 	port=$(free_port)
 	mkdir -p "$dir/www" "$dir/ngx"
 	cp "$dir/blob" "$dir/www/blob"
-	sh "$(dirname "$0")/nginx_conf.sh" "$dir/ngx" "$port" "$dir/www"
+	# Two workers accept on one inherited listener (and ask for
+	# EPOLLEXCLUSIVE), as nginx's default configuration does.
+	sh "$(dirname "$0")/nginx_conf.sh" "$dir/ngx" "$port" "$dir/www" 2
 	bg "$V4V" run -d nginx -- nginx -c "$dir/ngx/nginx.conf" -e stderr
 	wait_listen "$port" || return
 	mark
