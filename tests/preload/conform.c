@@ -440,9 +440,14 @@ static void t_prefork(void)
 		int fd = dial();
 		char b[4];
 
-		if (fd >= 0 && write_all(fd, "pre", 3) == 0 &&
-		    read_all(fd, b, 3) == 0 && !memcmp(b, "pre", 3))
+		int w = -9, r = -9;
+
+		if (fd >= 0 && (w = write_all(fd, "pre", 3)) == 0 &&
+		    (r = read_all(fd, b, 3)) == 0 && !memcmp(b, "pre", 3))
 			ok++;
+		else
+			fprintf(stderr, "prefork: connection %d: fd %d write %d "
+				"read %d: %s\n", i, fd, w, r, strerror(errno));
 		close(fd);
 	}
 	CHECK("60 connections to a listener three processes accept on",
