@@ -241,6 +241,17 @@ static int establish(struct v4v_sock *s)
 		return rc;
 	if (!rc)
 		rc = take_grant(s, &g, fds);
+	if (rc && (v4v_ring_tx_flags(&s->cons.r) &
+		   (V4V_RING_TX_FIN | V4V_RING_TX_RST))) {
+		/* Accepted, answered and closed before we asked (a fast
+		 * server): v4vd has unlinked, or in strict mode destroyed,
+		 * our ring, but only a linked ring gets these flags.  What
+		 * the server sent is in our ring, then its end, as TCP
+		 * delivers them; sends fail, our socket being shut down. */
+		s->state = ST_CONNECTED;
+		s->filled = false;
+		return 0;
+	}
 	if (rc) {
 		s->state = ST_REFUSED;
 		s->err = rc;

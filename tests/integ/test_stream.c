@@ -644,6 +644,58 @@ static void test_rejected(void)
 	CHECK_EQ(dom_wait(dom_spawn(rejected, NULL)), 0);
 }
 
+/* ---- a server that answers and closes before the client asks ---- */
+
+static int greet_srv(void *arg)
+{
+	struct pair *p = arg;
+	int l = listener(309), c;
+
+	EXPECT(l >= 0, 10);
+	gate_open(&p->ready, (uint32_t)v4v_domid());
+	c = v4v_accept(l, NULL, NULL);
+	EXPECT(c >= 0, 11);
+	EXPECT(v4v_send(c, "banner", 6, 0) == 6, 12);
+	EXPECT(v4v_close(c) == 0, 13);
+	gate_open(&p->done, 1);
+	return 0;
+}
+
+/* The client's first call after connect comes once the server is gone:
+ * it must still read the banner, then end of file, as over TCP. */
+static int greet_cli(void *arg)
+{
+	struct pair *p = arg;
+	int fd = dial((int)gate_wait(&p->ready), 309);
+	char buf[16];
+	int err = -1;
+	socklen_t len = sizeof(err);
+
+	EXPECT(fd >= 0, 20);
+	EXPECT(gate_wait(&p->done) == 1, 21);
+	usleep(100000); /* v4vd handles the server's close */
+	/* The connection was made, then ended in order: no error. */
+	EXPECT(!v4v_getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) &&
+	       err == 0, 24);
+	EXPECT(v4v_recv(fd, buf, sizeof(buf), MSG_WAITALL) == 6 &&
+	       !memcmp(buf, "banner", 6), 22);
+	EXPECT(v4v_recv(fd, buf, 1, 0) == 0, 23);
+	return 0;
+}
+
+static void test_greet_and_close(void)
+{
+	struct pair p;
+	pid_t s, c;
+
+	gate_init(&p.ready);
+	gate_init(&p.done);
+	s = dom_spawn(greet_srv, &p);
+	c = dom_spawn(greet_cli, &p);
+	CHECK_EQ(dom_wait(c), 0);
+	CHECK_EQ(dom_wait(s), 0);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
@@ -656,6 +708,7 @@ int main(int argc, char **argv)
 		{ "rejected", test_rejected },
 		{ "orphaned", test_orphaned },
 		{ "early_fin", test_early_fin },
+		{ "greet_and_close", test_greet_and_close },
 		{ 0 }
 	};
 	int rc;
