@@ -73,7 +73,11 @@ mark() { base=$(stream_bytes); }
 carried() { [ $(($(stream_bytes) - base)) -ge "$1" ]; }
 not_carried() { [ "$(stream_bytes)" -eq "$base" ]; }
 
-"$V4VD" --foreground --socket "$V4V_SOCKET" 2>"$dir/v4vd.log" &
+# SCENARIO-strict: the same against v4vd --strict (no shared memory).
+strict=""
+case $scenario in *-strict) strict=--strict; scenario=${scenario%-strict} ;; esac
+# shellcheck disable=SC2086
+"$V4VD" --foreground $strict --socket "$V4V_SOCKET" 2>"$dir/v4vd.log" &
 hv=$!
 for _ in $(seq 100); do "$V4V" status >/dev/null 2>&1 && break; sleep 0.05; done
 head -c 3000000 /dev/urandom >"$dir/blob"
