@@ -13,10 +13,12 @@
 #include "v4v/link.h"
 #include "v4v/socket.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -750,6 +752,124 @@ static void test_capability(void)
 	CHECK_EQ(dom_wait(dom_spawn(join_attempts, NULL)), 0);
 }
 
+/* ---- INET: addresses a hostile domain may claim or ask about ---- */
+
+static int inet_call(struct raw *r, uint32_t cmd, uint16_t family,
+		     const char *addr, uint16_t port, v4v_domid_t domid,
+		     struct v4vp_inet_reply *rep)
+{
+	struct v4vp_inet req = { .cmd = cmd, .domid = domid,
+				 .a = { .family = family, .port = port } };
+
+	if (addr)
+		inet_pton(family == AF_INET6 ? AF_INET6 : AF_INET, addr,
+			  req.a.addr);
+	return raw_call(r, V4VP_INET, &req, sizeof(req), NULL, 0, rep,
+			sizeof(*rep));
+}
+
+static int inet_hostile(void *arg)
+{
+	struct v4vp_inet_reply rep;
+	struct raw r, ctl;
+	v4v_domid_t me;
+	char a[32];
+
+	(void)arg;
+	EXPECT(raw_dial(&ctl) == 0, 1);
+	EXPECT(raw_hello(&ctl, V4VP_HELLO_CONTROL, NULL, 0, &me, NULL) == 0,
+	       2);
+	EXPECT(inet_call(&ctl, V4VP_INET_DECLARE, AF_INET, "10.9.9.9", 0, 0,
+			 &rep) == -ENOTCONN, 3);
+	EXPECT(raw_dial(&r) == 0, 4);
+	EXPECT(raw_hello(&r, V4VP_HELLO_NEW, NULL, 0, &me, NULL) == 0, 5);
+	EXPECT(inet_call(&r, V4VP_INET_DECLARE, AF_INET, "127.0.0.1", 0, 0,
+			 &rep) == -EINVAL, 6);
+	EXPECT(inet_call(&r, V4VP_INET_DECLARE, AF_INET6, "::1", 0, 0,
+			 &rep) == -EINVAL, 7);
+	EXPECT(inet_call(&r, V4VP_INET_DECLARE, AF_UNIX, NULL, 0, 0, &rep) ==
+		       -EAFNOSUPPORT, 8);
+	EXPECT(inet_call(&r, 99, AF_INET, "10.9.9.9", 0, 0, &rep) == -EINVAL,
+	       9);
+	for (int i = 0; i < 8; i++) {
+		snprintf(a, sizeof(a), "10.9.9.%d", i + 1);
+		EXPECT(inet_call(&r, V4VP_INET_DECLARE, AF_INET, a, 0, 0,
+				 &rep) == 0, 10);
+	}
+	EXPECT(inet_call(&r, V4VP_INET_DECLARE, AF_INET, "10.9.9.1", 0, 0,
+			 &rep) == 0, 11); /* again: no new slot */
+	EXPECT(inet_call(&r, V4VP_INET_DECLARE, AF_INET, "10.9.9.99", 0, 0,
+			 &rep) == -ENOSPC, 12);
+	/* Nobody listens there; no such domain; bad families. */
+	EXPECT(inet_call(&r, V4VP_INET_RESOLVE, AF_INET, "10.9.9.1", 80, 0,
+			 &rep) == -ENOENT, 13);
+	EXPECT(inet_call(&r, V4VP_INET_RESOLVE, AF_INET, "127.0.0.1", 1, 0,
+			 &rep) == -ENOENT, 14);
+	EXPECT(inet_call(&r, V4VP_INET_RESOLVE, 0, NULL, 1, 0, &rep) ==
+		       -EAFNOSUPPORT, 15);
+	EXPECT(inet_call(&r, V4VP_INET_PEER, AF_INET, NULL, 0,
+			 V4V_DOMID_MAX, &rep) == -ENOENT, 16);
+	EXPECT(inet_call(&r, V4VP_INET_PEER, AF_INET, NULL, 0, me, &rep) == 0 &&
+	       rep.a.family == AF_INET && rep.a.addr[0] == 127, 17);
+	/* A domain of this namespace may share an address we declared;
+	 * the hypervisor still answers everyone. */
+	EXPECT(raw_dial(&ctl) == 0, 18);
+	EXPECT(raw_hello(&ctl, V4VP_HELLO_NEW, NULL, 0, &me, NULL) == 0, 19);
+	EXPECT(inet_call(&ctl, V4VP_INET_DECLARE, AF_INET, "10.9.9.1", 0, 0,
+			 &rep) == 0, 20);
+	return 0;
+}
+
+/* A domain of another network namespace cannot take a declared address. */
+static int inet_other_ns(void *arg)
+{
+	struct v4vp_inet_reply rep;
+	struct raw r;
+	v4v_domid_t me;
+
+	(void)arg;
+	EXPECT(unshare(CLONE_NEWNET) == 0, 1);
+	EXPECT(raw_dial(&r) == 0, 2);
+	EXPECT(raw_hello(&r, V4VP_HELLO_NEW, NULL, 0, &me, NULL) == 0, 3);
+	EXPECT(inet_call(&r, V4VP_INET_DECLARE, AF_INET, "10.9.8.1", 0, 0,
+			 &rep) == -EADDRINUSE, 4);
+	EXPECT(inet_call(&r, V4VP_INET_DECLARE, AF_INET, "10.9.8.2", 0, 0,
+			 &rep) == 0, 5);
+	return 0;
+}
+
+static int inet_holder(void *arg)
+{
+	struct gate *g = arg;
+	struct v4vp_inet_reply rep;
+	struct raw r;
+	v4v_domid_t me;
+
+	EXPECT(raw_dial(&r) == 0, 1);
+	EXPECT(raw_hello(&r, V4VP_HELLO_NEW, NULL, 0, &me, NULL) == 0, 2);
+	EXPECT(inet_call(&r, V4VP_INET_DECLARE, AF_INET, "10.9.8.1", 0, 0,
+			 &rep) == 0, 3);
+	gate_open(&g[0], 1);
+	gate_wait(&g[1]); /* hold the domain until the other is done */
+	return 0;
+}
+
+static void test_inet(void)
+{
+	struct gate g[2];
+	pid_t holder;
+
+	gate_init(&g[0]);
+	gate_init(&g[1]);
+	CHECK_EQ(dom_wait(dom_spawn(inet_hostile, NULL)), 0);
+	holder = dom_spawn(inet_holder, g);
+	CHECK_EQ(gate_wait(&g[0]), 1);
+	CHECK_EQ(dom_wait(dom_spawn(inet_other_ns, NULL)), 0);
+	gate_open(&g[1], 1);
+	CHECK_EQ(dom_wait(holder), 0);
+	CHECK(hv_alive(&hv));
+}
+
 int main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
@@ -758,6 +878,7 @@ int main(int argc, char **argv)
 		{ "admin_group", test_admin_group },
 		{ "reject", test_reject },
 		{ "capability", test_capability },
+		{ "inet", test_inet },
 		{ 0 }
 	};
 	int rc;
