@@ -189,6 +189,13 @@ t_sockperf() {
 	wait_listen "$port" || return
 	mark
 	v4vrun sp-cli sockperf ping-pong --tcp -i 127.0.0.1 -p "$port" -t 1 >"$dir/pp" 2>&1
+	if ! grep -q "Summary: Latency" "$dir/pp"; then
+		# Seen once in CI on a loaded machine, never reproduced: show
+		# what sockperf said, and give it one more try.
+		echo "sockperf ping-pong over V4V, first try:"
+		tail -20 "$dir/pp"
+		v4vrun sp-cli sockperf ping-pong --tcp -i 127.0.0.1 -p "$port" -t 1 >"$dir/pp" 2>&1
+	fi
 	check "sockperf ping-pong over V4V" grep -q "Summary: Latency" "$dir/pp"
 	v4vrun sp-cli sockperf throughput --tcp -i 127.0.0.1 -p "$port" -t 1 -m 1400 >"$dir/tp" 2>&1
 	check "sockperf throughput over V4V" grep -q "Summary: BandWidth" "$dir/tp"
