@@ -71,8 +71,11 @@ static bool strict;
  * read makes an edge), but a majority would be a busy loop. */
 #define ET_STALE_PCT 50
 /* Every run must have made at least this many transitions per side and
- * second of its time cap (at least one). */
-#define MIN_TRANSITIONS_PER_S 10
+ * second of its time cap (at least one).  A strict-mode sender blocks
+ * only when its 1 MiB kernel buffer is full: under ASan on a busy 2-core
+ * machine that is 10 to 20 times in 1.6 s, so 10 per second was a coin
+ * toss there (seen in CI). */
+#define MIN_TRANSITIONS_PER_S 5
 
 enum api { API_BLOCK, API_POLL, API_SELECT, API_EPOLL_LT, API_EPOLL_ET,
 	   API_N };
