@@ -371,14 +371,3 @@ int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	return accept4(fd, addr, len, 0);
 }
-
-void pl_release(int fd, struct pfd *p)
-{
-	int kind = pfd_kind_of(p);
-
-	(void)fd;
-	if (kind == PFD_LISTEN) {
-		real.close(p->kfd);
-		v4v_close(p->vfd);
-	}
-}

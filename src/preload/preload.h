@@ -142,8 +142,6 @@ void pl_declare_netns(void);
 int pl_listen_v4v(int fd, struct pfd *p, int backlog);
 int pl_accept(int fd, struct pfd *p, struct sockaddr *addr, socklen_t *len,
 	      int flags);
-/* Release whatever fd's entry holds besides the number itself. */
-void pl_release(int fd, struct pfd *p);
 
 /* signals.c: call pl_sig_arm before a blocking V4V call; after it fails,
  * pl_sig_restart says whether the kernel would have restarted it (the

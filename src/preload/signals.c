@@ -13,9 +13,7 @@
 #include <signal.h>
 #include <string.h>
 
-#define NSIGS 65
-
-static struct sigaction user[NSIGS];	/* as the application set them */
+static struct sigaction user[NSIG];	/* as the application set them */
 static __thread volatile sig_atomic_t last_sig;
 
 int sigaction(int sig, const struct sigaction *act, struct sigaction *old);
@@ -45,7 +43,7 @@ int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 
 	if (!real.sigaction)
 		real_init();
-	if (sig <= 0 || sig >= NSIGS)
+	if (sig <= 0 || sig >= NSIG)
 		return real.sigaction(sig, act, old);
 	prev = user[sig];
 	if (act && catches(act)) {
@@ -101,7 +99,7 @@ bool pl_sig_restart(struct pfd *p, int timeo_opt)
 {
 	int sig = last_sig;
 
-	if (errno != EINTR || sig <= 0 || sig >= NSIGS ||
+	if (errno != EINTR || sig <= 0 || sig >= NSIG ||
 	    !(user[sig].sa_flags & SA_RESTART))
 		return false;
 	/* "unless a timeout has been set on the socket" (signal(7)) */
