@@ -82,6 +82,8 @@ sockperf_once() { # HOW WHAT ADDR PORT
 	how=$1 what=$2 addr=$3 port=$4
 	set -- sockperf "$what" --tcp -i "$addr" -p "$port" -t "$secs"
 	[ "$what" = throughput ] && set -- "$@" -m 65000
+	# --mps=max sizes sockperf's send-time table for a rate V4V exceeds
+	[ "$what" = ping-pong ] && set -- "$@" --mps=5000000
 	case $how in
 	v4v) v4vrun spc "$@" ;;
 	tcp) "$@" ;;

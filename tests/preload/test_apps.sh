@@ -188,22 +188,18 @@ t_sockperf() {
 	bg "$V4V" run -d sp-srv -- sockperf server --tcp -i 127.0.0.1 -p "$port"
 	wait_listen "$port" || return
 	mark
-	# sockperf ping-pong over V4V is left out: run under meson, about
-	# one run in three stops with "ERROR: _seqN > m_maxSequenceNo" (a
-	# reply it did not expect; never seen when the script is run by
-	# hand).  Not understood yet: see docs/preload.md.  bench/apps.sh
-	# measures it; SOCKPERF_PINGPONG=1 puts it back here.
-	if [ "${SOCKPERF_PINGPONG:-0}" = 1 ]; then
-		v4vrun sp-cli sockperf ping-pong --tcp -i 127.0.0.1 -p "$port" -t 1 >"$dir/pp" 2>&1
-		grep -q "Summary: Latency" "$dir/pp" || tail -20 "$dir/pp"
-		check "sockperf ping-pong over V4V" grep -q "Summary: Latency" "$dir/pp"
-	fi
+	# sockperf sizes its table of send times for its assumed top rate
+	# (--mps=max); V4V round trips outrun it ("_seqN > m_maxSequenceNo"),
+	# so name a rate above any we reach.  Same flag over TCP.
+	v4vrun sp-cli sockperf ping-pong --tcp -i 127.0.0.1 -p "$port" -t 1 --mps=5000000 >"$dir/pp" 2>&1
+	grep -q "Summary: Latency" "$dir/pp" || tail -20 "$dir/pp"
+	check "sockperf ping-pong over V4V" grep -q "Summary: Latency" "$dir/pp"
 	v4vrun sp-cli sockperf throughput --tcp -i 127.0.0.1 -p "$port" -t 1 -m 1400 >"$dir/tp" 2>&1
 	check "sockperf throughput over V4V" grep -q "Summary: BandWidth" "$dir/tp"
 	check "V4V carried it" carried 1000000
-	sockperf ping-pong --tcp -i 127.0.0.1 -p "$port" -t 1 >"$dir/pp.tcp" 2>&1
+	sockperf ping-pong --tcp -i 127.0.0.1 -p "$port" -t 1 --mps=5000000 >"$dir/pp.tcp" 2>&1
 	check "sockperf ping-pong over TCP" grep -q "Summary: Latency" "$dir/pp.tcp"
-	grep -h "Summary" "$dir/tp" "$dir/pp.tcp"
+	grep -h "Summary" "$dir/pp" "$dir/tp" "$dir/pp.tcp"
 }
 
 # Two network namespaces with no interface up at all: only V4V joins them.
