@@ -5,8 +5,9 @@
  *
  * Readable: a token sits in fd's receive queue whenever the ring holds a
  * message.  The consumer drains tokens only when it has found the ring
- * empty, then arms the ring (V4V_RING_RX_ARMED); a producer that inserts
- * into an armed ring disarms it and writes one token.  The ring's full
+ * empty, then arms the ring at its position (V4V_RING_RX_ARMED); a
+ * producer that inserts at that position into an armed ring disarms it
+ * and writes one token.  The ring's full
  * fences order "publish tx / read flag" against "set flag / read tx", so
  * either the producer sees the flag or the consumer sees the data: no
  * wakeup is lost (docs/architecture.md has the argument; tests/model has
@@ -108,15 +109,11 @@ static void drain_owed(int fd)
 		bell_drain(fd);
 }
 
-bool bell_rx_rearm(struct v4v_sock *s)
+/* After arming (`armed`: 1 armed and empty, 0 data raced in): whether
+ * the caller may sleep, keeping the descriptor readable if it may not. */
+static bool armed_or_token(struct v4v_sock *s, int armed, bool rung)
 {
-	bool rung;
-
-	if (s->mem && !v4v_ring_armed(&s->cons))
-		drain_owed(s->fd);
-	else
-		bell_drain(s->fd);
-	if (v4v_ring_arm_rung(&s->cons, &rung)) {
+	if (armed == 1) {
 		if (!rx_ended(s))
 			return true;
 	} else if (rung) {
@@ -128,16 +125,43 @@ bool bell_rx_rearm(struct v4v_sock *s)
 	return false;
 }
 
+bool bell_rx_rearm(struct v4v_sock *s)
+{
+	bool rung;
+	int armed;
+
+	do {
+		if (v4v_ring_armed(&s->cons)) {
+			/* Nobody owes us a token: what we drain is stale.  Arm
+			 * here only if still armed: a producer that took ARMED
+			 * since owes one, to be waited for. */
+			bell_drain(s->fd);
+			armed = v4v_ring_arm_move(&s->cons, &rung);
+		} else {
+			drain_owed(s->fd);
+			armed = v4v_ring_arm_rung(&s->cons, &rung);
+		}
+	} while (armed < 0);
+	return armed_or_token(s, armed, rung);
+}
+
 void bell_rx_leave(struct v4v_sock *s)
 {
+	bool rung;
+	int armed;
+
 	if (!v4v_ring_used(&s->cons)) {
-		/* Still armed: nobody rang since we armed, so the next
-		 * insert will.  No system call: the common case while
-		 * messages flow and we find them by polling.  (A token from
-		 * a racing producer may linger; the next receive that finds
-		 * nothing drains it.) */
-		if (!v4v_ring_armed(&s->cons))
+		/* Still armed: the common case while messages flow and we
+		 * find them by polling; no system call.  If we took messages
+		 * since arming, the arm moves here, so that their producer,
+		 * which may not have looked at ARMED yet, does not ring for
+		 * what is gone.  A producer that did ring first: drain its
+		 * token and arm afresh. */
+		armed = v4v_ring_arm_move(&s->cons, &rung);
+		if (armed < 0)
 			bell_rx_rearm(s);
+		else if (armed == 0)
+			armed_or_token(s, armed, rung);
 		return;
 	}
 	/* Data left behind while armed (we found it by polling, so nobody

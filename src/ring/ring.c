@@ -203,6 +203,7 @@ void v4v_ring_commit(struct v4v_ring_prod *p, const struct v4v_addr *src,
 		.source = *src,
 		.message_type = message_type,
 	};
+	uint32_t start = p->tx, f;
 
 	*kick = false;
 	h.source.pad = 0;
@@ -214,14 +215,18 @@ void v4v_ring_commit(struct v4v_ring_prod *p, const struct v4v_addr *src,
 	store_rel(&p->r.sh->tx_ptr, p->tx);
 
 	/* Pairs with the fence in v4v_ring_arm: either the consumer sees our
-	 * tx_ptr, or we see its ARMED flag.  Only one side clears it. */
+	 * tx_ptr, or we see its ARMED flag.  Only one side clears it, and we
+	 * only if the consumer armed where this message starts: if it has
+	 * taken the message already and armed further on, it wants no
+	 * doorbell for it. */
 	full_fence();
-	if ((load_relaxed(&p->r.sh->rx_flags) &
-	     (V4V_RING_RX_ARMED | V4V_RING_RX_SPINNING)) == V4V_RING_RX_ARMED)
-		*kick = __atomic_fetch_and(&p->r.sh->rx_flags,
-					   ~V4V_RING_RX_ARMED,
-					   __ATOMIC_ACQ_REL) &
-			V4V_RING_RX_ARMED;
+	f = load_relaxed(&p->r.sh->rx_flags);
+	if ((f & (V4V_RING_RX_ARMED | V4V_RING_RX_SPINNING)) ==
+		    V4V_RING_RX_ARMED &&
+	    (f & ~V4V_RING_RX_FLAG_BITS) == start)
+		*kick = __atomic_compare_exchange_n(
+			&p->r.sh->rx_flags, &f, f & ~V4V_RING_RX_ARMED, false,
+			__ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 }
 
 bool v4v_ring_want_space(struct v4v_ring_prod *p, uint32_t need)
@@ -350,20 +355,48 @@ bool v4v_ring_consume(struct v4v_ring_cons *c, const struct v4v_ring_msg *m)
 	       V4V_RING_TX_WAITING;
 }
 
-bool v4v_ring_arm_rung(struct v4v_ring_cons *c, bool *rung)
+/* Set ARMED at our position (if must_be_armed, only while it is still
+ * set), fence, and look again.  Returns as v4v_ring_arm_move. */
+static int arm_at_rx(struct v4v_ring_cons *c, bool must_be_armed,
+		     bool *rung)
 {
-	__atomic_fetch_or(&c->r.sh->rx_flags, V4V_RING_RX_ARMED,
-			  __ATOMIC_SEQ_CST);
-	full_fence();
+	uint32_t f = load_relaxed(&c->r.sh->rx_flags), n;
+
 	*rung = false;
+	do {
+		if (must_be_armed && !(f & V4V_RING_RX_ARMED))
+			return -1;
+		n = (f & V4V_RING_RX_FLAG_BITS) | V4V_RING_RX_ARMED | c->rx;
+	} while (f != n && !__atomic_compare_exchange_n(&c->r.sh->rx_flags,
+							&f, n, false,
+							__ATOMIC_SEQ_CST,
+							__ATOMIC_RELAXED));
+	full_fence();
 	if (load_acq(&c->r.sh->tx_ptr) == c->rx)
-		return true;
+		return 1;
 	/* Whoever clears ARMED owns the doorbell: we, or a producer that
 	 * saw the flag first and now rings. */
 	*rung = !(__atomic_fetch_and(&c->r.sh->rx_flags, ~V4V_RING_RX_ARMED,
 				     __ATOMIC_ACQ_REL) &
 		  V4V_RING_RX_ARMED);
-	return false;
+	return 0;
+}
+
+bool v4v_ring_arm_rung(struct v4v_ring_cons *c, bool *rung)
+{
+	return arm_at_rx(c, false, rung) == 1;
+}
+
+int v4v_ring_arm_move(struct v4v_ring_cons *c, bool *rung)
+{
+	uint32_t f = load_relaxed(&c->r.sh->rx_flags);
+
+	*rung = false;
+	if (!(f & V4V_RING_RX_ARMED))
+		return -1;
+	if ((f & ~V4V_RING_RX_FLAG_BITS) == c->rx)
+		return 1; /* took nothing since arming */
+	return arm_at_rx(c, true, rung);
 }
 
 bool v4v_ring_arm(struct v4v_ring_cons *c)

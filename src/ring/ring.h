@@ -53,6 +53,12 @@
  * needs no doorbell (virtio-style event suppression).  It clears the flag,
  * fences and looks again before it stops polling. */
 #define V4V_RING_RX_SPINNING 4u
+/* rx_flags bits 4-31: the position the consumer armed at (positions are
+ * multiples of 16).  A producer rings only for a message inserted at that
+ * position: one the consumer took by polling before the producer looked
+ * at the flag needs no doorbell, and gets none (a stale one would make
+ * the descriptor readable with nothing to read). */
+#define V4V_RING_RX_FLAG_BITS 0xfu
 /* tx_flags: a producer failed for lack of space and waits to be notified
  * when the consumer frees some. */
 #define V4V_RING_TX_WAITING 1u
@@ -192,6 +198,12 @@ bool v4v_ring_arm(struct v4v_ring_cons *c);
 /* The same; when data raced in, *rung says a producer took ARMED first
  * and owes a doorbell (else the caller must make its own). */
 bool v4v_ring_arm_rung(struct v4v_ring_cons *c, bool *rung);
+/* Consumer that took messages while armed (found by polling), at an empty
+ * ring: move the arm to its position, so that the producer of what it
+ * took does not ring for it.  Returns 1 if armed here and still empty;
+ * 0 if data raced in (*rung as for arm_rung); -1 if a producer took
+ * ARMED first and owes a doorbell (nothing changed). */
+int v4v_ring_arm_move(struct v4v_ring_cons *c, bool *rung);
 
 /* Bytes currently queued (headers and padding included). */
 uint32_t v4v_ring_used(const struct v4v_ring_cons *c);

@@ -35,7 +35,7 @@ run() {
 	fi
 }
 
-# check NAME "SPIN-DEFINES" EXPECT-DEADLOCK EXPECT-RX EXPECT-TX
+# check NAME "SPIN-DEFINES" EXPECT-DEADLOCK EXPECT-RX EXPECT-TX EXPECT-STALE
 check() {
 	variant=$1
 	def=$2
@@ -53,30 +53,36 @@ check() {
 	dl=$(run ./pan_nc)
 	rx=$(run ./pan -a -N no_lost_rx)
 	tx=$(run ./pan -a -N no_lost_tx)
-	verdict="deadlock/assert: $dl, no_lost_rx: $rx, no_lost_tx: $tx"
-	if [ "$dl $rx $tx" = "$1 $2 $3" ]; then
+	st=$(run ./pan -a -N no_stale)
+	verdict="deadlock/assert: $dl, no_lost_rx: $rx, no_lost_tx: $tx, no_stale: $st"
+	if [ "$dl $rx $tx $st" = "$1 $2 $3 $4" ]; then
 		echo "ok   $variant ($verdict)"
 	else
-		echo "FAIL $variant ($verdict; expected $1, $2, $3)"
+		echo "FAIL $variant ($verdict; expected $1, $2, $3, $4)"
 		failed=1
 	fi
 }
 
 echo "spin: $(spin -V)"
 # The protocol as written, with the default ring and a few others.
-check correct "" ok ok ok
-check correct-N1 "-DN=1 -DM=4" ok ok ok
-check correct-N3 "-DN=3 -DM=8" ok ok ok
+check correct "" ok ok ok ok
+check correct-N1 "-DN=1 -DM=4" ok ok ok ok
+check correct-N3 "-DN=3 -DM=8" ok ok ok ok
 # Producer publishes tx without the fence: it can miss ARMED while the
 # consumer misses the new tx (store buffering).
-check NO_FENCE -DNO_FENCE error error ok
+check NO_FENCE -DNO_FENCE error error ok ok
 # Consumer sleeps right after arming, without re-reading tx.
-check NO_RECHECK -DNO_RECHECK error error ok
+check NO_RECHECK -DNO_RECHECK error error ok ok
 # Consumer publishes rx without the fence before reading TX_WAITING.
-check NO_CONS_FENCE -DNO_CONS_FENCE error ok error
+check NO_CONS_FENCE -DNO_CONS_FENCE error ok error ok
 # Producer sleeps right after TX_WAITING, without re-reading rx.
-check NO_SPACE_RECHECK -DNO_SPACE_RECHECK error ok error
+check NO_SPACE_RECHECK -DNO_SPACE_RECHECK error ok error ok
 # Consumer does not look at FIN after arming: the end-of-file token can
 # be drained by the rearm that missed FIN.
-check NO_FIN_RECHECK -DNO_FIN_RECHECK error error ok
+check NO_FIN_RECHECK -DNO_FIN_RECHECK error error ok ok
+# Leave sleeps on an arm at an older position: the producer of a message
+# it already took rings for nothing.
+check NO_ARM_MOVE -DNO_ARM_MOVE ok ok ok error
+# Rearm arms although a producer took ARMED after the drain.
+check NO_REARM_CHECK -DNO_REARM_CHECK ok ok ok error
 exit $failed

@@ -4,13 +4,22 @@
  * Promela model: one producer (the sender) inserting into the consumer's
  * ring, one consumer (the receiver), and the two doorbells.
  *
- * Readable (src/ring/ring.c v4v_ring_insert / v4v_ring_arm, src/lib/bell.c
- * bell_rx_rearm):
- *   producer: store tx_ptr; FENCE; load ARMED; if set: fetch_and(~ARMED),
- *             and if that cleared it, write a token
- *   consumer: ring empty -> drain tokens; fetch_or(ARMED); FENCE;
- *             load tx_ptr; if data raced in: withdraw ARMED and write a
- *             token itself, else sleep until a token arrives
+ * Readable (src/ring/ring.c v4v_ring_commit / arm_at_rx, src/lib/bell.c
+ *   bell_rx_rearm / bell_rx_leave):
+ *   producer: store tx_ptr; FENCE; load rx_flags; if ARMED at the
+ *             position where its message starts: clear ARMED by CAS,
+ *             and if that succeeded, write a token
+ *   consumer, rearm: ring empty -> drain tokens; ARMED at its position
+ *             (CAS); FENCE; load tx_ptr; if data raced in: withdraw
+ *             ARMED and write a token itself (unless a producer took
+ *             ARMED first: it rings), else sleep until a token arrives
+ *   consumer, leave (bell_rx_leave: back to the application, which
+ *             polls without draining):
+ *             ring empty: if not ARMED, rearm as above; if ARMED at an
+ *             older position (it took messages by polling), move the arm
+ *             to its position (CAS, only while ARMED), FENCE, load tx_ptr
+ *             and handle data that raced in as rearm does; then sleep.
+ *             data left: if ARMED, withdraw it and write a token; sleep.
  * End of file (stream.c peer_flag, empty_reason; bell.c rx_ended): after
  * its last message the producer sets TX_FIN (a locked RMW) and writes a
  * token unconditionally; the consumer at an empty ring reads FIN (end of
@@ -56,6 +65,10 @@
  *  - no_lost_tx: whenever the producer sleeps while the ring has room, its
  *    doorbell is drained (writable) or the consumer is still on its way
  *    (between freeing the slot and its TX_WAITING check).
+ *  - no_stale: the consumer never sleeps with a token in its doorbell
+ *    while it has taken every message sent and FIN is not set (it would
+ *    wake to nothing: EAGAIN after poll said readable, which wrk counts
+ *    as an error).  It relies on drain_owed's wait for an owed token.
  *  - no deadlock: every run ends, the consumer at end of file with all M
  *    messages consumed (invalid end states and the final assertion; pan
  *    without a claim).
@@ -70,6 +83,14 @@
  *  - NO_FIN_RECHECK:   the consumer does not look at FIN after arming
  *                      (the end-of-file wakeup lost before the fix in
  *                      bell.c rx_ended)
+ *  - NO_ARM_MOVE:      leave sleeps on an arm at an older position
+ *                      without moving it: the producer of the message it
+ *                      took rings late, for nothing (with RX_SPINNING,
+ *                      not modelled, the next message would not ring at
+ *                      all)
+ *  - NO_REARM_CHECK:   rearm arms after its drain even if a producer
+ *                      took ARMED meanwhile: that producer's token comes
+ *                      after the drain, for nothing
  */
 
 #ifndef N
@@ -83,7 +104,8 @@
 /* Shared memory, as memory holds it. */
 byte mem_tx;		/* tx_ptr */
 byte mem_rx;		/* rx_ptr */
-bool armed;		/* rx_flags & RX_ARMED */
+bool armed = 1;		/* rx_flags & RX_ARMED: a new ring is armed */
+byte apos;		/* rx_flags >> 4: the position armed at */
 bool txw;		/* tx_flags & TX_WAITING */
 bool fin;		/* tx_flags & TX_FIN */
 /* The kernel's doorbells. */
@@ -95,6 +117,7 @@ byte c_rx;
 /* Ghost state for the properties. */
 bool c_asleep, p_asleep;
 bool p_owe;		/* published tx (or FIN), not rung yet */
+bool tok_owed;		/* took ARMED, token not written yet */
 bool c_owe;		/* freed a slot, TX_WAITING check not finished */
 
 #define TOKEN	tokens = (tokens < MAXTOK -> tokens + 1 : tokens)
@@ -113,6 +136,7 @@ active proctype producer()
 	byte sent = 0;
 	bool filled = 0;	/* the library's s->filled */
 	bool kick;
+	byte start;
 
 	do
 	:: sent == M ->
@@ -125,18 +149,23 @@ active proctype producer()
 		if
 		:: p_tx - mem_rx < N ->
 			/* v4v_ring_insert: publish tx (buffered) ... */
-			atomic { p_tx++; p_owe = 1 };
+			atomic { start = p_tx; p_tx++; p_owe = 1 };
 #ifndef NO_FENCE
 			mem_tx == p_tx;		/* full fence */
 #endif
 			/* ... then look at ARMED; only the side that clears
-			 * it rings. */
+			 * it rings, and the producer only for a message at
+			 * the armed position. */
 			if
-			:: armed ->
-				atomic { mem_tx == p_tx -> kick = armed;
-					 armed = 0 };
+			:: armed && apos == start ->
+				atomic { mem_tx == p_tx ->
+					 kick = armed && apos == start;
+					 if
+					 :: kick -> armed = 0; tok_owed = 1
+					 :: else -> skip
+					 fi };
 				if
-				:: kick -> TOKEN
+				:: kick -> atomic { TOKEN; tok_owed = 0 }
 				:: else -> skip
 				fi
 			:: else -> skip
@@ -177,60 +206,134 @@ active proctype producer()
 	od
 }
 
+/* After arming at c_rx: sleep if the ring is still empty, else stay
+ * readable (bell.c armed_or_token). */
+inline look_again()
+{
+	mem_rx == c_rx;		/* full fence */
+#ifndef NO_RECHECK
+	if
+	:: mem_tx != c_rx ->
+		/* data raced in: withdraw; whoever cleared ARMED rings */
+		atomic { mem_rx == c_rx -> was = armed; armed = 0 };
+		if
+		:: was -> TOKEN
+		:: else -> skip
+		fi
+#ifndef NO_FIN_RECHECK
+	:: mem_tx == c_rx && fin ->
+		TOKEN	/* the end raced in: stay readable */
+#endif
+	:: else ->
+#endif
+		c_asleep = 1;
+		tokens > 0;	/* poll(POLLIN) */
+		c_asleep = 0
+#ifndef NO_RECHECK
+	fi
+#endif
+}
+
+/* bell_rx_rearm: drain, arm here, fence, look again.  Armed: drain
+ * (stale tokens) and move the arm here, unless a producer took ARMED
+ * meanwhile: then start over.  Not armed: a producer took ARMED and owes
+ * a token; drain_owed waits for it (for up to a millisecond; here, for
+ * as long as it takes), then arms. */
+inline rearm()
+{
+	do
+	:: armed ->
+		tokens = 0;
+		atomic { mem_rx == c_rx ->
+			 if
+			 :: armed -> apos = c_rx; r = 1
+#ifdef NO_REARM_CHECK
+			 :: else -> armed = 1; apos = c_rx; r = 1
+#else
+			 :: else -> r = 0
+#endif
+			 fi };
+		if
+		:: r -> break
+		:: else -> skip
+		fi
+	:: !armed ->
+		!tok_owed;
+		tokens = 0;
+		atomic { mem_rx == c_rx -> armed = 1; apos = c_rx };
+		break
+	od;
+	look_again()
+}
+
 active proctype consumer()
 {
 	bool was;
+	byte r;
 
 	do
 	:: mem_tx == c_rx && fin -> break	/* end of file */
-	:: else ->
-		if
-		:: mem_tx != c_rx ->
-			/* v4v_ring_consume: publish rx (buffered) ... */
-			atomic { c_rx++; c_owe = 1 };
+	:: mem_tx != c_rx ->
+		/* v4v_ring_consume: publish rx (buffered) ... */
+		atomic { c_rx++; c_owe = 1 };
 #ifndef NO_CONS_FENCE
-			mem_rx == c_rx;		/* full fence */
+		mem_rx == c_rx;		/* full fence */
 #endif
-			/* ... then look at TX_WAITING (stream.c consumed) */
+		/* ... then look at TX_WAITING (stream.c consumed) */
+		if
+		:: txw ->
+			atomic { mem_rx == c_rx -> was = txw; txw = 0 };
 			if
-			:: txw ->
-				atomic { mem_rx == c_rx -> was = txw;
-					 txw = 0 };
-				if
-				:: was -> unwritable = 0   /* drain its fill */
-				:: else -> skip
-				fi
+			:: was -> unwritable = 0   /* drain its fill */
 			:: else -> skip
-			fi;
-			c_owe = 0
-		:: else ->
-			/* bell_rx_rearm: drain, arm, fence, look again */
-			tokens = 0;
-			atomic { mem_rx == c_rx -> armed = 1 };
-			mem_rx == c_rx;		/* full fence */
-#ifndef NO_RECHECK
-			if
-			:: mem_tx != c_rx ->
-				/* data raced in: withdraw, stay readable */
-				atomic { mem_rx == c_rx -> armed = 0 };
-				TOKEN
-#ifndef NO_FIN_RECHECK
-			:: mem_tx == c_rx && fin ->
-				TOKEN	/* the end raced in: stay readable */
-#endif
-			:: else ->
-#endif
-				c_asleep = 1;
-				tokens > 0;	/* poll(POLLIN) */
-				c_asleep = 0
-#ifndef NO_RECHECK
 			fi
+		:: else -> skip
+		fi;
+		c_owe = 0
+	:: mem_tx != c_rx ->
+		/* bell_rx_leave with data left, then the application
+		 * polls: withdraw ARMED and make our own token. */
+		if
+		:: armed ->
+			atomic { mem_rx == c_rx -> was = armed; armed = 0 };
+			if
+			:: was -> TOKEN
+			:: else -> skip
+			fi
+		:: else -> skip
+		fi;
+		c_asleep = 1;
+		tokens > 0;
+		c_asleep = 0
+	:: mem_tx == c_rx && !fin -> rearm()
+	:: mem_tx == c_rx && !fin ->
+		/* bell_rx_leave at an empty ring, then the application
+		 * polls without draining (v4v_ring_arm_move). */
+		atomic { mem_rx == c_rx ->
+			 if
+			 :: !armed -> r = 0
+			 :: armed && apos == c_rx -> r = 1
+			 :: armed && apos != c_rx ->
+#ifdef NO_ARM_MOVE
+				r = 1
+#else
+				apos = c_rx; r = 2
 #endif
+			 fi };
+		if
+		:: r == 0 -> rearm()
+		:: r == 1 ->
+			c_asleep = 1;
+			tokens > 0;
+			c_asleep = 0
+		:: r == 2 -> look_again()
 		fi
 	od;
 	assert(p_tx == M && c_rx == M)
 }
 
+/* No stale token: the consumer never sleeps on a token for nothing. */
+ltl no_stale { [] !(c_asleep && tokens > 0 && p_tx == c_rx && !fin) }
 ltl no_lost_rx { [] ((c_asleep && (p_tx != c_rx || fin)) ->
 		      (tokens > 0 || p_owe)) }
 ltl no_lost_tx { [] ((p_asleep && p_tx - c_rx < N) -> (!unwritable || c_owe)) }

@@ -19,6 +19,7 @@ http {
   fastcgi_temp_path $dir;
   uwsgi_temp_path $dir;
   scgi_temp_path $dir;
+  keepalive_requests ${KEEPALIVE_REQUESTS:-1000};
   server { listen 127.0.0.1:$port; root $root; }
 }
 CONF

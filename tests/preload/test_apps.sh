@@ -162,7 +162,7 @@ t_nginx() {
 	check "V4V carried it" carried 3000000
 	curl -sf -o "$dir/got.tcp" "http://127.0.0.1:$port/blob"
 	check "nginx to curl over TCP, same body" cmp -s "$dir/blob" "$dir/got.tcp"
-	v4vrun wrk wrk -t1 -c4 -d1 "http://127.0.0.1:$port/blob" >"$dir/wrk" 2>&1
+	v4vrun wrk wrk -t1 -c4 -d"${WRK_SECS:-1}" "http://127.0.0.1:$port/blob" >"$dir/wrk" 2>&1
 	cat "$dir/wrk"
 	check "wrk over V4V: requests done" grep -q "Requests/sec" "$dir/wrk"
 	check "wrk over V4V: no non-2xx answers" sh -c "! grep -q Non-2xx $dir/wrk"

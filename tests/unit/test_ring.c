@@ -158,6 +158,12 @@ static struct v4v_ring_shared *sh_of(struct gring *g)
 	return g->r.sh;
 }
 
+/* The flag bits of rx_flags, without the position armed at. */
+static uint32_t rxf(struct gring *g)
+{
+	return sh_of(g)->rx_flags & V4V_RING_RX_FLAG_BITS;
+}
+
 /* Insert one message of `len` payload bytes named by `seed`. */
 static int put(struct gring *g, uint32_t len, uint32_t seed, bool *kick)
 {
@@ -891,16 +897,16 @@ static void t_arm_kick(void)
 
 	gring_open(&g, 256, AT_END);
 	CHECK(v4v_ring_arm(&g.c));
-	CHECK_EQ(sh_of(&g)->rx_flags, V4V_RING_RX_ARMED);
+	CHECK_EQ(rxf(&g), V4V_RING_RX_ARMED);
 	CHECK_EQ(put(&g, 5, 1, &kick), 0);
 	CHECK(kick);
-	CHECK_EQ(sh_of(&g)->rx_flags, 0);
+	CHECK_EQ(rxf(&g), 0);
 	CHECK_EQ(put(&g, 5, 2, &kick), 0);
 	CHECK(!kick);
 
 	/* Data present: arming is refused and the flag withdrawn. */
 	CHECK(!v4v_ring_arm(&g.c));
-	CHECK_EQ(sh_of(&g)->rx_flags, 0);
+	CHECK_EQ(rxf(&g), 0);
 	CHECK_EQ(put(&g, 5, 3, &kick), 0);
 	CHECK(!kick);
 
@@ -923,9 +929,67 @@ static void t_arm_kick(void)
 	CHECK(v4v_ring_arm(&g.c));
 	CHECK_EQ(put(&g, 1000, 6, &kick), -EMSGSIZE);
 	CHECK(!kick);
-	CHECK_EQ(sh_of(&g)->rx_flags, V4V_RING_RX_ARMED);
+	CHECK_EQ(rxf(&g), V4V_RING_RX_ARMED);
 	CHECK_EQ(put(&g, 1, 7, &kick), 0);
 	CHECK(kick);
+	gring_close(&g);
+}
+
+/* A producer rings only for a message at the position the consumer armed
+ * at: what the consumer took by polling gets no late doorbell. */
+static void t_arm_position(void)
+{
+	struct gring g;
+	bool kick, rung;
+
+	gring_open(&g, 256, AT_END);
+	CHECK(v4v_ring_arm(&g.c));
+	CHECK_EQ(sh_of(&g)->rx_flags & ~V4V_RING_RX_FLAG_BITS, g.c.rx);
+
+	/* A producer that published while we polled (SPINNING) left ARMED
+	 * at the old position, as one that has not looked yet would. */
+	v4v_ring_spin_begin(&g.c);
+	CHECK_EQ(put(&g, 8, 1, &kick), 0);
+	CHECK(!kick);
+	v4v_ring_spin_end(&g.c);
+	CHECK(get(&g, 8, 1));
+	/* Took it while armed: the arm moves to our position ... */
+	CHECK_EQ(v4v_ring_arm_move(&g.c, &rung), 1);
+	CHECK_EQ(rxf(&g), V4V_RING_RX_ARMED);
+	CHECK_EQ(sh_of(&g)->rx_flags & ~V4V_RING_RX_FLAG_BITS, g.c.rx);
+	CHECK_EQ(v4v_ring_arm_move(&g.c, &rung), 1); /* idempotent */
+	/* ... where the next message rings. */
+	CHECK_EQ(put(&g, 8, 2, &kick), 0);
+	CHECK(kick);
+	CHECK_EQ(rxf(&g), 0);
+
+	/* The producer took ARMED first: it owes a token, nothing moves. */
+	CHECK(get(&g, 8, 2));
+	CHECK_EQ(v4v_ring_arm_move(&g.c, &rung), -1);
+	CHECK_EQ(rxf(&g), 0);
+
+	/* Data raced in behind what we took: ARMED withdrawn by us, so we
+	 * owe ourselves the token. */
+	CHECK(v4v_ring_arm(&g.c));
+	v4v_ring_spin_begin(&g.c);
+	CHECK_EQ(put(&g, 8, 3, &kick), 0);
+	CHECK_EQ(put(&g, 8, 4, &kick), 0);
+	CHECK(!kick);
+	v4v_ring_spin_end(&g.c);
+	CHECK(get(&g, 8, 3));
+	CHECK_EQ(v4v_ring_arm_move(&g.c, &rung), 0);
+	CHECK(!rung);
+	CHECK_EQ(rxf(&g), 0);
+	CHECK(get(&g, 8, 4));
+
+	/* A stale arm position (a consumer that never moved it) gets no
+	 * doorbell for a message elsewhere: why every consumer that takes
+	 * messages while armed must move the arm or drop it. */
+	CHECK(v4v_ring_arm(&g.c));
+	sh_of(&g)->rx_flags = V4V_RING_RX_ARMED |
+			      ((g.c.rx + 16) % 256);
+	CHECK_EQ(put(&g, 8, 5, &kick), 0);
+	CHECK(!kick);
 	gring_close(&g);
 }
 
@@ -1016,14 +1080,14 @@ static void t_oneway_flags(void)
 	bool kick;
 
 	gring_open(&g, 256, AT_END);
-	CHECK_EQ(v4v_ring_rx_flags(&g.r), 0);
+	CHECK_EQ(rxf(&g), 0);
 	CHECK_EQ(v4v_ring_tx_flags(&g.r), 0);
 
 	/* Consumer closes while armed: the producer gets EPIPE, no kick, and
 	 * the ARMED bit is still there for whoever looks. */
 	CHECK(v4v_ring_arm(&g.c));
 	v4v_ring_set_rx_flag(&g.r, V4V_RING_RX_CLOSED);
-	CHECK_EQ(v4v_ring_rx_flags(&g.r),
+	CHECK_EQ(rxf(&g),
 		 V4V_RING_RX_ARMED | V4V_RING_RX_CLOSED);
 	CHECK_EQ(put(&g, 10, 1, &kick), -EPIPE);
 	CHECK(!kick);
@@ -1042,10 +1106,10 @@ static void t_oneway_flags(void)
 	CHECK(kick);
 	v4v_ring_set_rx_flag(&g.r, V4V_RING_RX_CLOSED);
 	CHECK(!v4v_ring_arm(&g.c)); /* withdraws ARMED only */
-	CHECK_EQ(v4v_ring_rx_flags(&g.r), V4V_RING_RX_CLOSED);
+	CHECK_EQ(rxf(&g), V4V_RING_RX_CLOSED);
 	CHECK(get(&g, 10, 2));
 	CHECK(v4v_ring_arm(&g.c));
-	CHECK_EQ(v4v_ring_rx_flags(&g.r),
+	CHECK_EQ(rxf(&g),
 		 V4V_RING_RX_ARMED | V4V_RING_RX_CLOSED);
 	gring_close(&g);
 
@@ -1065,7 +1129,7 @@ static void t_oneway_flags(void)
 	CHECK_EQ(put(&g, 5, 4, NULL), 0);
 	CHECK(get(&g, 5, 4));
 	CHECK_EQ(v4v_ring_tx_flags(&g.r), V4V_RING_TX_FIN | V4V_RING_TX_RST);
-	CHECK_EQ(v4v_ring_rx_flags(&g.r), 0);
+	CHECK_EQ(rxf(&g), 0);
 	gring_close(&g);
 }
 
@@ -1330,6 +1394,7 @@ static const struct t_case cases[] = {
 	{ "bad_len", t_bad_len },
 	{ "bad_rx_ptr", t_bad_rx_ptr },
 	{ "arm_kick", t_arm_kick },
+	{ "arm_position", t_arm_position },
 	{ "want_space", t_want_space },
 	{ "space_values", t_space_values },
 	{ "oneway_flags", t_oneway_flags },
