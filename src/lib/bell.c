@@ -130,18 +130,17 @@ bool bell_rx_rearm(struct v4v_sock *s)
 	bool rung;
 	int armed;
 
-	do {
-		if (v4v_ring_armed(&s->cons)) {
-			/* Nobody owes us a token: what we drain is stale.  Arm
-			 * here only if still armed: a producer that took ARMED
-			 * since owes one, to be waited for. */
-			bell_drain(s->fd);
-			armed = v4v_ring_arm_move(&s->cons, &rung);
-		} else {
-			drain_owed(s->fd);
-			armed = v4v_ring_arm_rung(&s->cons, &rung);
-		}
-	} while (armed < 0);
+	if (v4v_ring_armed(&s->cons)) {
+		/* Nobody owes us a token: what we drain is stale.  Arm here
+		 * only if still armed: a producer that took ARMED since owes
+		 * one, to be waited for below. */
+		bell_drain(s->fd);
+		armed = v4v_ring_arm_move(&s->cons, &rung);
+		if (armed >= 0)
+			return armed_or_token(s, armed, rung);
+	}
+	drain_owed(s->fd);
+	armed = v4v_ring_arm_rung(&s->cons, &rung);
 	return armed_or_token(s, armed, rung);
 }
 

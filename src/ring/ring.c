@@ -355,22 +355,42 @@ bool v4v_ring_consume(struct v4v_ring_cons *c, const struct v4v_ring_msg *m)
 	       V4V_RING_TX_WAITING;
 }
 
+/* Compare-and-swap attempts before arm_at_rx stops being polite: the
+ * producer may rewrite rx_flags at will, and a hostile one must not keep
+ * the consumer spinning. */
+#define ARM_TRIES 16
+
 /* Set ARMED at our position (if must_be_armed, only while it is still
  * set), fence, and look again.  Returns as v4v_ring_arm_move. */
 static int arm_at_rx(struct v4v_ring_cons *c, bool must_be_armed,
 		     bool *rung)
 {
 	uint32_t f = load_relaxed(&c->r.sh->rx_flags), n;
+	int tries = 0;
 
 	*rung = false;
-	do {
+	for (;;) {
 		if (must_be_armed && !(f & V4V_RING_RX_ARMED))
 			return -1;
 		n = (f & V4V_RING_RX_FLAG_BITS) | V4V_RING_RX_ARMED | c->rx;
-	} while (f != n && !__atomic_compare_exchange_n(&c->r.sh->rx_flags,
-							&f, n, false,
-							__ATOMIC_SEQ_CST,
-							__ATOMIC_RELAXED));
+		if (f == n || __atomic_compare_exchange_n(&c->r.sh->rx_flags,
+							  &f, n, false,
+							  __ATOMIC_SEQ_CST,
+							  __ATOMIC_RELAXED))
+			break;
+		if (++tries == ARM_TRIES) {
+			/* The word keeps changing under us: only a hostile
+			 * producer does that.  Conditional: give up (the
+			 * caller waits for a token, briefly).  Otherwise
+			 * take the word; an honest producer's kick that
+			 * this overwrites at worst leaves a stale token. */
+			if (must_be_armed)
+				return -1;
+			__atomic_store_n(&c->r.sh->rx_flags, n,
+					 __ATOMIC_SEQ_CST);
+			break;
+		}
+	}
 	full_fence();
 	if (load_acq(&c->r.sh->tx_ptr) == c->rx)
 		return 1;

@@ -993,6 +993,45 @@ static void t_arm_position(void)
 	gring_close(&g);
 }
 
+/* A hostile producer that rewrites rx_flags without pause must not keep
+ * the consumer's arm spinning: every call returns. */
+static volatile bool flip_stop;
+
+static void *flipper(void *arg)
+{
+	struct v4v_ring_shared *sh = arg;
+	uint32_t v = 0;
+
+	while (!flip_stop)
+		__atomic_store_n(&sh->rx_flags, v++ * 0x10001u, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+static void t_arm_hostile_flags(void)
+{
+	struct gring g;
+	pthread_t t;
+	bool rung;
+
+	gring_open(&g, 256, AT_START);
+	flip_stop = false;
+	REQUIRE(pthread_create(&t, NULL, flipper, sh_of(&g)) == 0);
+	for (int i = 0; i < 20000; i++) {
+		int r = v4v_ring_arm_move(&g.c, &rung);
+
+		CHECK(r >= -1 && r <= 1);
+		(void)v4v_ring_arm_rung(&g.c, &rung);
+	}
+	flip_stop = true;
+	pthread_join(t, NULL);
+	/* Alone again (and the flags as the flipper left them cleared), the
+	 * ring arms as usual. */
+	sh_of(&g)->rx_flags = 0;
+	CHECK(v4v_ring_arm(&g.c));
+	CHECK_EQ(rxf(&g), V4V_RING_RX_ARMED);
+	gring_close(&g);
+}
+
 static void t_want_space(void)
 {
 	uint32_t size = 256, max = v4v_ring_max_payload(size);
@@ -1395,6 +1434,7 @@ static const struct t_case cases[] = {
 	{ "bad_rx_ptr", t_bad_rx_ptr },
 	{ "arm_kick", t_arm_kick },
 	{ "arm_position", t_arm_position },
+	{ "arm_hostile_flags", t_arm_hostile_flags },
 	{ "want_space", t_want_space },
 	{ "space_values", t_space_values },
 	{ "oneway_flags", t_oneway_flags },
