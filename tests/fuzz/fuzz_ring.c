@@ -221,12 +221,16 @@ static void op_consume(struct fz *f)
 
 static void op_arm(struct fz *f)
 {
-	bool empty = v4v_ring_arm(&f->c);
+	bool empty = v4v_ring_arm(&f->c), rung;
+	int moved = v4v_ring_arm_move(&f->c, &rung);
 
+	ASSERT(moved >= -1 && moved <= 1);
 	if (f->hostile)
 		return;
 	ASSERT(empty == (f->qn == 0));
 	f->armed = empty;
+	/* Armed here, or not armed at all: nothing to move. */
+	ASSERT(moved == (empty ? 1 : -1) && !rung);
 }
 
 static void op_used(struct fz *f)
@@ -335,8 +339,9 @@ static void op_flags(struct fz *f)
 	ASSERT(rxf == f->r.sh->rx_flags && txf == f->r.sh->tx_flags);
 	if (f->hostile)
 		return;
-	ASSERT(rxf == ((f->closed ? V4V_RING_RX_CLOSED : 0) |
-		       (f->armed ? V4V_RING_RX_ARMED : 0)));
+	ASSERT((rxf & V4V_RING_RX_FLAG_BITS) ==
+	       ((f->closed ? V4V_RING_RX_CLOSED : 0) |
+		(f->armed ? V4V_RING_RX_ARMED : 0)));
 	ASSERT(txf == ((f->fin ? V4V_RING_TX_FIN : 0) |
 		       (f->waiting ? V4V_RING_TX_WAITING : 0)));
 }
