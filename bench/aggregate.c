@@ -60,7 +60,7 @@ static const char usage[] =
 "  --warmup S          uncounted start of each point (default 0.1)\n"
 "  --transports LIST   v4v,v4v-strict,unix,tcp,generic (default all)\n"
 "  --modes LIST        stream,pingpong (default both)\n"
-"  --buf BYTES         ring size / socket buffers, K or M suffix (default 1M)\n"
+"  --buf BYTES         ring size / socket buffers, K or M suffix (default 2M)\n"
 "  --pin MODE          best (default: each point under both of the next two,\n"
 "                      the better kept), spread (the two sides of pair i on\n"
 "                      cores 2i and 2i+1 mod cores), pair (both sides of\n"
@@ -1127,7 +1127,7 @@ static int parse(int argc, char **argv, struct aopts *o)
 	*o = (struct aopts){ .min = 4096, .max = 4u << 20, .step = 4,
 			     .seconds = 0.3, .warm = 0.1, .memref_seconds = 1,
 			     .modes = AM_STREAM | AM_PINGPONG, .pin = PIN_BEST,
-			     .spin = -1, .buf = 1 << 20, .memref = true,
+			     .spin = -1, .buf = 2 << 20, .memref = true,
 			     .npairs = 4, .pairs = { 1, 2, 4, 8 } };
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
