@@ -10,6 +10,8 @@
 # build in ./build, and iperf3, sockperf, redis and nginx+wrk
 # (scripts/deps.sh).  Prints a markdown table; --out also writes it.
 set -u
+# listening (this script defines its own cleanup after it)
+. "$(dirname "$0")/../tests/lib.sh"
 cd "$(dirname "$0")/.."
 reps=3 secs=2 out=""
 while [ $# -gt 0 ]; do
@@ -46,14 +48,7 @@ stop_servers() {
 	pids=""
 }
 wait_listen() { # PORT [NETNS]
-	for _ in $(seq 200); do
-		if [ -n "${2:-}" ]; then
-			ip netns exec "$2" ss -ltn "sport = :$1" | grep -q LISTEN && return 0
-		else
-			ss -ltn "sport = :$1" | grep -q LISTEN && return 0
-		fi
-		sleep 0.05
-	done
+	listening "$@" && return 0
 	echo "bench/apps.sh: server on port $1 did not start" >&2
 	cat "$dir/servers.log" >&2
 	exit 1

@@ -4,24 +4,10 @@
 # Not a measurement: the windows are far too short for that.
 set -u
 : "${V4VD:?set V4VD to the v4vd binary}" "${V4V:?set V4V to the v4v binary}"
-dir=$(mktemp -d /tmp/v4vbagg.XXXXXX)
-export V4V_SOCKET="$dir/ctl.sock"
-fails=0
-hv=""
-cleanup() { [ -n "$hv" ] && kill "$hv" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"; }
-trap cleanup EXIT
+. "$(dirname "$0")/../lib.sh"
+t_setup v4vbagg
 
-ok()   { echo "ok   $1"; }
-bad()  { echo "FAIL $1"; fails=$((fails + 1)); }
-check() { # NAME CMD...: pass when CMD succeeds
-	name=$1
-	shift
-	if "$@"; then ok "$name"; else bad "$name"; fi
-}
-
-"$V4VD" --foreground --socket "$V4V_SOCKET" 2>"$dir/v4vd.log" &
-hv=$!
-for _ in $(seq 100); do "$V4V" status >/dev/null 2>&1 && break; sleep 0.05; done
+start_v4vd
 
 "$V4V" bench aggregate --help >"$dir/help" 2>&1
 check "aggregate --help" grep -q -- "--pairs" "$dir/help"
@@ -77,5 +63,4 @@ for png in bench.png aggregate.png; do
 	fi
 done
 
-echo "$fails failed"
-[ "$fails" -eq 0 ]
+t_done

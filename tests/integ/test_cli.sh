@@ -3,23 +3,8 @@
 # exit codes, cat in both directions, status (table and JSON), viptables.
 set -u
 : "${V4VD:?set V4VD to the v4vd binary}" "${V4V:?set V4V to the v4v binary}"
-dir=$(mktemp -d /tmp/v4vcli.XXXXXX)
-export V4V_SOCKET="$dir/ctl.sock"
-fails=0
-hv=""
-cleanup() { [ -n "$hv" ] && kill "$hv" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"; }
-trap cleanup EXIT
-
-ok()   { echo "ok   $1"; }
-bad()  { echo "FAIL $1"; fails=$((fails + 1)); }
-expect_rc() { # WANT NAME CMD...
-	want=$1 name=$2
-	shift 2
-	"$@" >"$dir/out" 2>"$dir/err"
-	rc=$?
-	if [ "$rc" -eq "$want" ]; then ok "$name"; else
-		bad "$name (exit $rc, wanted $want)"; cat "$dir/err"; fi
-}
+. "$(dirname "$0")/../lib.sh"
+t_setup v4vcli
 
 expect_rc 0 "v4vd --help" "$V4VD" --help
 grep -q -- "--strict" "$dir/out" || bad "v4vd --help mentions --strict"
@@ -31,9 +16,7 @@ expect_rc 2 "v4v unknown command" "$V4V" frobnicate
 expect_rc 3 "v4v status without v4vd" "$V4V" status
 grep -q "is v4vd running" "$dir/err" || bad "advice when v4vd is down"
 
-"$V4VD" --foreground --socket "$V4V_SOCKET" 2>"$dir/v4vd.log" &
-hv=$!
-for _ in $(seq 100); do "$V4V" status >/dev/null 2>&1 && break; sleep 0.05; done
+start_v4vd
 expect_rc 0 "v4v status" "$V4V" status
 grep -q "direct mode" "$dir/out" || bad "status shows the mode"
 expect_rc 1 "v4vd refuses a second instance" "$V4VD" -f --socket "$V4V_SOCKET"
@@ -104,4 +87,4 @@ hv=""
 [ "$rc" -eq 0 ] && ok "v4vd exits 0 on SIGTERM" || bad "v4vd exits 0 on SIGTERM (got $rc)"
 grep -q "viptables op" "$dir/v4vd.log" && ok "viptables changes logged" || bad "viptables changes logged"
 [ -e "$V4V_SOCKET" ] && bad "socket removed at exit" || ok "socket removed at exit"
-exit $((fails > 0))
+t_done

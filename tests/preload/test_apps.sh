@@ -7,12 +7,10 @@
 set -u
 : "${V4VD:?}" "${V4V:?}" "${V4V_PRELOAD_LIB:?}"
 scenario=$1
-dir=$(mktemp -d /tmp/v4vapps.XXXXXX)
+. "$(dirname "$0")/../lib.sh"
+t_setup v4vapps
 chmod 755 "$dir" # nginx's worker, as nobody, must reach the hypervisor
-export V4V_SOCKET="$dir/ctl.sock"
-fails=0
 pids=""
-hv=""
 netns=""
 
 cleanup() {
@@ -24,15 +22,6 @@ cleanup() {
 	wait 2>/dev/null
 	for n in $netns; do ip netns del "$n" 2>/dev/null; done
 	rm -rf "$dir"
-}
-trap cleanup EXIT
-
-ok()  { echo "ok   $1"; }
-bad() { echo "FAIL $1"; fails=$((fails + 1)); }
-check() { # NAME CMD...: ok if CMD succeeds
-	name=$1
-	shift
-	if "$@"; then ok "$name"; else bad "$name"; fi
 }
 need() {
 	for p; do
@@ -56,14 +45,7 @@ free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 wait_listen() { # PORT [NETNS]
-	for _ in $(seq 100); do
-		if [ -n "${2:-}" ]; then
-			ip netns exec "$2" ss -ltn "sport = :$1" | grep -q LISTEN && return 0
-		else
-			ss -ltn "sport = :$1" | grep -q LISTEN && return 0
-		fi
-		sleep 0.05
-	done
+	listening "$@" && return 0
 	bad "a server listens on port $1"
 	cat "$dir/servers.log"
 	return 1
@@ -77,9 +59,7 @@ not_carried() { [ "$(stream_bytes)" -eq "$base" ]; }
 strict=""
 case $scenario in *-strict) strict=--strict; scenario=${scenario%-strict} ;; esac
 # shellcheck disable=SC2086
-"$V4VD" --foreground $strict --socket "$V4V_SOCKET" 2>"$dir/v4vd.log" &
-hv=$!
-for _ in $(seq 100); do "$V4V" status >/dev/null 2>&1 && break; sleep 0.05; done
+start_v4vd $strict
 head -c 3000000 /dev/urandom >"$dir/blob"
 
 t_conform() {
@@ -303,5 +283,4 @@ run | conform | socat | http | redis | nginx | iperf | sockperf | netns | fallba
 	"t_$scenario" ;;
 *) echo "unknown scenario $scenario"; exit 2 ;;
 esac
-echo "$fails failure(s)"
-[ "$fails" -eq 0 ]
+t_done

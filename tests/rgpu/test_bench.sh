@@ -4,22 +4,8 @@
 # backend) whose JSON records must all be correct, and a plot.
 set -u
 : "${V4VD:?}" "${RGPU_SERVER_BIN:?}" "${RGPU_BENCH:?}"
-dir=$(mktemp -d /tmp/rgpubench.XXXXXX)
-export V4V_SOCKET="$dir/ctl.sock"
-fails=0
-hv=""
-cleanup() { [ -n "$hv" ] && kill "$hv" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"; }
-trap cleanup EXIT
-ok()  { echo "ok   $1"; }
-bad() { echo "FAIL $1"; fails=$((fails + 1)); }
-expect_rc() { # WANT NAME CMD...
-	want=$1 name=$2
-	shift 2
-	"$@" >"$dir/out" 2>"$dir/err"
-	rc=$?
-	if [ "$rc" -eq "$want" ]; then ok "$name"; else
-		bad "$name (exit $rc, wanted $want)"; cat "$dir/err"; fi
-}
+. "$(dirname "$0")/../lib.sh"
+t_setup rgpubench
 
 expect_rc 0 "rgpu-server --help" "$RGPU_SERVER_BIN" --help
 grep -q -- "--chunk-size" "$dir/out" || bad "server help lists --chunk-size"
@@ -31,9 +17,7 @@ expect_rc 0 "rgpu-bench --help" "$RGPU_BENCH" --help
 expect_rc 2 "rgpu-bench bad size" "$RGPU_BENCH" --sizes 12
 expect_rc 2 "rgpu-bench bad transport" "$RGPU_BENCH" --transports ib
 
-"$V4VD" --foreground --socket "$V4V_SOCKET" 2>"$dir/v4vd.log" &
-hv=$!
-for _ in $(seq 100); do [ -S "$V4V_SOCKET" ] && break; sleep 0.05; done
+start_v4vd
 expect_rc 0 "rgpu-bench small run" "$RGPU_BENCH" --backend cpu \
 	--sizes 64,200 --reps 2 --server-bin "$RGPU_SERVER_BIN" \
 	--json "$dir/b.json" --plot "$dir/b.png"
@@ -46,5 +30,4 @@ grep -q "v4v .*x faster" "$dir/out" && ok "v4v/tcp ratio line" || bad "ratio lin
 if command -v gnuplot >/dev/null; then
 	[ -s "$dir/b.png" ] && ok "plot written" || bad "plot written"
 fi
-echo "$fails failed"
-[ "$fails" -eq 0 ]
+t_done
