@@ -49,9 +49,11 @@ const char *v4v_link_path(void);
  * domain of an inherited capability) on first use. */
 int v4v_link_info(struct v4v_link_info *out);
 
+/* accept_size: for a listener (V4VP_REG_LISTEN), the size of the ring
+ * v4vd makes for each connection it queues; else 0. */
 int v4v_link_register(uint32_t port, v4v_domid_t partner, uint32_t size,
-		      uint32_t flags, int memfd, int bell,
-		      v4v_handle_t *handle, uint32_t *port_out);
+		      uint32_t flags, uint32_t accept_size, int memfd,
+		      int bell, v4v_handle_t *handle, uint32_t *port_out);
 int v4v_link_unregister(v4v_handle_t handle, uint32_t flags);
 /* Returns the number of bytes sent. */
 long v4v_link_sendv(v4v_handle_t handle, const struct v4v_addr *dst,
@@ -60,13 +62,19 @@ long v4v_link_sendv(v4v_handle_t handle, const struct v4v_addr *dst,
 void v4v_link_notify(v4v_handle_t handle);
 
 /* Stream handshake (see proto.h).  A grant's fds land in fds[0] (the
- * peer ring's memfd) and fds[1] (its doorbell), -1 when not direct. */
+ * peer ring's memfd) and fds[1] (its doorbell), -1 when absent.  ACCEPT
+ * names the SYN's ring (`ring`, a raw handle from the SYN, taken in the
+ * listener's connection) and sends `bell`, the accepting socket's
+ * doorbell; its ring's memfd lands in fds[0], the grant's in fds[1..2]. */
 struct v4vp_grant;
+struct v4vp_accept_reply;
 int v4v_link_connect(v4v_handle_t handle, uint32_t conid,
-		     const struct v4v_addr *dst, uint32_t filler);
-int v4v_link_accept(v4v_handle_t handle, v4v_handle_t listener,
-		    const struct v4v_addr *peer, uint32_t conid,
-		    struct v4vp_grant *g, int fds[2]);
+		     const struct v4v_addr *dst, uint32_t filler,
+		     struct v4vp_grant *g, int fds[2]);
+int v4v_link_accept(uint32_t ring, v4v_handle_t listener,
+		    const struct v4v_addr *peer, uint32_t conid, int bell,
+		    struct v4vp_accept_reply *rep, v4v_handle_t *handle,
+		    int fds[3]);
 int v4v_link_grant(v4v_handle_t handle, struct v4vp_grant *g, int fds[2]);
 int v4v_link_shutdown(v4v_handle_t handle, uint32_t how);
 int v4v_link_lookup(const char *name, v4v_domid_t *out);

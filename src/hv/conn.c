@@ -5,8 +5,11 @@
  * ring directly, and what the survivor learns when one side goes.
  *
  * The hypervisor is the only party that sees both domains, so it checks
- * every claim a side makes about the other (partners, pending state,
- * connection id) before linking, and viptables decides both directions.
+ * every claim a side makes about the other (partners, the queue, the
+ * connection id), and viptables decides both directions.  A connection is
+ * made when CONNECT queues it, as TCP's handshake completes before
+ * accept: the server's ring is made then, so the client can send, and
+ * close, before the server accepts.
  */
 #include "hv.h"
 #include "viptables.h"
@@ -34,14 +37,49 @@ static bool allowed(struct hv *hv, const struct hv_ring *from,
 	       V4VP_VIPT_ACCEPT;
 }
 
+static int grant_of(struct hv *hv, struct hv_ring *peer,
+		    struct v4vp_grant *out, int fds[2]);
+static void drain_filler(struct hv_ring *r);
+static void end_flow(struct hv_ring *peer, uint32_t flag);
+
+/* Queue a connection on a listener: the SYN names the server's receive
+ * ring, made now and linked with the client's, so that the connection is
+ * established before accept, as a TCP one is. */
+static int queue_conn(struct hv *hv, struct hv_ring *cli, struct hv_ring *lst,
+		      uint32_t conid)
+{
+	struct v4vp_syn syn = { .conid = conid, .ring_size = cli->size };
+	struct iovec iov = { &syn, sizeof(syn) };
+	struct v4v_addr src = { .port = cli->port, .domid = cli->dom->domid };
+	struct hv_ring *q;
+	bool kick;
+	int rc = hv_ring_make(hv, lst->dom, cli->dom->domid, lst->accept_size,
+			      &q);
+
+	if (rc)
+		return rc == -EDQUOT ? -EAGAIN : rc;
+	syn.handle = q->handle;
+	rc = v4v_ring_insert(&lst->prod, &src, V4VP_MT_SYN, &iov, 1, &kick);
+	if (rc) {
+		hv_ring_destroy(hv, q, "not queued");
+		return rc;
+	}
+	if (kick)
+		hv_bell_ring(lst->bell);
+	q->conid = conid;
+	q->listener = lst->handle;
+	q->state = cli->state = HV_RING_LINKED;
+	q->peer = cli;
+	cli->peer = q;
+	return 0;
+}
+
 int hv_connect(struct hv *hv, struct hv_domain *d,
-	       const struct v4vp_connect *req)
+	       const struct v4vp_connect *req, struct v4vp_grant *out,
+	       int fds[2])
 {
 	struct hv_ring *mine = own_ring(hv, d, req->handle), *lst;
-	struct v4vp_syn syn = { .conid = req->conid };
-	struct iovec iov = { &syn, sizeof(syn) };
 	struct v4v_addr src;
-	bool kick;
 	int rc;
 
 	if (!mine)
@@ -55,8 +93,7 @@ int hv_connect(struct hv *hv, struct hv_domain *d,
 		return -ECONNREFUSED;
 	}
 	src = (struct v4v_addr){ .port = mine->port, .domid = d->domid };
-	/* Both directions now, so that a connect that returned 0 is not
-	 * refused later by the server's side of the rules. */
+	/* Both directions now: a connection, once queued, is made. */
 	if (!allowed(hv, mine, &req->dst, lst->dom->name) ||
 	    !allowed(hv, lst, &src, d->name)) {
 		d->c.rejects++;
@@ -64,25 +101,22 @@ int hv_connect(struct hv *hv, struct hv_domain *d,
 		lst->c.rejects++;
 		return -ECONNREFUSED;
 	}
-	syn.ring_size = mine->size;
-	rc = v4v_ring_insert(&lst->prod, &src, V4VP_MT_SYN, &iov, 1, &kick);
+	rc = queue_conn(hv, mine, lst, req->conid);
 	if (rc == -EAGAIN) {
 		/* The backlog is full: the client waits and tries again,
 		 * as a TCP client does when its SYN is dropped. */
 		lst->c.drops++;
-		return -EAGAIN;
+		return rc;
 	}
 	if (rc)
 		return rc;
-	if (kick)
-		hv_bell_ring(lst->bell);
-	mine->state = HV_RING_PENDING;
-	mine->conid = req->conid;
 	mine->filler = req->filler;
-	mine->listener = lst->handle;
+	drain_filler(mine);
+	if (hv->cfg.strict)
+		hv_pump_start(hv, mine); /* into the queued ring at once */
 	hv_log(HV_LOG_DEBUG, "connect %u:%u -> %u:%u (conid %u)", d->domid,
 	       mine->port, req->dst.domid, req->dst.port, req->conid);
-	return 0;
+	return grant_of(hv, mine->peer, out, fds);
 }
 
 /* Fill a grant of `peer` (the ring the caller will write into). */
@@ -98,7 +132,11 @@ static int grant_of(struct hv *hv, struct hv_ring *peer,
 		return 0;
 	out->flags = V4VP_GRANT_DIRECT;
 	fds[0] = peer->memfd;
-	fds[1] = peer->bell;
+	/* A queued ring has no doorbell until its server accepts. */
+	if (peer->bell >= 0) {
+		out->flags |= V4VP_GRANT_BELL;
+		fds[1] = peer->bell;
+	}
 	peer->granted = true;
 	return 0;
 }
@@ -129,56 +167,58 @@ static void wake_writer(struct hv *hv, struct hv_ring *r)
 {
 	char buf[4096];
 
-	if (hv->cfg.strict)
+	if (hv->cfg.strict || r->bell < 0)
 		return;
 	while (recv(r->bell, buf, sizeof(buf), MSG_DONTWAIT) > 0)
 		;
 }
 
-/* The connection will never be.  Wake the client both ways (writable:
- * its filler removed; readable: a token); its next call asks GRANT and
- * learns ECONNREFUSED.  The ring stays until the client closes it. */
-static void refuse(struct hv_ring *r)
+/* A queued connection that will never be accepted: the client is reset,
+ * as TCP resets the connections in a closing listener's queue. */
+static void drop_queued(struct hv *hv, struct hv_ring *q, const char *why)
 {
-	r->state = HV_RING_REFUSED;
-	drain_filler(r);
-	hv_bell_ring(r->bell);
+	if (q->peer)
+		end_flow(q->peer, V4V_RING_TX_RST);
+	hv_ring_destroy(hv, q, why);
 }
 
 int hv_accept(struct hv *hv, struct hv_domain *d,
-	      const struct v4vp_accept *req, struct v4vp_grant *out,
-	      int fds[2])
+	      const struct v4vp_accept *req, int bell,
+	      struct v4vp_accept_reply *out, int fds[3])
 {
-	struct hv_ring *mine = own_ring(hv, d, req->handle);
+	struct hv_ring *q = own_ring(hv, d, req->handle);
 	struct hv_ring *lst = own_ring(hv, d, req->listener);
 	struct hv_ring *cli;
-	struct v4v_addr to;
+	int rc;
 
-	if (!mine || !lst || mine->state != HV_RING_PLAIN ||
-	    mine->partner != req->peer.domid)
+	fds[0] = fds[1] = fds[2] = -1;
+	if (!q || !lst || !lst->listening)
 		return -EINVAL;
-	cli = hv_ring_route(hv, &req->peer, d->domid);
-	if (!cli || cli->partner != d->domid ||
-	    cli->state != HV_RING_PENDING || cli->conid != req->conid ||
-	    cli->listener != lst->handle)
-		return -ECONNABORTED; /* the client gave up or died */
-	to = (struct v4v_addr){ .port = cli->port, .domid = cli->dom->domid };
-	if (!allowed(hv, lst, &to, cli->dom->name)) {
-		refuse(cli);
+	if (!q->queued || q->listener != lst->handle ||
+	    q->conid != req->conid || q->partner != req->peer.domid)
+		return -ECONNABORTED; /* not (or no longer) in this queue */
+	cli = q->peer;
+	if (cli && !allowed(hv, lst, &(struct v4v_addr){ .port = cli->port,
+				.domid = cli->dom->domid }, cli->dom->name)) {
+		drop_queued(hv, q, "refused by viptables at accept");
 		return -ECONNREFUSED;
 	}
-	mine->state = cli->state = HV_RING_LINKED;
-	mine->peer = cli;
-	cli->peer = mine;
-	drain_filler(cli);
-	if (hv->cfg.strict) {
-		hv_pump_start(hv, mine);
-		hv_pump_start(hv, cli); /* it may have written already */
-	}
-	hv_log(HV_LOG_DEBUG, "accept %u:%u <-> %u:%u (%s)", d->domid,
-	       mine->port, cli->dom->domid, cli->port,
-	       hv->cfg.strict ? "mediated" : "direct");
-	return grant_of(hv, cli, out, fds);
+	rc = hv_ring_adopt_bell(hv, q, bell);
+	if (rc)
+		return rc;
+	if (hv->cfg.strict)
+		hv_pump_start(hv, q);
+	out->ring_port = q->port;
+	out->ring_size = q->size;
+	fds[0] = q->memfd;
+	if (cli)
+		grant_of(hv, cli, &out->grant, fds + 1);
+	else
+		out->grant.flags = V4VP_GRANT_GONE;
+	hv_log(HV_LOG_DEBUG, "accept %u:%u <-> %u:%u (%s)", d->domid, q->port,
+	       q->partner, cli ? cli->port : 0,
+	       cli ? hv->cfg.strict ? "mediated" : "direct" : "client gone");
+	return 0;
 }
 
 int hv_grant(struct hv *hv, struct hv_domain *d, uint32_t handle,
@@ -189,14 +229,12 @@ int hv_grant(struct hv *hv, struct hv_domain *d, uint32_t handle,
 	fds[0] = fds[1] = -1;
 	if (!mine)
 		return -EBADF;
-	switch (mine->state) {
-	case HV_RING_PENDING: return -EINPROGRESS;
-	case HV_RING_REFUSED: return -ECONNREFUSED;
-	case HV_RING_PLAIN: return -ENOTCONN;
-	case HV_RING_LINKED: break;
-	}
+	if (mine->state != HV_RING_LINKED)
+		return -ENOTCONN;
 	if (!mine->peer)
 		return -ECONNRESET;
+	if (mine->peer->queued)
+		return -EINPROGRESS; /* no doorbell to grant yet */
 	return grant_of(hv, mine->peer, out, fds);
 }
 
@@ -225,17 +263,16 @@ int hv_shutdown_ring(struct hv *hv, struct hv_domain *d,
 	return 0;
 }
 
-/* Clients queued on a dying listener are refused; a pending client that
- * dies is simply gone (ACCEPT will say ECONNABORTED). */
-static void refuse_pending(struct hv *hv, struct hv_ring *lst)
+/* The connections queued on a dying listener are reset. */
+static void drop_queue(struct hv *hv, struct hv_ring *lst)
 {
 	struct list *pos, *tmp;
 
 	list_for_each_safe(pos, tmp, &hv->rings) {
 		struct hv_ring *r = container_of(pos, struct hv_ring, link);
 
-		if (r->state == HV_RING_PENDING && r->listener == lst->handle)
-			refuse(r);
+		if (r->queued && r->listener == lst->handle)
+			drop_queued(hv, r, "its listener closed");
 	}
 }
 
@@ -255,20 +292,29 @@ void hv_conn_ring_gone(struct hv *hv, struct hv_ring *r)
 				 : !v4v_ring_prod_empty(&r->prod);
 
 	if (r->partner == V4V_DOMID_ANY) {
-		refuse_pending(hv, r);
+		drop_queue(hv, r);
 		return;
 	}
 	if (r->state != HV_RING_LINKED || !peer)
 		return;
 	v4v_ring_set_rx_flag(&r->prod.r, V4V_RING_RX_CLOSED);
-	end_flow(peer, unread ? V4V_RING_TX_RST : V4V_RING_TX_FIN);
+	/* After an abortive close's RST, no FIN: the reader must see the
+	 * reset, not end of file. */
+	if (unread)
+		end_flow(peer, V4V_RING_TX_GONE | V4V_RING_TX_RST);
+	else if (v4v_ring_tx_flags(&peer->prod.r) & V4V_RING_TX_RST)
+		end_flow(peer, V4V_RING_TX_GONE);
+	else
+		end_flow(peer, V4V_RING_TX_GONE | V4V_RING_TX_FIN);
 	/* A writer blocked on r being full sleeps until its descriptor is
 	 * writable (select counts no hang-up as writable): empty its
 	 * doorbell, and its next send sees RX_CLOSED: EPIPE. */
 	wake_writer(hv, peer);
 	/* Strict: the peer writes into its socket; nobody will ever read
 	 * that now, so its writes must fail (EPIPE) rather than vanish. */
-	shutdown(peer->bell, unread || hv->cfg.strict ? SHUT_RDWR : SHUT_WR);
+	if (peer->bell >= 0)
+		shutdown(peer->bell,
+			 unread || hv->cfg.strict ? SHUT_RDWR : SHUT_WR);
 	peer->peer = NULL;
 	r->peer = NULL;
 	hv_log(HV_LOG_DEBUG, "connection %u:%u -> %u:%u closed (%s)",

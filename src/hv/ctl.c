@@ -257,40 +257,65 @@ static int do_vipt(struct hv *hv, struct hv_conn *c, uint16_t op,
 	return rc;
 }
 
-/* The stream handshake and teardown ops; none takes descriptors, ACCEPT
- * and GRANT may return two. */
+/* ACCEPT: the accepting process's doorbell comes with it; the new ring's
+ * memfd and the grant of the client's ring go back. */
+static bool do_accept(struct hv *hv, struct hv_conn *c,
+		      const struct v4vp_hdr *h, const uint8_t *body, int *fds,
+		      int nfds)
+{
+	struct v4vp_accept_reply rep = { 0 };
+	struct v4vp_accept req;
+	int gfds[3], n = 0, rc;
+
+	memcpy(&req, body, sizeof(req));
+	if (nfds != 1)
+		rc = -EBADF;
+	else
+		rc = hv_accept(hv, c->dom, &req, fds[0], &rep, gfds);
+	if (rc)
+		close_all(fds, nfds);
+	while (!rc && n < 3 && gfds[n] >= 0)
+		n++;
+	return reply_fds(c, h, rc, &rep, sizeof(rep), gfds, rc ? 0 : n);
+}
+
+/* The stream handshake and teardown ops.  CONNECT and GRANT may return
+ * the grant's descriptors. */
 static bool do_stream(struct hv *hv, struct hv_conn *c,
-		      const struct v4vp_hdr *h, const uint8_t *body)
+		      const struct v4vp_hdr *h, const uint8_t *body, int *fds,
+		      int nfds)
 {
 	struct v4vp_grant g = { 0 };
-	int fds[2] = { -1, -1 }, rc;
+	int gfds[2] = { -1, -1 }, rc;
 
 	if (!c->dom) {
+		close_all(fds, nfds);
 		rc = -ENOTCONN;
+	} else if (h->op == V4VP_ACCEPT) {
+		return do_accept(hv, c, h, body, fds, nfds);
+	} else if (nfds) {
+		close_all(fds, nfds);
+		rc = -EBADF;
 	} else if (h->op == V4VP_CONNECT) {
 		struct v4vp_connect req;
 
 		memcpy(&req, body, sizeof(req));
-		rc = hv_connect(hv, c->dom, &req);
-	} else if (h->op == V4VP_ACCEPT) {
-		struct v4vp_accept req;
-
-		memcpy(&req, body, sizeof(req));
-		rc = hv_accept(hv, c->dom, &req, &g, fds);
+		rc = hv_connect(hv, c->dom, &req, &g, gfds);
 	} else if (h->op == V4VP_GRANT) {
 		struct v4vp_handle req;
 
 		memcpy(&req, body, sizeof(req));
-		rc = hv_grant(hv, c->dom, req.handle, &g, fds);
+		rc = hv_grant(hv, c->dom, req.handle, &g, gfds);
 	} else {
 		struct v4vp_shutdown req;
 
 		memcpy(&req, body, sizeof(req));
 		rc = hv_shutdown_ring(hv, c->dom, &req);
 	}
-	if (h->op != V4VP_ACCEPT && h->op != V4VP_GRANT)
+	if (h->op != V4VP_CONNECT && h->op != V4VP_GRANT)
 		return reply(c, h, rc, NULL, 0, -1);
-	return reply_fds(c, h, rc, &g, sizeof(g), fds, fds[0] >= 0 ? 2 : 0);
+	return reply_fds(c, h, rc, &g, sizeof(g), gfds,
+			 gfds[0] < 0 ? 0 : gfds[1] < 0 ? 1 : 2);
 }
 
 /* Dispatch one validated request.  Returns false to drop the client. */
@@ -323,6 +348,8 @@ static bool dispatch(struct hv *hv, struct hv_conn *c, int *fds, int nfds)
 	} else if (h.op == V4VP_REGISTER) {
 		rc = do_register(hv, c, body, fds, nfds, &rep.reg);
 		replen = sizeof(rep.reg);
+	} else if (h.op >= V4VP_CONNECT && h.op <= V4VP_SHUTDOWN) {
+		return do_stream(hv, c, &h, body, fds, nfds);
 	} else if (nfds) {
 		rc = -EBADF; /* no other op takes descriptors */
 	} else if (h.op == V4VP_SEND) {
@@ -348,8 +375,6 @@ static bool dispatch(struct hv *hv, struct hv_conn *c, int *fds, int nfds)
 		memcpy(&in, body, sizeof(in));
 		rc = hv_inet(hv, c, &in, &rep.inet);
 		replen = sizeof(rep.inet);
-	} else if (h.op >= V4VP_CONNECT && h.op <= V4VP_SHUTDOWN) {
-		return do_stream(hv, c, &h, body);
 	} else if (h.op == V4VP_LIST) {
 		struct v4vp_list l;
 		size_t n = sizeof(out);

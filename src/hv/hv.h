@@ -72,8 +72,7 @@ struct hv_waiter {
 };
 
 /* A ring registered for one partner may carry a stream connection. */
-enum hv_conn_state { HV_RING_PLAIN, HV_RING_PENDING, HV_RING_LINKED,
-		     HV_RING_REFUSED };
+enum hv_conn_state { HV_RING_PLAIN, HV_RING_LINKED };
 
 struct hv_ring {
 	enum hv_kind kind;
@@ -88,10 +87,14 @@ struct hv_ring {
 	int memfd;		/* kept to grant the partner; -1 for ANY rings */
 	ino_t bell_ino;		/* the doorbell socket's inode */
 	enum hv_conn_state state;
-	uint32_t conid;
-	uint32_t listener;	/* PENDING: the listener ring's handle */
-	uint32_t filler;	/* PENDING: filler bytes in its doorbell */
+	uint32_t conid;		/* queued: as in the SYN */
+	uint32_t listener;	/* queued: the listener ring's handle */
+	uint32_t filler;	/* CONNECT: bytes to discard from its doorbell */
 	struct hv_ring *peer;	/* LINKED: the other direction */
+	bool queued;		/* made by CONNECT, not accepted yet: no
+				 * doorbell, not armed (bell is -1) */
+	uint32_t accept_size;	/* a listener's: size of the rings it
+				 * gets for queued connections */
 	bool granted;		/* the peer produces into this ring itself */
 	bool listening;		/* a stream listener: takes SYNs */
 	bool pumping;		/* strict stream: we move its owner's writes */
@@ -147,6 +150,12 @@ int hv_ring_register(struct hv *hv, struct hv_domain *d,
 		     const struct v4vp_register *req, int memfd, int bell,
 		     struct v4vp_register_reply *out);
 void hv_ring_destroy(struct hv *hv, struct hv_ring *r, const char *why);
+/* A receive ring of our own making for domain d, for one partner: the
+ * ring of a connection queued on a listener (no doorbell yet). */
+int hv_ring_make(struct hv *hv, struct hv_domain *d, v4v_domid_t partner,
+		 uint32_t size, struct hv_ring **out);
+/* The accepting process's doorbell for a ring made by hv_ring_make. */
+int hv_ring_adopt_bell(struct hv *hv, struct hv_ring *r, int bell);
 /* Stream payload bytes a linked ring has received so far. */
 uint64_t hv_ring_stream_bytes(const struct hv_ring *r);
 int hv_ring_unregister(struct hv *hv, struct hv_domain *d, uint32_t handle,
@@ -166,10 +175,11 @@ int hv_unix_peer(int fd, ino_t *peer);
 
 /* conn.c: stream connections */
 int hv_connect(struct hv *hv, struct hv_domain *d,
-	       const struct v4vp_connect *req);
+	       const struct v4vp_connect *req, struct v4vp_grant *out,
+	       int fds[2]);
 int hv_accept(struct hv *hv, struct hv_domain *d,
-	      const struct v4vp_accept *req, struct v4vp_grant *out,
-	      int fds[2]);
+	      const struct v4vp_accept *req, int bell,
+	      struct v4vp_accept_reply *out, int fds[3]);
 int hv_grant(struct hv *hv, struct hv_domain *d, uint32_t handle,
 	     struct v4vp_grant *out, int fds[2]);
 int hv_shutdown_ring(struct hv *hv, struct hv_domain *d,

@@ -12,6 +12,7 @@
 #include "hv.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
@@ -35,6 +36,13 @@ void hv_pump_start(struct hv *hv, struct hv_ring *r)
 	r->pumping = true;
 	watch(hv, r, EPOLLIN | EPOLLRDHUP);
 	hv_pump(hv, r);
+}
+
+static bool hung_up(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLHUP);
 }
 
 /* Stop reading until the peer frees room (a waiter on its ring). */
@@ -76,10 +84,13 @@ static bool pump_once(struct hv *hv, struct hv_ring *r)
 	if (n < 0)
 		return errno == EINTR;
 	if (n == 0) {
-		/* The writer's end: FIN after everything it wrote. */
+		/* The writer's end: FIN after everything it wrote, if it
+		 * shut its writing side down.  A socket closed outright is
+		 * ended by hv_conn_ring_gone, with FIN, or RST if it left
+		 * data unread, as TCP ends it. */
 		r->eof = true;
 		watch(hv, r, 0);
-		if (dst) {
+		if (dst && !hung_up(r->bell)) {
 			v4v_ring_set_tx_flag(&dst->prod.r, V4V_RING_TX_FIN);
 			hv_bell_ring(dst->bell);
 		}

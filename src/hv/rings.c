@@ -138,6 +138,13 @@ static int check_bell(struct hv *hv, int bell, ino_t *ino)
 	return 0;
 }
 
+static bool quota_left(const struct hv *hv, const struct hv_domain *d,
+		       uint32_t size)
+{
+	return d->nrings < hv->cfg.max_rings &&
+	       d->ring_bytes + size <= hv->cfg.domain_quota;
+}
+
 static int check_register(struct hv *hv, struct hv_domain *d,
 			  const struct v4vp_register *req)
 {
@@ -147,10 +154,16 @@ static int check_register(struct hv *hv, struct hv_domain *d,
 		return -EINVAL;
 	if (req->flags & ~V4VP_REG_LISTEN)
 		return -EINVAL;
-	if ((req->flags & V4VP_REG_LISTEN) && req->partner != V4V_DOMID_ANY)
+	if (req->flags & V4VP_REG_LISTEN) {
+		/* Its queued connections' rings come out of its quota. */
+		if (req->partner != V4V_DOMID_ANY ||
+		    v4v_ring_size_check(req->accept_size) ||
+		    req->accept_size > hv->cfg.max_ring_size)
+			return -EINVAL;
+	} else if (req->accept_size) {
 		return -EINVAL;
-	if (d->nrings >= hv->cfg.max_rings ||
-	    d->ring_bytes + req->size > hv->cfg.domain_quota)
+	}
+	if (!quota_left(hv, d, req->size))
 		return -EDQUOT;
 	if (req->port && find_exact(hv, d->domid, req->port, req->partner))
 		return -EADDRINUSE;
@@ -227,6 +240,7 @@ int hv_ring_register(struct hv *hv, struct hv_domain *d,
 	r->bell = bell;
 	r->bell_ino = bell_ino;
 	r->listening = req->flags & V4VP_REG_LISTEN;
+	r->accept_size = req->accept_size;
 	r->memfd = -1;
 	r->port = req->port;
 	rc = r->port ? 0 : alloc_port(hv, d, &r->port);
@@ -303,9 +317,11 @@ void hv_ring_destroy(struct hv *hv, struct hv_ring *r, const char *why)
 	htab_del(&hv->rings_by_addr, &r->by_addr);
 	htab_del(&hv->rings_by_handle, &r->by_handle);
 	list_del(&r->link);
-	if (!r->dying)
-		epoll_ctl(hv->epfd, EPOLL_CTL_DEL, r->bell, NULL);
-	close(r->bell);
+	if (r->bell >= 0) {
+		if (!r->dying)
+			epoll_ctl(hv->epfd, EPOLL_CTL_DEL, r->bell, NULL);
+		close(r->bell);
+	}
 	munmap(r->mem, r->memlen);
 	free(r->waiters);
 	d->nrings--;
@@ -371,6 +387,8 @@ void hv_bell_ring(int bell)
 {
 	char t = 0;
 
+	if (bell < 0)
+		return; /* a queued connection's ring: nobody to wake yet */
 	/* A full doorbell already holds a token: nothing to add. */
 	(void)send(bell, &t, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
@@ -386,6 +404,8 @@ static void unblock_sender(struct hv *hv, uint32_t handle)
 		return;
 	/* A strict stream's doorbell carries its data: pump it on, and
 	 * end a closed one once all it had is delivered. */
+	if (s->bell < 0)
+		return;
 	if (hv_pumps(hv, s)) {
 		if (!s->dying)
 			hv_pump(hv, s);
@@ -421,4 +441,91 @@ void hv_ring_wake(struct hv *hv, struct hv_ring *r, bool all)
 	 * appeared meanwhile, go round once more. */
 	if (r->nwaiters && !all && v4v_ring_want_space(&r->prod, smallest))
 		hv_ring_wake(hv, r, false);
+}
+
+/* Sealed, pre-faulted and formatted, as libv4v makes its own. */
+static int make_memfd(uint32_t size)
+{
+	size_t len = v4v_ring_mem_size(size);
+	int fd = memfd_create("v4v-queued", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)len) ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+/* Formatted and unarmed: the client's inserts ring nobody until the
+ * accepting process arms it. */
+static int map_new_ring(struct hv_ring *r)
+{
+	struct v4v_ring view;
+
+	r->memlen = v4v_ring_mem_size(r->size);
+	r->mem = mmap(NULL, r->memlen, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_POPULATE, r->memfd, 0);
+	if (r->mem == MAP_FAILED)
+		return -errno;
+	v4v_ring_format(r->mem, r->size);
+	if (v4v_ring_view(&view, r->mem, r->memlen, r->size)) {
+		munmap(r->mem, r->memlen);
+		return -EINVAL;
+	}
+	v4v_ring_prod_init(&r->prod, &view);
+	return 0;
+}
+
+int hv_ring_make(struct hv *hv, struct hv_domain *d, v4v_domid_t partner,
+		 uint32_t size, struct hv_ring **out)
+{
+	struct hv_ring *r;
+	int rc;
+
+	if (!quota_left(hv, d, size))
+		return -EDQUOT;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->kind = HV_BELL;
+	r->dom = d;
+	r->partner = partner;
+	r->size = size;
+	r->bell = -1;
+	r->queued = true;
+	r->memfd = make_memfd(size);
+	rc = r->memfd < 0 ? r->memfd : alloc_port(hv, d, &r->port);
+	if (!rc)
+		rc = map_new_ring(r);
+	if (rc) {
+		if (r->memfd >= 0)
+			close(r->memfd);
+		free(r);
+		return rc;
+	}
+	r->handle = alloc_handle(hv);
+	link_ring(hv, r);
+	*out = r;
+	return 0;
+}
+
+int hv_ring_adopt_bell(struct hv *hv, struct hv_ring *r, int bell)
+{
+	struct epoll_event ev = { .events = 0, .data.ptr = r };
+	ino_t ino;
+	int rc = check_bell(hv, bell, &ino);
+
+	if (rc)
+		return rc;
+	if (epoll_ctl(hv->epfd, EPOLL_CTL_ADD, bell, &ev))
+		return -errno;
+	r->bell = bell;
+	r->bell_ino = ino;
+	r->queued = false;
+	return 0;
 }

@@ -66,8 +66,6 @@ int hv_sendv(struct hv *hv, struct hv_domain *d, const struct v4vp_send *s,
 		return -ECONNREFUSED;
 	if (dst->granted)
 		return -EISCONN;
-	if (dst->state == HV_RING_PENDING || dst->state == HV_RING_REFUSED)
-		return -ENOTCONN;
 	if (s->len > v4v_ring_max_payload(dst->size))
 		return -EMSGSIZE;
 	rc = v4v_ring_insert(&dst->prod, &src, s->message_type, &iov, 1, &kick);

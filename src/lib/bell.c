@@ -125,6 +125,11 @@ static bool armed_or_token(struct v4v_sock *s, int armed, bool rung)
 	return false;
 }
 
+void bell_rx_start(struct v4v_sock *s)
+{
+	armed_or_token(s, v4v_ring_arm(&s->cons), false);
+}
+
 bool bell_rx_rearm(struct v4v_sock *s)
 {
 	bool rung;

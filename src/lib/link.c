@@ -255,11 +255,12 @@ int v4v_link_info(struct v4v_link_info *out)
 }
 
 int v4v_link_register(uint32_t port, v4v_domid_t partner, uint32_t size,
-		      uint32_t flags, int memfd, int bell,
-		      v4v_handle_t *handle, uint32_t *port_out)
+		      uint32_t flags, uint32_t accept_size, int memfd,
+		      int bell, v4v_handle_t *handle, uint32_t *port_out)
 {
 	struct v4vp_register req = { .port = port, .partner = partner,
-				     .size = size, .flags = flags };
+				     .size = size, .flags = flags,
+				     .accept_size = accept_size };
 	struct v4vp_register_reply rep;
 	int fds[2] = { memfd, bell };
 	int rc = link_get();
@@ -368,25 +369,39 @@ static int simple(uint16_t op, void *req, size_t len, void *rep,
 }
 
 int v4v_link_connect(v4v_handle_t handle, uint32_t conid,
-		     const struct v4v_addr *dst, uint32_t filler)
+		     const struct v4v_addr *dst, uint32_t filler,
+		     struct v4vp_grant *g, int fds[2])
 {
 	struct v4vp_connect req = { .conid = conid, .dst = *dst,
 				    .filler = filler };
 
 	req.dst.pad = 0;
-	return simple(V4VP_CONNECT, &req, sizeof(req), NULL, 0, NULL, handle,
-		      0);
+	return simple(V4VP_CONNECT, &req, sizeof(req), g, sizeof(*g), fds,
+		      handle, 0);
 }
 
-int v4v_link_accept(v4v_handle_t handle, v4v_handle_t listener,
-		    const struct v4v_addr *peer, uint32_t conid,
-		    struct v4vp_grant *g, int fds[2])
+int v4v_link_accept(uint32_t ring, v4v_handle_t listener,
+		    const struct v4v_addr *peer, uint32_t conid, int bell,
+		    struct v4vp_accept_reply *rep, v4v_handle_t *handle,
+		    int fds[3])
 {
-	struct v4vp_accept req = { .peer = *peer, .conid = conid };
+	struct v4vp_accept req = { .handle = ring, .peer = *peer,
+				   .conid = conid };
+	int rc = link_get();
 
+	fds[0] = fds[1] = fds[2] = -1;
+	if (rc)
+		return rc;
 	req.peer.pad = 0;
-	return simple(V4VP_ACCEPT, &req, sizeof(req), g, sizeof(*g), fds,
-		      handle, listener);
+	rc = untag(listener, &req.listener);
+	if (!rc)
+		rc = call(&L.conn, V4VP_ACCEPT, &req, sizeof(req), NULL, 0,
+			  &bell, 1, rep, sizeof(*rep), NULL, fds);
+	/* The ring lives in this connection's instance of v4vd. */
+	if (!rc)
+		*handle = (v4v_handle_t)L.gen << 32 | ring;
+	link_put();
+	return rc;
 }
 
 int v4v_link_grant(v4v_handle_t handle, struct v4vp_grant *g, int fds[2])

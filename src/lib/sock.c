@@ -305,42 +305,54 @@ int sock_install(struct v4v_sock *s)
 	return 0;
 }
 
-int sock_ring_alloc(struct v4v_sock *s, int *memfd)
+/* Map a ring's memory as its consumer: pre-faulted, so that no page
+ * fault ever comes on the data path. */
+int sock_ring_map(struct v4v_sock *s, int memfd, uint32_t size)
 {
 	struct v4v_ring view;
-	uint32_t size = s->listen_ring ? s->listen_ring : s->ring_size;
 	size_t len = v4v_ring_mem_size(size);
-	int fd;
+
+	if (v4v_ring_size_check(size))
+		return -EPROTO;
+	s->mem = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_POPULATE, memfd, 0);
+	if (s->mem == MAP_FAILED) {
+		s->mem = NULL;
+		return -errno;
+	}
+	s->memlen = len;
+	if (v4v_ring_view(&view, s->mem, len, size)) {
+		sock_unmap_ring(s);
+		return -EPROTO;
+	}
+	v4v_ring_cons_init(&s->cons, &view);
+	return 0;
+}
+
+int sock_ring_alloc(struct v4v_sock *s, int *memfd)
+{
+	uint32_t size = s->listen_ring ? s->listen_ring : s->ring_size;
+	int fd, rc;
 
 	fd = memfd_create("v4v-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;
-	if (ftruncate(fd, (off_t)len) ||
-	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL))
-		goto fail;
-	/* Pre-faulted: no page fault ever on the data path. */
-	s->mem = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		      MAP_SHARED | MAP_POPULATE, fd, 0);
-	if (s->mem == MAP_FAILED) {
-		s->mem = NULL;
-		goto fail;
+	if (ftruncate(fd, (off_t)v4v_ring_mem_size(size)) ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) {
+		rc = -errno;
+		close(fd);
+		return rc;
 	}
-	s->memlen = len;
+	rc = sock_ring_map(s, fd, size);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
 	v4v_ring_format(s->mem, size);
-	if (v4v_ring_view(&view, s->mem, len, size)) {
-		munmap(s->mem, len);
-		s->mem = NULL;
-		errno = EINVAL;
-		goto fail;
-	}
-	v4v_ring_cons_init(&s->cons, &view);
 	/* Empty and without a token: the first insert must ring. */
 	v4v_ring_arm(&s->cons);
 	*memfd = fd;
 	return 0;
-fail:
-	close(fd);
-	return -errno;
 }
 
 /* Called with s->lock held. */
@@ -355,8 +367,11 @@ int sock_bind_ring(struct v4v_sock *s, uint32_t port)
 	rc = sock_ring_alloc(s, &memfd);
 	if (rc)
 		return rc;
+	/* A listener's queued connections get rings of the size its
+	 * accepted sockets would have had (SO_RCVBUF). */
 	rc = v4v_link_register(port, V4V_DOMID_ANY, s->cons.r.size,
-			       s->listen_ring ? V4VP_REG_LISTEN : 0, memfd,
+			       s->listen_ring ? V4VP_REG_LISTEN : 0,
+			       s->listen_ring ? s->ring_size : 0, memfd,
 			       s->bell, &handle, &got);
 	close(memfd);
 	if (rc) {
@@ -489,8 +504,7 @@ int v4v_getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 	if (!s)
 		return -1;
 	pthread_mutex_lock(&s->lock);
-	if (s->connected || s->state == ST_CONNECTING ||
-	    s->state == ST_CONNECTED)
+	if (s->connected || s->state == ST_CONNECTED)
 		sock_addr_out(&s->peer, addr, len);
 	else
 		rc = -ENOTCONN;
@@ -677,6 +691,19 @@ static struct v4v_sock *unlink_fd(int fd)
 	return s;
 }
 
+/* Is a call of this process inside the socket?  Beside the table's
+ * reference, each call holds one; no call can find the socket once its
+ * number is unlinked, so the count can only fall. */
+static bool in_flight(struct v4v_sock *s)
+{
+	int refs;
+
+	pthread_mutex_lock(&table_lock);
+	refs = s->refs;
+	pthread_mutex_unlock(&table_lock);
+	return refs > 1;
+}
+
 int v4v_close(int fd)
 {
 	struct v4v_sock *s = unlink_fd(fd);
@@ -687,12 +714,16 @@ int v4v_close(int fd)
 	 * the application's number goes now, the socket with its last. */
 	if (fd != s->fd)
 		close(fd);
-	if (!s->closing) {
+	if (!s->closing || !in_flight(s)) {
 		sock_put(s);
 		return 0;
 	}
-	/* Wake threads blocked on this socket: they see `closing`.  (A
-	 * strict stream's doorbell holds its unsent data: left alone.) */
+	/* Wake threads of this process blocked on this socket: they see
+	 * `closing`.  Only then: after fork the doorbell is shared, and a
+	 * token or drain for nobody would give the other holders a
+	 * readiness that is not there (a listener readable with nothing to
+	 * accept).  A strict stream's doorbell holds its unsent data: left
+	 * alone. */
 	bell_token(s->bell);
 	if (!(s->strict && s->type == SOCK_STREAM))
 		bell_drain(s->bell);

@@ -23,16 +23,18 @@
 /* The message_type of datagrams (docs/protocol.md). */
 #define V4V_MT_DGRAM 0x44475231u /* "1RGD" */
 
-enum stream_state { ST_NEW, ST_LISTEN, ST_CONNECTING, ST_CONNECTED,
-		    ST_REFUSED };
+enum stream_state { ST_NEW, ST_LISTEN, ST_CONNECTED };
 
 /* The sending side of a stream connection: the peer's ring. */
 struct stream_tx {
-	bool direct;		/* we insert; else SEND through v4vd */
+	bool direct;		/* we insert; else v4vd moves our writes */
+	bool gone;		/* the peer closed before we accepted */
+	bool dead;		/* reset: nothing more either way */
 	struct v4v_ring_prod prod;
 	void *mem;
 	size_t memlen;
-	int bell;		/* the peer's doorbell; -1 if not direct */
+	int bell;		/* the peer's doorbell; -1 if not direct, or
+				 * not fetched yet (peer_bell) */
 	uint32_t port;		/* the peer's ring */
 	uint32_t size;
 };
@@ -70,8 +72,6 @@ struct v4v_sock {
 	uint32_t rx_off;	/* bytes already read of the current message */
 	bool rd_shut, wr_shut;
 	bool linger0;		/* SO_LINGER {1, 0}: close aborts */
-	bool fin_pending;	/* SHUT_WR before the grant came */
-	bool err_reported;	/* SO_ERROR already told the failure */
 	int err;		/* pending SO_ERROR, negative errno */
 	struct stream_tx tx;
 };
@@ -108,12 +108,16 @@ bool bell_rx_rearm(struct v4v_sock *s);
 /* Leaving a receive call: keep readiness exact for the next poller,
  * whether the ring is empty or not. */
 void bell_rx_leave(struct v4v_sock *s);
+/* A ring that may already hold data (an accepted connection's): arm it,
+ * or make the descriptor readable. */
+void bell_rx_start(struct v4v_sock *s);
 int bell_rx_wait(struct v4v_sock *s, int flags, bool spin, uint64_t *t0);
 
 /* sock.c: helpers shared by the socket types */
 struct v4v_sock *sock_alloc(int type);
 int sock_make_doorbell(struct v4v_sock *s, int type_flags);
 int sock_ring_alloc(struct v4v_sock *s, int *memfd);
+int sock_ring_map(struct v4v_sock *s, int memfd, uint32_t size);
 int sock_install(struct v4v_sock *s);
 void sock_unmap_ring(struct v4v_sock *s);
 uint64_t sock_now_us(void);

@@ -107,7 +107,8 @@ static int take_grant(struct v4v_sock *s, const struct v4vp_grant *g,
 	t->direct = g->flags & V4VP_GRANT_DIRECT;
 	if (!t->direct)
 		return 0;
-	if (fds[0] < 0 || fds[1] < 0 || v4v_ring_size_check(g->peer_size)) {
+	if (fds[0] < 0 || (g->flags & V4VP_GRANT_BELL && fds[1] < 0) ||
+	    v4v_ring_size_check(g->peer_size)) {
 		rc = -EPROTO;
 		goto out;
 	}
@@ -122,7 +123,7 @@ static int take_grant(struct v4v_sock *s, const struct v4vp_grant *g,
 	v4v_ring_view(&view, t->mem, t->memlen, g->peer_size);
 	v4v_ring_prod_init(&t->prod, &view);
 	rc = v4v_ring_prod_start(&t->prod, g->tx);
-	if (!rc) {
+	if (!rc && fds[1] >= 0) {
 		t->bell = fds[1];
 		fds[1] = -1;
 	}
@@ -142,8 +143,8 @@ static int conn_ring(struct v4v_sock *s, v4v_domid_t partner)
 
 	if (rc)
 		return rc;
-	rc = v4v_link_register(V4V_PORT_ANY, partner, s->ring_size, 0, memfd,
-			       s->bell, &handle, &port);
+	rc = v4v_link_register(V4V_PORT_ANY, partner, s->ring_size, 0, 0,
+			       memfd, s->bell, &handle, &port);
 	close(memfd);
 	if (rc) {
 		sock_unmap_ring(s);
@@ -161,16 +162,21 @@ static void drop_conn_ring(struct v4v_sock *s)
 	sock_unmap_ring(s);
 }
 
-/* Queue our SYN.  A full backlog makes a blocking connect wait a little
- * and try again (until SO_SNDTIMEO); a non-blocking one fails EAGAIN. */
+/* Queue the connection on the listener: v4vd makes the server's ring and
+ * grants it to us at once.  A full backlog makes a blocking connect wait
+ * a little and try again (until SO_SNDTIMEO); a non-blocking one fails
+ * EAGAIN. */
 static int knock(struct v4v_sock *s, const struct v4v_addr *dst,
-		 bool nonblock, uint32_t filler)
+		 bool nonblock)
 {
 	uint64_t t0 = sock_now_us();
-	int rc, pause_us = 100;
+	int rc, pause_us = 100, fds[2];
+	struct v4vp_grant g;
 
 	for (;;) {
-		rc = v4v_link_connect(s->handle, s->conid, dst, filler);
+		rc = v4v_link_connect(s->handle, s->conid, dst, 0, &g, fds);
+		if (!rc)
+			return take_grant(s, &g, fds);
 		if (rc != -EAGAIN || nonblock)
 			return rc;
 		if (s->sndtimeo_ms >= 0 &&
@@ -185,13 +191,10 @@ static int knock(struct v4v_sock *s, const struct v4v_addr *dst,
 int stream_connect(struct v4v_sock *s, const struct v4v_addr *dst)
 {
 	bool nonblock = sock_nonblock(s, 0);
-	uint32_t filler;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
-	if (s->state == ST_CONNECTING)
-		rc = -EALREADY;
-	else if (s->state != ST_NEW)
+	if (s->state != ST_NEW)
 		rc = -EISCONN;
 	else
 		rc = conn_ring(s, dst->domid);
@@ -199,90 +202,131 @@ int stream_connect(struct v4v_sock *s, const struct v4v_addr *dst)
 		goto out;
 	if (getrandom(&s->conid, sizeof(s->conid), 0) != sizeof(s->conid))
 		s->conid = (uint32_t)sock_now_us() ^ (uint32_t)getpid();
-	/* Unwritable until v4vd says how it ended; filled before asking, so
-	 * the answer cannot come before we wait for it.  v4vd empties it
-	 * before it moves any data (strict mode). */
-	filler = bell_fill(s->fd);
-	s->filled = true;
-	rc = knock(s, dst, nonblock, filler);
+	rc = knock(s, dst, nonblock);
 	if (rc) {
-		bell_drain(s->bell);
-		s->filled = false;
 		drop_conn_ring(s);
 		goto out;
 	}
 	s->peer = *dst;
-	s->state = ST_CONNECTING;
-	/* Like TCP, a blocking connect returns once the server's backlog
-	 * holds the request; sends wait for accept(). */
+	__atomic_store_n(&s->state, ST_CONNECTED, __ATOMIC_RELEASE);
+	/* Queued is made, as TCP's handshake completes before accept: the
+	 * socket is writable at once.  A non-blocking connect still says
+	 * it is in progress, as the kernel's does even on loopback. */
 	rc = nonblock ? -EINPROGRESS : 0;
 out:
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
 
-static void peer_flag(struct v4v_sock *s, uint32_t flag);
-
-/* While connecting, ask v4vd how it went.  Called with s->lock held.
- * Returns 0 when connected, -EINPROGRESS, or the failure. */
-static int establish(struct v4v_sock *s)
+/*
+ * Errors after the end, in the kernel's order.  A reset (TX_RST in our
+ * ring) ends the connection both ways and leaves ECONNRESET pending; the
+ * first send to a peer whose socket is gone (TX_GONE) is taken, as TCP
+ * takes it, and the reset it draws leaves EPIPE pending.  A pending error
+ * is reported once, by whichever comes first of a send, a receive (unless
+ * the peer's end of file came before it) or SO_ERROR; after it sends fail
+ * with EPIPE and receives return end of file.
+ */
+static int take_err(struct v4v_sock *s, int otherwise)
 {
-	struct v4vp_grant g;
-	int fds[2], rc;
+	int rc;
 
-	if (s->state == ST_CONNECTED)
+	pthread_mutex_lock(&s->lock);
+	rc = s->err ? s->err : otherwise;
+	s->err = 0;
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+static void die(struct v4v_sock *s, int err)
+{
+	pthread_mutex_lock(&s->lock);
+	if (!s->tx.dead) {
+		s->tx.dead = true;
+		s->err = err;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void see_reset(struct v4v_sock *s)
+{
+	if (!__atomic_load_n(&s->tx.dead, __ATOMIC_ACQUIRE) &&
+	    (v4v_ring_tx_flags(&s->cons.r) & V4V_RING_TX_RST))
+		die(s, -ECONNRESET);
+}
+
+/* A receive that found the reset. */
+static int rx_reset(struct v4v_sock *s)
+{
+	see_reset(s);
+	if (v4v_ring_tx_flags(&s->cons.r) & V4V_RING_TX_FIN)
 		return 0;
-	if (s->state == ST_REFUSED)
-		return -ECONNREFUSED;
-	if (s->state != ST_CONNECTING)
-		return -ENOTCONN;
-	rc = v4v_link_grant(s->handle, &g, fds);
-	if (rc == -EINPROGRESS)
-		return rc;
-	if (!rc)
-		rc = take_grant(s, &g, fds);
-	if (rc && (v4v_ring_tx_flags(&s->cons.r) &
-		   (V4V_RING_TX_FIN | V4V_RING_TX_RST))) {
-		/* Accepted, answered and closed before we asked (a fast
-		 * server): v4vd has unlinked, or in strict mode destroyed,
-		 * our ring, but only a linked ring gets these flags.  What
-		 * the server sent is in our ring, then its end, as TCP
-		 * delivers them; sends fail, our socket being shut down. */
-		s->state = ST_CONNECTED;
-		s->filled = false;
-		return 0;
-	}
-	if (rc) {
-		s->state = ST_REFUSED;
-		s->err = rc;
-		return rc;
-	}
-	s->state = ST_CONNECTED;
-	/* v4vd emptied our doorbell when it linked us: writable again. */
-	s->filled = false;
-	/* shutdown(SHUT_WR) came before the grant: send the FIN now. */
-	if (s->wr_shut && s->fin_pending) {
-		s->fin_pending = false;
-		peer_flag(s, V4V_RING_TX_FIN);
-	}
-	return 0;
+	return take_err(s, 0);
 }
 
 /* SO_ERROR: the pending error, reported once, as the kernel does. */
 int stream_so_error(struct v4v_sock *s)
 {
-	int rc;
+	if (s->state != ST_CONNECTED)
+		return take_err(s, 0);
+	see_reset(s);
+	return take_err(s, 0);
+}
 
-	pthread_mutex_lock(&s->lock);
-	rc = establish(s);
-	if (rc == -EINPROGRESS || rc == -ENOTCONN)
-		rc = 0;
-	if (rc && s->err_reported)
-		rc = 0;
-	else if (rc)
-		s->err_reported = true;
-	pthread_mutex_unlock(&s->lock);
-	return rc;
+/* May a send go on?  0 yes; `total` if the bytes are taken and dropped
+ * (the peer is gone); or the error. */
+static long send_check(struct v4v_sock *s, size_t total)
+{
+	if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != ST_CONNECTED)
+		return -ENOTCONN;
+	if (s->wr_shut)
+		return -EPIPE;
+	see_reset(s);
+	if (__atomic_load_n(&s->tx.dead, __ATOMIC_ACQUIRE))
+		return take_err(s, -EPIPE);
+	if (s->tx.gone ||
+	    (v4v_ring_tx_flags(&s->cons.r) & V4V_RING_TX_GONE)) {
+		die(s, -EPIPE);
+		return (long)total;
+	}
+	return 0;
+}
+
+/* The doorbell of the ring we write into.  A client is granted the
+ * server's ring before the server exists (accept makes its doorbell), so
+ * it asks for the doorbell when it first needs it: to ring for a message
+ * or an end, or to wake the server's writer.  Anybody who needs it knows
+ * the server exists (it armed its ring, or wrote to ours).  -1 if there
+ * is none yet: nobody to ring. */
+static int peer_bell(struct v4v_sock *s)
+{
+	int bell = __atomic_load_n(&s->tx.bell, __ATOMIC_ACQUIRE), fds[2];
+	int none = -1;
+	struct v4vp_grant g;
+
+	if (bell >= 0 || !s->tx.direct)
+		return bell;
+	if (v4v_link_grant(s->handle, &g, fds))
+		return -1;
+	if (fds[0] >= 0)
+		close(fds[0]);
+	if (!(g.flags & V4VP_GRANT_BELL) || fds[1] < 0)
+		return -1;
+	/* Two threads may ask at once: one doorbell is kept. */
+	if (!__atomic_compare_exchange_n(&s->tx.bell, &none, fds[1], false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		close(fds[1]);
+		return none;
+	}
+	return fds[1];
+}
+
+static void ring_peer(struct v4v_sock *s)
+{
+	int bell = peer_bell(s);
+
+	if (bell >= 0)
+		bell_token(bell);
 }
 
 /* ---- accept ---- */
@@ -305,37 +349,51 @@ static struct v4v_sock *new_conn_sock(struct v4v_sock *lst, int flags)
 	return ns;
 }
 
-/* Answer one SYN: our ring for the client, then the hypervisor links the
- * two.  Returns the new socket, or NULL with *err set. */
+/* Take the connection a SYN names: its ring, already holding what the
+ * client sent (and maybe its end), becomes ours, and we are granted the
+ * client's.  Returns the new socket, or NULL with *err set. */
 static struct v4v_sock *answer(struct v4v_sock *lst,
 			       const struct v4v_addr *from,
 			       const struct v4vp_syn *syn, int flags, int *err)
 {
 	struct v4v_sock *ns = new_conn_sock(lst, flags);
-	struct v4vp_grant g;
-	int fds[2], rc;
+	struct v4vp_accept_reply rep;
+	v4v_handle_t handle;
+	int fds[3], rc;
 
 	if (!ns) {
 		*err = -ENOMEM;
 		return NULL;
 	}
-	rc = conn_ring(ns, from->domid);
+	rc = v4v_link_accept(syn->handle, lst->handle, from, syn->conid,
+			     ns->bell, &rep, &handle, fds);
+	if (!rc && fds[0] < 0)
+		rc = -EPROTO;
 	if (!rc) {
-		/* Seen from the application, an accepted socket lives at
-		 * the listener's address, as with TCP. */
-		ns->local.port = lst->local.port;
-		rc = v4v_link_accept(ns->handle, lst->handle, from, syn->conid,
-				     &g, fds);
+		ns->handle = handle;
+		ns->ring_size = rep.ring_size;
+		rc = sock_ring_map(ns, fds[0], rep.ring_size);
 	}
-	if (!rc)
-		rc = take_grant(ns, &g, fds);
+	if (fds[0] >= 0)
+		close(fds[0]);
+	if (!rc && (rep.grant.flags & V4VP_GRANT_GONE))
+		ns->tx.gone = true;
+	else if (!rc)
+		rc = take_grant(ns, &rep.grant, fds + 1);
+	else
+		for (int i = 1; i < 3; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
 	if (rc) {
 		*err = rc;
 		sock_put(ns); /* never installed: this frees it */
 		return NULL;
 	}
+	/* Seen from the application, an accepted socket lives at the
+	 * listener's address, as with TCP. */
 	ns->peer = *from;
 	ns->state = ST_CONNECTED;
+	bell_rx_start(ns);
 	return ns;
 }
 
@@ -462,9 +520,11 @@ int stream_accept(struct v4v_sock *s, struct sockaddr *addr, socklen_t *len,
 
 static void peer_flag(struct v4v_sock *s, uint32_t flag)
 {
-	if (s->tx.direct) {
+	if (s->tx.gone) {
+		return; /* nobody to tell */
+	} else if (s->tx.direct) {
 		v4v_ring_set_tx_flag(&s->tx.prod.r, flag);
-		bell_token(s->tx.bell);
+		ring_peer(s);
 	} else if (flag == V4V_RING_TX_FIN) {
 		/* Mediated: the end travels after the data, in the stream
 		 * v4vd reads (see src/hv/pump.c). */
@@ -484,23 +544,6 @@ static ssize_t strict_send(struct v4v_sock *s, const struct msghdr *msg,
 			    .msg_iovlen = msg->msg_iovlen };
 	ssize_t n;
 
-	if (s->wr_shut)
-		return -EPIPE;
-	if (s->state == ST_NEW || s->state == ST_LISTEN)
-		return -ENOTCONN;
-	/* While connecting, writes wait in the kernel socket, unless the
-	 * answer is already a refusal. */
-	if (s->state == ST_CONNECTING) {
-		int rc;
-
-		pthread_mutex_lock(&s->lock);
-		rc = establish(s);
-		pthread_mutex_unlock(&s->lock);
-		if (rc && rc != -EINPROGRESS)
-			return rc;
-	}
-	if (s->state == ST_REFUSED)
-		return s->err ? s->err : -ECONNREFUSED;
 	/* One call's bytes stay together, as on a TCP socket. */
 	pthread_mutex_lock(&s->tx_lock);
 	n = sendmsg(s->fd, &m, (flags & (MSG_DONTWAIT | MSG_MORE)) |
@@ -570,7 +613,7 @@ static long put_chunk(struct v4v_sock *s, const struct iovec *iov, int iovcnt,
 	if (rc)
 		return rc;
 	if (kick)
-		bell_token(s->tx.bell);
+		ring_peer(s);
 	return (long)len;
 }
 
@@ -611,32 +654,6 @@ static size_t iov_len(const struct iovec *iov, size_t n)
 	return t;
 }
 
-/* Before sending, the connection must be established. */
-static int ready_to_send(struct v4v_sock *s, int flags, uint64_t *t0)
-{
-	int rc;
-
-	/* The fast path: established and still open for writing. */
-	if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == ST_CONNECTED &&
-	    !s->wr_shut)
-		return 0;
-	for (;;) {
-		pthread_mutex_lock(&s->lock);
-		rc = s->wr_shut ? -EPIPE : establish(s);
-		pthread_mutex_unlock(&s->lock);
-		if (rc != -EINPROGRESS)
-			return rc;
-		if (sock_nonblock(s, flags))
-			return -EAGAIN;
-		if (!*t0)
-			*t0 = sock_now_us();
-		rc = bell_wait(s->fd, POLLOUT,
-			       sock_time_left(s->sndtimeo_ms, *t0));
-		if (rc)
-			return rc;
-	}
-}
-
 ssize_t stream_sendmsg(struct v4v_sock *s, const struct msghdr *msg,
 		       int flags)
 {
@@ -646,11 +663,11 @@ ssize_t stream_sendmsg(struct v4v_sock *s, const struct msghdr *msg,
 
 	if (flags & ~(MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE))
 		return -EOPNOTSUPP;
+	rc = send_check(s, total);
+	if (rc)
+		return rc;
 	if (s->strict)
 		return strict_send(s, msg, flags);
-	rc = ready_to_send(s, flags, &t0);
-	if (rc)
-		return rc == -EPIPE && !(flags & MSG_NOSIGNAL) ? -EPIPE : rc;
 	pthread_mutex_lock(&s->tx_lock);
 	while (done < total || total == 0) {
 		rc = s->closing ? -EBADF
@@ -694,6 +711,7 @@ ssize_t stream_sendmsg(struct v4v_sock *s, const struct msghdr *msg,
 static void consumed(struct v4v_sock *s, const struct v4v_ring_msg *m)
 {
 	uint32_t need = min_chunk_of(s->cons.r.size);
+	int bell;
 
 	if (!v4v_ring_consume(&s->cons, m))
 		return;
@@ -710,7 +728,9 @@ static void consumed(struct v4v_sock *s, const struct v4v_ring_msg *m)
 		v4v_ring_set_tx_flag(&s->cons.r, V4V_RING_TX_WAITING);
 		return;
 	}
-	bell_drain(s->tx.bell); /* the peer's doorbell: its fill */
+	bell = peer_bell(s);
+	if (bell >= 0)
+		bell_drain(bell); /* the peer's doorbell: its fill */
 }
 
 /* Copy what is available into the caller's iovec, from message to
@@ -766,24 +786,15 @@ static int empty_reason(struct v4v_sock *s)
 {
 	uint32_t f = v4v_ring_tx_flags(&s->cons.r);
 
-	if (f & V4V_RING_TX_RST)
-		return -ECONNRESET;
-	/* FIN is set after the last data: look again before believing it. */
+	/* FIN and RST are set after the last data: look again before
+	 * believing them.  What came before a reset is still read, as the
+	 * kernel lets it be. */
+	if ((f & V4V_RING_TX_RST) && !v4v_ring_used(&s->cons))
+		return rx_reset(s);
 	if ((f & V4V_RING_TX_FIN) && !v4v_ring_used(&s->cons))
 		return 0;
 	if (s->rd_shut)
 		return 0;
-	if (s->state == ST_REFUSED)
-		return s->err ? s->err : -ECONNREFUSED;
-	if (s->state == ST_CONNECTING) {
-		int rc;
-
-		pthread_mutex_lock(&s->lock);
-		rc = establish(s);
-		pthread_mutex_unlock(&s->lock);
-		if (rc && rc != -EINPROGRESS)
-			return rc;
-	}
 	return 1;
 }
 
@@ -806,10 +817,6 @@ ssize_t stream_recvmsg(struct v4v_sock *s, struct msghdr *msg, int flags)
 		return 0;
 	pthread_mutex_lock(&s->rx_lock);
 	for (;;) {
-		if (v4v_ring_tx_flags(&s->cons.r) & V4V_RING_TX_RST) {
-			rc = -ECONNRESET;
-			break;
-		}
 		rc = s->closing ? -EBADF
 				: take_bytes(s, msg, got, want, flags);
 		if (rc < 0)
@@ -850,20 +857,15 @@ int stream_shutdown(struct v4v_sock *s, int how)
 	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
-	if (s->state != ST_CONNECTED && s->state != ST_CONNECTING) {
+	if (s->state != ST_CONNECTED) {
 		pthread_mutex_unlock(&s->lock);
 		return -ENOTCONN;
 	}
 	if (how != SHUT_WR)
 		s->rd_shut = true;
 	if (how != SHUT_RD && !s->wr_shut) {
-		int rc = s->strict ? 0 : establish(s);
-
 		s->wr_shut = true;
-		if (rc == 0)
-			peer_flag(s, V4V_RING_TX_FIN);
-		else if (rc == -EINPROGRESS)
-			s->fin_pending = true; /* sent once we are linked */
+		peer_flag(s, V4V_RING_TX_FIN);
 	}
 	pthread_mutex_unlock(&s->lock);
 	/* Wake our own readers: they now see end of file. */

@@ -46,9 +46,9 @@ size_t v4vp_reply_size(uint16_t op)
 	case V4VP_LOOKUP: return sizeof(struct v4vp_lookup_reply);
 	case V4VP_INET: return sizeof(struct v4vp_inet_reply);
 	case V4VP_LIST: return sizeof(struct v4vp_list_reply);
-	case V4VP_ACCEPT:
-	case V4VP_GRANT: return sizeof(struct v4vp_grant);
+	case V4VP_ACCEPT: return sizeof(struct v4vp_accept_reply);
 	case V4VP_CONNECT:
+	case V4VP_GRANT: return sizeof(struct v4vp_grant);
 	case V4VP_SHUTDOWN:
 	case V4VP_UNREGISTER:
 	case V4VP_VIPT_ADD:

@@ -25,7 +25,7 @@
 #include "v4v/addr.h"
 
 #define V4VP_MAGIC 0x50563456u /* "V4VP" */
-#define V4VP_VERSION 1u
+#define V4VP_VERSION 2u
 
 /* Default control socket; overridden by `v4vd --socket` and V4V_SOCKET. */
 #define V4VP_DEFAULT_SOCKET "/run/v4v/v4vd.sock"
@@ -94,6 +94,10 @@ struct v4vp_register {
 	uint16_t pad;
 	uint32_t size;		/* data bytes; memfd is HDR + size */
 	uint32_t flags;
+	uint32_t accept_size;	/* V4VP_REG_LISTEN: the data size of the
+				 * receive ring v4vd makes for each connection
+				 * it queues on this listener; else 0 */
+	uint32_t pad2;
 };
 
 /* REGISTER flags: the ring is a stream listener's (CONNECT only targets
@@ -130,14 +134,18 @@ struct v4vp_send_reply {
 };
 
 /*
- * Stream connections.  The client registers its receive ring for the
- * server's domain, then CONNECT queues a SYN in the listener's ring (as a
- * message of type V4VP_MT_SYN whose source the hypervisor stamps).  The
- * server registers its own receive ring for the client and ACCEPTs the
- * SYN; the hypervisor links the two rings and, unless strict, grants each
- * side the other's ring (memfd, then doorbell, as SCM_RIGHTS): from then on
- * each side inserts into its peer's ring itself.  The client learns the
- * outcome with GRANT.
+ * Stream connections, established as TCP's are before accept: the client
+ * registers its receive ring for the server's domain; CONNECT makes the
+ * server's receive ring for this connection (memory of the hypervisor's
+ * making, charged to the server's domain, like a socket in the kernel's
+ * accept queue), links the two and queues a SYN naming it in the
+ * listener's ring (a message of type V4VP_MT_SYN whose source the
+ * hypervisor stamps).  The client may send at once, and close: what it
+ * sent and its end wait in that ring.  The server ACCEPTs the SYN with a
+ * doorbell of its own and receives the ring's memory and, unless strict,
+ * a grant of the client's ring (memfd, then doorbell, as SCM_RIGHTS).
+ * The client, granted the server's ring by CONNECT, fetches its doorbell
+ * with GRANT once it needs it (the server exists only after accept).
  */
 #define V4VP_MT_SYN 0x4e595331u	  /* "1SYN" */
 #define V4VP_MT_STREAM 0x4d525453u /* "STRM" */
@@ -146,9 +154,9 @@ struct v4vp_connect {
 	uint32_t handle;	/* the caller's receive ring */
 	uint32_t conid;		/* chosen by the caller */
 	struct v4v_addr dst;	/* the listener */
-	uint32_t filler;	/* bytes the caller wrote into its socket to
-				 * keep it unwritable until the outcome; v4vd
-				 * removes exactly these before any data */
+	uint32_t filler;	/* bytes the caller wrote into its socket
+				 * before its data that v4vd must discard
+				 * (libv4v writes none: 0) */
 	uint32_t pad;
 };
 
@@ -156,26 +164,42 @@ struct v4vp_connect {
 struct v4vp_syn {
 	uint32_t conid;
 	uint32_t ring_size;	/* of the client's receive ring */
+	uint32_t handle;	/* the connection's ring in the listener's
+				 * domain, to name in ACCEPT */
+	uint32_t pad;
 };
 
 struct v4vp_accept {
-	uint32_t handle;	/* the caller's new receive ring */
+	uint32_t handle;	/* the SYN's handle: the connection's ring */
 	uint32_t listener;	/* the listener ring the SYN came through */
 	struct v4v_addr peer;	/* the SYN's source: the client's ring */
 	uint32_t conid;
 	uint32_t pad;
 };
 
-/* Reply to ACCEPT and GRANT.  With V4VP_GRANT_DIRECT the peer's ring memfd
- * and doorbell come attached and the caller produces into that ring from
- * position `tx`; otherwise every message goes through SEND. */
+/* The grant of a peer's ring: the reply body of CONNECT and GRANT, the
+ * start of ACCEPT's.  With V4VP_GRANT_DIRECT the ring's memfd comes
+ * attached and the caller produces into that ring from position `tx`;
+ * with V4VP_GRANT_BELL the ring's doorbell follows the memfd.  Without
+ * DIRECT the hypervisor moves the data (strict mode).  V4VP_GRANT_GONE
+ * (ACCEPT only): the peer's socket is already closed; nothing attached. */
 #define V4VP_GRANT_DIRECT 1u
+#define V4VP_GRANT_BELL 2u
+#define V4VP_GRANT_GONE 4u
 
 struct v4vp_grant {
 	uint32_t flags;
 	uint32_t peer_port;	/* the peer's receive ring */
 	uint32_t peer_size;
 	uint32_t tx;
+};
+
+/* ACCEPT's reply: the memfd of the caller's new receive ring comes first,
+ * then the grant's descriptors. */
+struct v4vp_accept_reply {
+	struct v4vp_grant grant;	/* of the client's ring */
+	uint32_t ring_port;		/* the caller's new ring */
+	uint32_t ring_size;
 };
 
 /* SHUTDOWN: end the caller's sending direction (strict mode; a direct
@@ -382,7 +406,7 @@ int v4vp_name_check(const char name[V4V_NAME_MAX]);
 int v4vp_name_valid(const char name[V4V_NAME_MAX]);
 
 /* Most file descriptors one packet carries. */
-#define V4VP_MAX_FDS 2
+#define V4VP_MAX_FDS 3
 
 /* Send one packet made of `iov`, with `nfds` descriptors attached.
  * Never raises SIGPIPE.  Returns 0 or a negative errno; a short send is

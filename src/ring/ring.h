@@ -66,6 +66,10 @@
 #define V4V_RING_TX_FIN 2u
 /* tx_flags: the connection was aborted: discard the data, ECONNRESET. */
 #define V4V_RING_TX_RST 4u
+/* tx_flags (set by v4vd with FIN or RST): the producer's socket is gone,
+ * so nobody reads what the consumer sends back: its first send is
+ * answered as TCP answers it, with a reset. */
+#define V4V_RING_TX_GONE 8u
 
 struct v4v_ring_shared {
 	uint32_t magic;

@@ -487,7 +487,7 @@ static int bad_registers(void *arg)
 	{
 		const int none[1] = { -1 };
 		const int one[1] = { good };
-		const int three[3] = { good, sv[1], p[1] };
+		const int four[4] = { good, sv[1], p[1], p[1] };
 		const int swapped[2] = { sv[1], good };
 		const int pipe_mem[2] = { p[1], sv[1] };
 		const int file_mem[2] = { file, sv[1] };
@@ -549,7 +549,7 @@ static int bad_registers(void *arg)
 		EXPECT(reg_err(&r, 9, 4096, any, 0, ok, 2) == -EADDRINUSE, 41);
 		/* More descriptors than any op takes: the packet cannot be
 		 * read as one request, and the connection goes. */
-		EXPECT(reg_err(&r, 0, 4096, any, 0, three, 3) == RAW_EOF, 42);
+		EXPECT(reg_err(&r, 0, 4096, any, 0, four, 4) == RAW_EOF, 42);
 	}
 	close(r.fd);
 	/* Every copy of the pipe's write end is gone from v4vd. */

@@ -189,8 +189,9 @@ static void t_sizes(void)
 	CHECK_EQ(v4vp_reply_size(V4VP_VIPT_DEL), 0);
 	CHECK_EQ(v4vp_reply_size(V4VP_VIPT_FLUSH), 0);
 	CHECK_EQ(v4vp_reply_size(V4VP_VIPT_POLICY), 0);
-	CHECK_EQ(v4vp_reply_size(V4VP_CONNECT), 0);
-	CHECK_EQ(v4vp_reply_size(V4VP_ACCEPT), sizeof(struct v4vp_grant));
+	CHECK_EQ(v4vp_reply_size(V4VP_CONNECT), sizeof(struct v4vp_grant));
+	CHECK_EQ(v4vp_reply_size(V4VP_ACCEPT),
+		 sizeof(struct v4vp_accept_reply));
 	CHECK_EQ(v4vp_reply_size(V4VP_GRANT), sizeof(struct v4vp_grant));
 	CHECK_EQ(v4vp_reply_size(V4VP_SHUTDOWN), 0);
 	/* NOTIFY is never answered. */
