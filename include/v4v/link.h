@@ -62,14 +62,16 @@ long v4v_link_sendv(v4v_handle_t handle, const struct v4v_addr *dst,
 void v4v_link_notify(v4v_handle_t handle);
 
 /* Stream handshake (see proto.h).  A grant's fds land in fds[0] (the
- * peer ring's memfd) and fds[1] (its doorbell), -1 when absent.  ACCEPT
+ * peer ring's memfd) and fds[1] (its doorbell), -1 when absent.  CONNECT
+ * sends inet_fd, a bound TCP socket whose port the server is to see as
+ * the client's, if it is not -1.  ACCEPT
  * names the SYN's ring (`ring`, a raw handle from the SYN, taken in the
  * listener's connection) and sends `bell`, the accepting socket's
  * doorbell; its ring's memfd lands in fds[0], the grant's in fds[1..2]. */
 struct v4vp_grant;
 struct v4vp_accept_reply;
 int v4v_link_connect(v4v_handle_t handle, uint32_t conid,
-		     const struct v4v_addr *dst, uint32_t filler,
+		     const struct v4v_addr *dst, uint32_t filler, int inet_fd,
 		     struct v4vp_grant *g, int fds[2]);
 int v4v_link_accept(uint32_t ring, v4v_handle_t listener,
 		    const struct v4v_addr *peer, uint32_t conid, int bell,

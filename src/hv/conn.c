@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -46,9 +47,10 @@ static void end_flow(struct hv_ring *peer, uint32_t flag);
  * ring, made now and linked with the client's, so that the connection is
  * established before accept, as a TCP one is. */
 static int queue_conn(struct hv *hv, struct hv_ring *cli, struct hv_ring *lst,
-		      uint32_t conid)
+		      uint32_t conid, uint16_t inet_port)
 {
-	struct v4vp_syn syn = { .conid = conid, .ring_size = cli->size };
+	struct v4vp_syn syn = { .conid = conid, .ring_size = cli->size,
+				.inet_port = inet_port };
 	struct iovec iov = { &syn, sizeof(syn) };
 	struct v4v_addr src = { .port = cli->port, .domid = cli->dom->domid };
 	struct hv_ring *q;
@@ -74,17 +76,42 @@ static int queue_conn(struct hv *hv, struct hv_ring *cli, struct hv_ring *lst,
 	return 0;
 }
 
+/* The TCP port of the socket a client came with: the kernel bound it, so
+ * the client holds it and nobody else can while we keep the socket. */
+static int inet_port_of(int fd, uint16_t *port)
+{
+	struct sockaddr_storage a;
+	socklen_t len = sizeof(a);
+	int type = 0;
+	socklen_t tlen = sizeof(type);
+
+	*port = 0;
+	if (fd < 0)
+		return 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) ||
+	    type != SOCK_STREAM ||
+	    getsockname(fd, (struct sockaddr *)&a, &len))
+		return -EINVAL;
+	if (a.ss_family == AF_INET)
+		*port = ntohs(((struct sockaddr_in *)&a)->sin_port);
+	else if (a.ss_family == AF_INET6)
+		*port = ntohs(((struct sockaddr_in6 *)&a)->sin6_port);
+	return *port ? 0 : -EINVAL;
+}
+
 int hv_connect(struct hv *hv, struct hv_domain *d,
-	       const struct v4vp_connect *req, struct v4vp_grant *out,
-	       int fds[2])
+	       const struct v4vp_connect *req, int inet_fd,
+	       struct v4vp_grant *out, int fds[2])
 {
 	struct hv_ring *mine = own_ring(hv, d, req->handle), *lst;
 	struct v4v_addr src;
+	uint16_t port;
 	int rc;
 
 	if (!mine)
 		return -EBADF;
-	if (mine->partner != req->dst.domid || mine->state != HV_RING_PLAIN)
+	if (mine->partner != req->dst.domid || mine->state != HV_RING_PLAIN ||
+	    inet_port_of(inet_fd, &port))
 		return -EINVAL;
 	lst = hv_ring_route(hv, &req->dst, d->domid);
 	if (!lst || !lst->listening) {
@@ -101,7 +128,7 @@ int hv_connect(struct hv *hv, struct hv_domain *d,
 		lst->c.rejects++;
 		return -ECONNREFUSED;
 	}
-	rc = queue_conn(hv, mine, lst, req->conid);
+	rc = queue_conn(hv, mine, lst, req->conid, port);
 	if (rc == -EAGAIN) {
 		/* The backlog is full: the client waits and tries again,
 		 * as a TCP client does when its SYN is dropped. */
@@ -110,6 +137,7 @@ int hv_connect(struct hv *hv, struct hv_domain *d,
 	}
 	if (rc)
 		return rc;
+	mine->inet_fd = inet_fd;
 	mine->filler = req->filler;
 	drain_filler(mine);
 	if (hv->cfg.strict)

@@ -293,14 +293,17 @@ static bool do_stream(struct hv *hv, struct hv_conn *c,
 		rc = -ENOTCONN;
 	} else if (h->op == V4VP_ACCEPT) {
 		return do_accept(hv, c, h, body, fds, nfds);
-	} else if (nfds) {
-		close_all(fds, nfds);
-		rc = -EBADF;
-	} else if (h->op == V4VP_CONNECT) {
+	} else if (h->op == V4VP_CONNECT && nfds <= 1) {
 		struct v4vp_connect req;
 
 		memcpy(&req, body, sizeof(req));
-		rc = hv_connect(hv, c->dom, &req, &g, gfds);
+		rc = hv_connect(hv, c->dom, &req, nfds ? fds[0] : -1, &g,
+				gfds);
+		if (rc)
+			close_all(fds, nfds); /* else the ring keeps it */
+	} else if (nfds) {
+		close_all(fds, nfds);
+		rc = -EBADF;
 	} else if (h->op == V4VP_GRANT) {
 		struct v4vp_handle req;
 

@@ -85,6 +85,7 @@ struct hv_ring {
 	size_t memlen;
 	int bell;		/* hypervisor's end of the socket's doorbell */
 	int memfd;		/* kept to grant the partner; -1 for ANY rings */
+	int inet_fd;		/* a client's TCP socket, holding its port */
 	ino_t bell_ino;		/* the doorbell socket's inode */
 	enum hv_conn_state state;
 	uint32_t conid;		/* queued: as in the SYN */
@@ -175,8 +176,8 @@ int hv_unix_peer(int fd, ino_t *peer);
 
 /* conn.c: stream connections */
 int hv_connect(struct hv *hv, struct hv_domain *d,
-	       const struct v4vp_connect *req, struct v4vp_grant *out,
-	       int fds[2]);
+	       const struct v4vp_connect *req, int inet_fd,
+	       struct v4vp_grant *out, int fds[2]);
 int hv_accept(struct hv *hv, struct hv_domain *d,
 	      const struct v4vp_accept *req, int bell,
 	      struct v4vp_accept_reply *out, int fds[3]);

@@ -242,6 +242,7 @@ int hv_ring_register(struct hv *hv, struct hv_domain *d,
 	r->listening = req->flags & V4VP_REG_LISTEN;
 	r->accept_size = req->accept_size;
 	r->memfd = -1;
+	r->inet_fd = -1;
 	r->port = req->port;
 	rc = r->port ? 0 : alloc_port(hv, d, &r->port);
 	if (!rc)
@@ -314,6 +315,8 @@ void hv_ring_destroy(struct hv *hv, struct hv_ring *r, const char *why)
 	hv_ring_wake(hv, r, true);
 	if (r->memfd >= 0)
 		close(r->memfd);
+	if (r->inet_fd >= 0)
+		close(r->inet_fd);
 	htab_del(&hv->rings_by_addr, &r->by_addr);
 	htab_del(&hv->rings_by_handle, &r->by_handle);
 	list_del(&r->link);
@@ -497,6 +500,7 @@ int hv_ring_make(struct hv *hv, struct hv_domain *d, v4v_domid_t partner,
 	r->partner = partner;
 	r->size = size;
 	r->bell = -1;
+	r->inet_fd = -1;
 	r->queued = true;
 	r->memfd = make_memfd(size);
 	rc = r->memfd < 0 ? r->memfd : alloc_port(hv, d, &r->port);

@@ -369,15 +369,29 @@ static int simple(uint16_t op, void *req, size_t len, void *rep,
 }
 
 int v4v_link_connect(v4v_handle_t handle, uint32_t conid,
-		     const struct v4v_addr *dst, uint32_t filler,
+		     const struct v4v_addr *dst, uint32_t filler, int inet_fd,
 		     struct v4vp_grant *g, int fds[2])
 {
 	struct v4vp_connect req = { .conid = conid, .dst = *dst,
 				    .filler = filler };
+	int rfds[V4VP_MAX_FDS], rc = link_get();
 
+	fds[0] = fds[1] = -1;
+	if (rc)
+		return rc;
 	req.dst.pad = 0;
-	return simple(V4VP_CONNECT, &req, sizeof(req), g, sizeof(*g), fds,
-		      handle, 0);
+	rc = untag(handle, &req.handle);
+	if (!rc)
+		rc = call(&L.conn, V4VP_CONNECT, &req, sizeof(req), NULL, 0,
+			  &inet_fd, inet_fd >= 0, g, sizeof(*g), NULL, rfds);
+	link_put();
+	if (!rc) {
+		fds[0] = rfds[0];
+		fds[1] = rfds[1];
+		if (rfds[2] >= 0)
+			close(rfds[2]);
+	}
+	return rc;
 }
 
 int v4v_link_accept(uint32_t ring, v4v_handle_t listener,

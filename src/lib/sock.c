@@ -75,6 +75,8 @@ static void sock_free(struct v4v_sock *s)
 	if (s->handle)
 		v4v_link_unregister(s->handle, 0);
 	close(s->bell);
+	if (s->inet_fd >= 0)
+		close(s->inet_fd);
 	sock_unmap_ring(s);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->rx_lock);
@@ -225,6 +227,7 @@ struct v4v_sock *sock_alloc(int type)
 	s->busy_us = default_busy_us(false);
 	s->local.domid = V4V_DOMID_INVALID;
 	s->tx.bell = -1;
+	s->inet_fd = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->rx_lock, NULL);
 	pthread_mutex_init(&s->tx_lock, NULL);
@@ -788,6 +791,33 @@ int v4v_sock_alias(int fd, int newfd)
 		return -EBADF;
 	}
 	return 0;
+}
+
+int v4v_sock_inet(int fd, int kfd)
+{
+	struct v4v_sock *s = sock_get(fd);
+
+	if (!s)
+		return -errno;
+	pthread_mutex_lock(&s->lock);
+	if (s->inet_fd >= 0)
+		close(s->inet_fd);
+	s->inet_fd = kfd;
+	pthread_mutex_unlock(&s->lock);
+	sock_put(s);
+	return 0;
+}
+
+uint16_t v4v_sock_inet_peer_port(int fd)
+{
+	struct v4v_sock *s = sock_get(fd);
+	uint16_t port;
+
+	if (!s)
+		return 0;
+	port = s->peer_inet_port;
+	sock_put(s);
+	return port;
 }
 
 void v4v_sock_refresh(int fd)

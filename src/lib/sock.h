@@ -73,6 +73,8 @@ struct v4v_sock {
 	bool rd_shut, wr_shut;
 	bool linger0;		/* SO_LINGER {1, 0}: close aborts */
 	int err;		/* pending SO_ERROR, negative errno */
+	int inet_fd;		/* client: a bound TCP socket for CONNECT */
+	uint16_t peer_inet_port;/* accepted: the client's TCP port, or 0 */
 	struct stream_tx tx;
 };
 
@@ -149,6 +151,11 @@ int dgram_next_size(struct v4v_sock *s);
  * does, `flags` O_CLOEXEC or 0); alias makes `newfd`, a dup of `fd`,
  * name the same socket; refresh re-reads O_NONBLOCK after an fcntl. */
 int v4v_sock_move(int from, int to, int flags);
+/* The interposer's TCP ports: `kfd`, a bound TCP socket, goes to v4vd
+ * with the connect (the socket takes it; its port is what the server
+ * sees); inet_peer_port is that port on the accepting side, 0 if none. */
+int v4v_sock_inet(int fd, int kfd);
+uint16_t v4v_sock_inet_peer_port(int fd);
 int v4v_sock_alias(int fd, int newfd);
 void v4v_sock_refresh(int fd);
 

@@ -174,7 +174,8 @@ static int knock(struct v4v_sock *s, const struct v4v_addr *dst,
 	struct v4vp_grant g;
 
 	for (;;) {
-		rc = v4v_link_connect(s->handle, s->conid, dst, 0, &g, fds);
+		rc = v4v_link_connect(s->handle, s->conid, dst, 0, s->inet_fd,
+				      &g, fds);
 		if (!rc)
 			return take_grant(s, &g, fds);
 		if (rc != -EAGAIN || nonblock)
@@ -206,6 +207,10 @@ int stream_connect(struct v4v_sock *s, const struct v4v_addr *dst)
 	if (rc) {
 		drop_conn_ring(s);
 		goto out;
+	}
+	if (s->inet_fd >= 0) {
+		close(s->inet_fd); /* v4vd keeps the port now */
+		s->inet_fd = -1;
 	}
 	s->peer = *dst;
 	__atomic_store_n(&s->state, ST_CONNECTED, __ATOMIC_RELEASE);
@@ -392,6 +397,7 @@ static struct v4v_sock *answer(struct v4v_sock *lst,
 	/* Seen from the application, an accepted socket lives at the
 	 * listener's address, as with TCP. */
 	ns->peer = *from;
+	ns->peer_inet_port = syn->inet_port;
 	ns->state = ST_CONNECTED;
 	bell_rx_start(ns);
 	return ns;

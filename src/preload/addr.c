@@ -73,9 +73,10 @@ uint16_t pl_port_of(const struct sockaddr *sa)
 	return ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
 }
 
-/* A V4V port as a TCP port: INET-mapped listener ports are themselves,
- * others land in the kernel's default ephemeral range. */
-static uint16_t tcp_port(uint32_t v4v_port)
+/* A V4V port as a TCP port, for a connection that has no kernel port:
+ * INET-mapped listener ports are themselves, others land in the kernel's
+ * default ephemeral range. */
+uint16_t pl_tcp_port(uint32_t v4v_port)
 {
 	if ((v4v_port & ~0xffffu) == V4VP_INET_PORT_BASE)
 		return (uint16_t)v4v_port;
@@ -145,7 +146,7 @@ int pl_resolve(const struct sockaddr *sa, socklen_t len,
 	return 0;
 }
 
-void pl_peer_addr(const struct sockaddr_v4v *peer, int family,
+void pl_peer_addr(const struct sockaddr_v4v *peer, uint16_t port, int family,
 		  struct sockaddr_storage *out, socklen_t *len)
 {
 	struct v4vp_inet req = { .cmd = V4VP_INET_PEER,
@@ -157,7 +158,8 @@ void pl_peer_addr(const struct sockaddr_v4v *peer, int family,
 		memset(&rep, 0, sizeof(rep));
 		rep.a.family = (uint16_t)family;
 	}
-	to_sockaddr(&rep.a, tcp_port(peer->v4v_port), out, len);
+	to_sockaddr(&rep.a, port ? port : pl_tcp_port(peer->v4v_port), out,
+		    len);
 }
 
 void pl_addr_out(const struct sockaddr_storage *a, socklen_t alen,

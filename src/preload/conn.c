@@ -98,6 +98,42 @@ static int reconnect(int fd, struct pfd *p, const struct sockaddr *addr,
 	return rc;
 }
 
+static void set_port(struct sockaddr_storage *a, uint16_t port)
+{
+	if (a->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)a)->sin6_port = htons(port);
+	else
+		((struct sockaddr_in *)a)->sin_port = htons(port);
+}
+
+/*
+ * The connection's TCP port, as the kernel gives it: the application's
+ * bind, else an ephemeral port the kernel picks for the source address
+ * (from ip_local_port_range, unique there).  A duplicate of the socket
+ * goes to v4vd with the connect and holds the port while the connection
+ * lives; v4vd tells the server the port.  Returns the duplicate, or -1
+ * (then the port is a made-up one).
+ */
+static int reserve_port(int fd, const struct sockaddr_storage *local,
+			socklen_t llen, uint16_t *port)
+{
+	struct sockaddr_storage a = *local;
+	socklen_t alen = sizeof(a);
+
+	if (real.getsockname(fd, (struct sockaddr *)&a, &alen))
+		return -1;
+	if (!pl_port_of((struct sockaddr *)&a)) {
+		a = *local;
+		set_port(&a, 0);
+		alen = sizeof(a);
+		if (real.bind(fd, (struct sockaddr *)&a, llen) ||
+		    real.getsockname(fd, (struct sockaddr *)&a, &alen))
+			return -1;
+	}
+	*port = pl_port_of((struct sockaddr *)&a);
+	return real.fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+
 /* Put a V4V stream connected to `dst` at number fd. */
 static int connect_v4v(int fd, struct pfd *p, const struct sockaddr *addr,
 		       socklen_t len, const struct sockaddr_v4v *dst,
@@ -106,13 +142,20 @@ static int connect_v4v(int fd, struct pfd *p, const struct sockaddr *addr,
 	int fdfl = real.fcntl(fd, F_GETFD), fl = real.fcntl(fd, F_GETFL);
 	struct sockaddr_v4v me;
 	socklen_t melen = sizeof(me);
-	int vs, rc, err;
+	uint16_t port = 0;
+	int vs, rc, err, kfd;
 
 	vs = v4v_socket(AF_V4V, SOCK_STREAM | SOCK_CLOEXEC |
 				(fl & O_NONBLOCK ? SOCK_NONBLOCK : 0), 0);
 	if (vs < 0)
 		return -1;
 	pl_opts_apply(p, vs);
+	kfd = reserve_port(fd, local, llen, &port);
+	if (kfd >= 0)
+		v4v_sock_inet(vs, kfd);
+	else
+		pl_log(fd, "no kernel port for this connection: %s",
+		       strerror(errno));
 	rc = v4v_connect(vs, (const struct sockaddr *)dst, sizeof(*dst));
 	err = errno;
 	if (rc && err != EINPROGRESS) {
@@ -133,8 +176,7 @@ static int connect_v4v(int fd, struct pfd *p, const struct sockaddr *addr,
 	memcpy(&p->peer, addr, p->peer_len);
 	p->local = *local;
 	p->local_len = llen;
-	((struct sockaddr_in *)&p->local)->sin_port =
-		htons((uint16_t)(32768 + me.v4v_port % 28232));
+	set_port(&p->local, port ? port : pl_tcp_port(me.v4v_port));
 	pfd_set_kind(p, PFD_V4V);
 	pthread_mutex_unlock(&p->lock);
 	pl_log(fd, "connected over V4V%s", rc ? " (in progress)" : "");
@@ -282,7 +324,8 @@ static void accepted(int nfd, struct pfd *lp)
 	real.getsockname(lp->kfd, (struct sockaddr *)&local, &llen);
 	pthread_mutex_lock(&p->lock);
 	p->family = lp->family;
-	pl_peer_addr(&peer, lp->family, &p->peer, &p->peer_len);
+	pl_peer_addr(&peer, v4v_sock_inet_peer_port(nfd), lp->family,
+		     &p->peer, &p->peer_len);
 	p->local = local;
 	p->local_len = llen;
 	/* Accepted sockets inherit the listener's options, as in TCP. */

@@ -150,6 +150,10 @@ struct v4vp_send_reply {
 #define V4VP_MT_SYN 0x4e595331u	  /* "1SYN" */
 #define V4VP_MT_STREAM 0x4d525453u /* "STRM" */
 
+/* CONNECT may carry one descriptor: the caller's TCP socket, bound, whose
+ * port the server sees as the client's (the interposer's connections).
+ * v4vd keeps it while the connection lives, so the kernel's port stays
+ * reserved. */
 struct v4vp_connect {
 	uint32_t handle;	/* the caller's receive ring */
 	uint32_t conid;		/* chosen by the caller */
@@ -166,7 +170,9 @@ struct v4vp_syn {
 	uint32_t ring_size;	/* of the client's receive ring */
 	uint32_t handle;	/* the connection's ring in the listener's
 				 * domain, to name in ACCEPT */
-	uint32_t pad;
+	uint16_t inet_port;	/* the client's TCP source port, read by v4vd
+				 * off the socket CONNECT came with; 0 if none */
+	uint16_t pad;
 };
 
 struct v4vp_accept {

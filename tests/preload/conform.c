@@ -459,6 +459,191 @@ static void t_prefork(void)
 	close(l);
 }
 
+/* ---- TCP's semantics around accept, the end, and ports ---- */
+
+/* A listener of its own, on a port the kernel picks; *at is its address. */
+static int side_listener(struct sockaddr_in *at)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(*at);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 8) ||
+	    getsockname(fd, (struct sockaddr *)at, &len))
+		return -1;
+	return fd;
+}
+
+static int dial_to(const struct sockaddr_in *at)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (connect(fd, (const struct sockaddr *)at, sizeof(*at))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static bool ready(int fd, short ev, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = ev };
+
+	return poll(&p, 1, ms) == 1;
+}
+
+static uint16_t port_of(int fd, bool peer)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+
+	if ((peer ? getpeername : getsockname)(fd, (struct sockaddr *)&a, &len))
+		return 0;
+	return ntohs(a.sin_port);
+}
+
+/* Sent, closed, and only then accepted: the data and the end are there. */
+static void t_accept_queue(void)
+{
+	struct sockaddr_in at;
+	int l = side_listener(&at), c, s, fl;
+	char buf[8];
+
+	c = dial_to(&at);
+	CHECK("queue: send before accept", c >= 0 && send(c, "hi", 2, 0) == 2);
+	close(c);
+	usleep(50000);
+	CHECK("queue: listener readable", ready(l, POLLIN, 1000));
+	fl = fcntl(l, F_GETFL);
+	fcntl(l, F_SETFL, fl | O_NONBLOCK);
+	s = accept(l, NULL, NULL);
+	CHECK("queue: closed client accepted", s >= 0);
+	CHECK("queue: its data", recv(s, buf, sizeof(buf), 0) == 2);
+	CHECK("queue: then end of file", recv(s, buf, sizeof(buf), 0) == 0);
+	CHECK("queue: first send to it taken", send(s, "x", 1, 0) == 1);
+	usleep(20000);
+	CHECK("queue: second send EPIPE",
+	      send(s, "x", 1, 0) < 0 && errno == EPIPE);
+	CHECK("queue: nothing more", accept(l, NULL, NULL) < 0 &&
+					     (errno == EAGAIN ||
+					      errno == EWOULDBLOCK));
+	close(s);
+	close(l);
+}
+
+/* One thread: connect, send 64 KiB, then accept: no deadlock. */
+static void t_send_first(void)
+{
+	static char out[65536], in[sizeof(out)];
+	struct sockaddr_in at;
+	int l = side_listener(&at), c = dial_to(&at), s;
+
+	memset(out, 'q', sizeof(out));
+	CHECK("send-first: 64 KiB before accept",
+	      c >= 0 && write_all(c, out, sizeof(out)) == 0);
+	s = accept(l, NULL, NULL);
+	CHECK("send-first: all of it after",
+	      s >= 0 && read_all(s, in, sizeof(in)) == 0 &&
+		      !memcmp(in, out, sizeof(in)));
+	close(c);
+	close(s);
+	close(l);
+}
+
+/* The end of a connection, in the kernel's order of errors. */
+static void t_after_end(void)
+{
+	struct sockaddr_in at;
+	int l = side_listener(&at), c = dial_to(&at), s = accept(l, NULL, NULL);
+	int err = -1;
+	socklen_t len = sizeof(err);
+	char buf[4];
+
+	close(s);
+	CHECK("end: end of file", ready(c, POLLIN, 1000) &&
+					  recv(c, buf, sizeof(buf), 0) == 0);
+	CHECK("end: first send taken", send(c, "a", 1, 0) == 1);
+	usleep(20000);
+	CHECK("end: SO_ERROR EPIPE once",
+	      !getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &len) &&
+		      err == EPIPE);
+	CHECK("end: then EPIPE", send(c, "a", 1, 0) < 0 && errno == EPIPE);
+	close(c);
+	c = dial_to(&at);
+	s = accept(l, NULL, NULL);
+	CHECK("reset: sent, unread", send(c, "zz", 2, 0) == 2);
+	usleep(50000);
+	close(s);
+	usleep(20000);
+	CHECK("reset: ECONNRESET once", recv(c, buf, sizeof(buf), 0) < 0 &&
+						errno == ECONNRESET);
+	CHECK("reset: then end of file", recv(c, buf, sizeof(buf), 0) == 0);
+	CHECK("reset: then EPIPE", send(c, "a", 1, 0) < 0 && errno == EPIPE);
+	close(c);
+	close(l);
+}
+
+/* Ports: an explicit bind is kept; both ends agree; an automatic port
+ * is the kernel's, held while the connection lives. */
+static void t_ports(void)
+{
+	struct sockaddr_in at, b = { .sin_family = AF_INET };
+	socklen_t len = sizeof(b);
+	int l = side_listener(&at), c, d, s, t, x;
+
+	b.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	bind(c, (struct sockaddr *)&b, sizeof(b));
+	getsockname(c, (struct sockaddr *)&b, &len);
+	CHECK("ports: bound connect",
+	      !connect(c, (struct sockaddr *)&at, sizeof(at)));
+	s = accept(l, NULL, NULL);
+	CHECK("ports: bound port kept", port_of(c, false) ==
+						ntohs(b.sin_port));
+	CHECK("ports: server sees it", port_of(s, true) == ntohs(b.sin_port));
+	d = dial_to(&at);
+	t = accept(l, NULL, NULL);
+	CHECK("ports: automatic port agrees",
+	      port_of(d, false) && port_of(d, false) == port_of(t, true));
+	CHECK("ports: two clients, two ports",
+	      port_of(t, true) != port_of(s, true));
+	x = socket(AF_INET, SOCK_STREAM, 0);
+	b.sin_port = htons(port_of(d, false));
+	CHECK("ports: in use while connected",
+	      bind(x, (struct sockaddr *)&b, sizeof(b)) < 0 &&
+		      errno == EADDRINUSE);
+	close(x);
+	close(c);
+	close(d);
+	close(s);
+	close(t);
+	close(l);
+}
+
+/* A forked child that closes the listener leaves it not readable. */
+static void t_shared_listener(void)
+{
+	struct sockaddr_in at;
+	int l = side_listener(&at), c, s;
+	pid_t kid = fork();
+
+	if (kid == 0) {
+		close(l);
+		_exit(0);
+	}
+	waitpid(kid, NULL, 0);
+	CHECK("fork: listener not readable", !ready(l, POLLIN, 100));
+	c = dial_to(&at);
+	CHECK("fork: readable with a client", ready(l, POLLIN, 1000));
+	s = accept(l, NULL, NULL);
+	CHECK("fork: accepted", s >= 0);
+	CHECK("fork: not readable after", !ready(l, POLLIN, 0));
+	close(c);
+	close(s);
+	close(l);
+}
+
 int main(void)
 {
 	int l;
@@ -479,6 +664,11 @@ int main(void)
 	t_eintr();
 	t_listener();
 	t_prefork();
+	t_accept_queue();
+	t_send_first();
+	t_after_end();
+	t_ports();
+	t_shared_listener();
 	close(l);
 	/* The server has one connection left: let it end. */
 	kill(srv, SIGTERM);
