@@ -86,9 +86,10 @@ struct raw_ring {
 };
 
 static int raw_register(struct raw *r, uint32_t port, uint32_t size,
-			int memfd, int bell, struct v4vp_register_reply *rep)
+			v4v_domid_t partner, int memfd, int bell,
+			struct v4vp_register_reply *rep)
 {
-	struct v4vp_register req = { .port = port, .partner = V4V_DOMID_ANY,
+	struct v4vp_register req = { .port = port, .partner = partner,
 				     .size = size };
 	int fds[2] = { memfd, bell };
 
@@ -97,7 +98,7 @@ static int raw_register(struct raw *r, uint32_t port, uint32_t size,
 }
 
 static int raw_ring_new(struct raw *r, struct raw_ring *g, uint32_t port,
-			uint32_t size)
+			uint32_t size, v4v_domid_t partner)
 {
 	struct v4vp_register_reply rep = { 0 };
 	int memfd = ring_memfd(size, F_SEAL_SHRINK | F_SEAL_GROW);
@@ -115,7 +116,7 @@ static int raw_ring_new(struct raw *r, struct raw_ring *g, uint32_t port,
 	v4v_ring_format(g->mem, size);
 	g->size = size;
 	g->app = sv[0];
-	rc = raw_register(r, port, size, memfd, sv[1], &rep);
+	rc = raw_register(r, port, size, partner, memfd, sv[1], &rep);
 	close(memfd);
 	close(sv[1]);
 	g->handle = rep.handle;
@@ -383,7 +384,7 @@ static int bad_requests(void *arg)
 	EXPECT(raw_call(&r, V4VP_LIST, &l, sizeof(l), NULL, 0, NULL, 0) ==
 	       -EINVAL, 19);
 	/* SEND whose len disagrees with the packet, or is too large. */
-	EXPECT(raw_ring_new(&r, &g, 0, 128 << 10) == 0, 20);
+	EXPECT(raw_ring_new(&r, &g, 0, 128 << 10, V4V_DOMID_ANY) == 0, 20);
 	s = (struct v4vp_send){ .handle = g.handle, .len = 10,
 				.dst = { .port = g.port, .domid = me } };
 	EXPECT(raw_send(&r, V4VP_SEND, &s, sizeof(s), payload, 5, NULL, 0) ==
@@ -964,7 +965,7 @@ static int scribbler(void *arg)
 	v4v_domid_t me;
 	uint64_t s = sc->seed;
 
-	if (raw_domain(&r, &me) || raw_ring_new(&r, &g, 50, 4096)) {
+	if (raw_domain(&r, &me) || raw_ring_new(&r, &g, 50, 4096, V4V_DOMID_ANY)) {
 		gate_open(&sc->ready, V4V_DOMID_INVALID);
 		return 1;
 	}
@@ -1097,7 +1098,7 @@ static int corrupt_consumer(void *arg)
 	char buf[64];
 
 	EXPECT(raw_domain(&r, &me) == 0, 1);
-	EXPECT(raw_ring_new(&r, &g, 60, 4096) == 0, 2);
+	EXPECT(raw_ring_new(&r, &g, 60, 4096, V4V_DOMID_ANY) == 0, 2);
 	EXPECT(v4v_ring_view(&view, g.mem, v4v_ring_mem_size(4096), 4096) ==
 	       0, 3);
 	v4v_ring_cons_init(&cons, &view);
@@ -1259,9 +1260,9 @@ static int pinner(void *arg)
 	EXPECT(!socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 2);
 	m1 = ring_memfd(4096, F_SEAL_SHRINK | F_SEAL_GROW);
 	m2 = ring_memfd(4096, F_SEAL_SHRINK | F_SEAL_GROW);
-	EXPECT(raw_register(&r, 0, 4096, m1, sv[1], &rep) == 0, 3);
+	EXPECT(raw_register(&r, 0, 4096, V4V_DOMID_ANY, m1, sv[1], &rep) == 0, 3);
 	/* Both ends of one pair: its hang-up could never come. */
-	rc = raw_register(&r, 0, 4096, m2, sv[0], &rep);
+	rc = raw_register(&r, 0, 4096, V4V_DOMID_ANY, m2, sv[0], &rep);
 	EXPECT(rc == -EINVAL, 4);
 	/* Our end parked in v4vd's receive queue: refused by the kernel. */
 	{
@@ -1285,6 +1286,133 @@ static void test_pinned(void)
 	}
 }
 
+/* ---- the handshake spoken by hand ---- */
+
+static struct v4vp_grant granted;
+
+static int raw_connect(struct raw *r, uint32_t handle, v4v_domid_t domid,
+		       uint32_t port, const int *fds, int nfds, int *memfd)
+{
+	struct v4vp_connect req = { .handle = handle, .conid = 7,
+				    .dst = { .port = port, .domid = domid } };
+	int rc = raw_send(r, V4VP_CONNECT, &req, sizeof(req), NULL, 0, fds,
+			  nfds);
+
+	return rc ? rc : raw_reply(r, &granted, sizeof(granted), memfd);
+}
+
+static int raw_accept(struct raw *r, uint32_t handle, uint32_t listener,
+		      const int *fds, int nfds)
+{
+	struct v4vp_accept req = { .handle = handle, .listener = listener,
+				   .conid = 7 };
+	struct v4vp_accept_reply rep;
+
+	return raw_call(r, V4VP_ACCEPT, &req, sizeof(req), fds, nfds, &rep,
+			sizeof(rep));
+}
+
+/* Produce into a granted ring, as a direct client does. */
+static int insert_into(int memfd, uint32_t port, v4v_domid_t domid,
+		       const char *text)
+{
+	size_t ml = v4v_ring_mem_size(granted.peer_size);
+	void *m = mmap(NULL, ml, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	struct iovec iov = { (void *)text, strlen(text) };
+	struct v4v_addr src = { .port = port, .domid = domid };
+	struct v4v_ring_prod prod;
+	struct v4v_ring view;
+	bool kick;
+	int rc;
+
+	close(memfd);
+	if (m == MAP_FAILED)
+		return -errno;
+	rc = v4v_ring_view(&view, m, ml, granted.peer_size);
+	if (!rc) {
+		v4v_ring_prod_init(&prod, &view);
+		rc = v4v_ring_insert(&prod, &src, V4VP_MT_STREAM, &iov, 1,
+				     &kick);
+	}
+	munmap(m, ml);
+	return rc ? rc : kick; /* nobody armed a queued ring: no kick */
+}
+
+/*
+ * A hostile client: CONNECT with descriptors that are not a bound TCP
+ * socket, then ACCEPTs of rings that are not its to take (the queued
+ * ring of another domain's listener, its own plain ring, made-up
+ * handles), with and without a doorbell.  Each fails, v4vd keeps none of
+ * the descriptors, and the listener's owner still accepts the one real
+ * connection, with the data the client put in before.
+ */
+static int handshake(void *arg)
+{
+	struct sockaddr_v4v me = { .v4v_family = AF_V4V,
+				   .v4v_domid = V4V_DOMID_ANY };
+	socklen_t len = sizeof(me);
+	int l = v4v_socket(AF_V4V, SOCK_STREAM, 0), p[2], sv[2], udp, tcp, s;
+	int two[2], memfd = -1, rc;
+	struct raw_ring g;
+	struct raw r;
+	v4v_domid_t cli;
+	char buf[8];
+
+	(void)arg;
+	EXPECT(l >= 0 && !v4v_bind(l, (struct sockaddr *)&me, sizeof(me)) &&
+	       !v4v_listen(l, 4) &&
+	       !v4v_getsockname(l, (struct sockaddr *)&me, &len), 1);
+	EXPECT(!pipe(p) && !socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 2);
+	udp = socket(AF_INET, SOCK_DGRAM, 0);
+	tcp = socket(AF_INET, SOCK_STREAM, 0); /* not bound */
+	EXPECT(udp >= 0 && tcp >= 0, 3);
+	EXPECT(raw_domain(&r, &cli) == 0, 4);
+	EXPECT(raw_ring_new(&r, &g, 0, 4096, me.v4v_domid) == 0, 5);
+	/* Not a bound TCP stream socket: refused, nothing kept. */
+	EXPECT(raw_connect(&r, g.handle, me.v4v_domid, me.v4v_port, &p[1], 1,
+			   NULL) == -EINVAL, 10);
+	EXPECT(raw_connect(&r, g.handle, me.v4v_domid, me.v4v_port, &udp, 1,
+			   NULL) == -EINVAL, 11);
+	EXPECT(raw_connect(&r, g.handle, me.v4v_domid, me.v4v_port, &tcp, 1,
+			   NULL) == -EINVAL, 12);
+	two[0] = two[1] = sv[0];
+	EXPECT(raw_connect(&r, g.handle, me.v4v_domid, me.v4v_port, two, 2,
+			   NULL) == -EBADF, 13);
+	/* The real one, granted the queued ring at once: write into it
+	 * (strict: into our socket, which v4vd moves into it). */
+	rc = raw_connect(&r, g.handle, me.v4v_domid, me.v4v_port, NULL, 0,
+			 &memfd);
+	EXPECT(rc == 0, 14);
+	if (memfd < 0)
+		EXPECT(write(g.app, "early", 5) == 5, 15);
+	else
+		EXPECT(insert_into(memfd, g.port, cli, "early") == 0, 16);
+	/* ACCEPT of what is not ours, or without exactly one doorbell. */
+	for (uint32_t h = 1; h < 64; h++)
+		EXPECT(raw_accept(&r, h, g.handle, &sv[1], 1) == -EINVAL, 20);
+	EXPECT(raw_accept(&r, g.handle, g.handle, NULL, 0) == -EBADF, 21);
+	EXPECT(raw_accept(&r, g.handle, g.handle, two, 2) == -EBADF, 22);
+	close(r.fd);
+	close(g.app); /* the client's socket is gone */
+	close(p[1]);
+	EXPECT(pipe_released(p), 23);
+	close(udp);
+	close(tcp);
+	/* The listener's owner takes the connection and what came with it;
+	 * its client (the raw domain) is gone: end of file after it. */
+	s = v4v_accept(l, NULL, NULL);
+	EXPECT(s >= 0, 30);
+	EXPECT(v4v_recv(s, buf, sizeof(buf), 0) == 5 &&
+	       !memcmp(buf, "early", 5), 31);
+	EXPECT(v4v_recv(s, buf, sizeof(buf), 0) == 0, 32);
+	return 0;
+}
+
+static void test_handshake(void)
+{
+	CHECK_EQ(dom_wait(dom_spawn(handshake, NULL)), 0);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
@@ -1297,6 +1425,7 @@ int main(int argc, char **argv)
 		{ "scribbled_ring", test_scribbled_ring },
 		{ "corrupt_consumer", test_corrupt_consumer },
 		{ "pinned", test_pinned },
+		{ "handshake", test_handshake },
 		{ 0 }
 	};
 	const char *args[] = { "--max-ring-size", "1M", NULL };
