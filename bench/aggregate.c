@@ -772,12 +772,13 @@ out:
 
 static void fmt_size(char *b, size_t len, size_t s)
 {
+	/* Message sizes stay far below 4 GiB: 10 digits at most. */
 	if (s >= 1 << 20 && !(s & ((1 << 20) - 1)))
-		snprintf(b, len, "%zuM", s >> 20);
+		snprintf(b, len, "%uM", (unsigned)(s >> 20));
 	else if (s >= 1 << 10 && !(s & ((1 << 10) - 1)))
-		snprintf(b, len, "%zuK", s >> 10);
+		snprintf(b, len, "%uK", (unsigned)(s >> 10));
 	else
-		snprintf(b, len, "%zuB", s);
+		snprintf(b, len, "%uB", (unsigned)s);
 }
 
 static const struct aresult *find(const struct aresult *r, int n,

@@ -398,7 +398,7 @@ static void test_forged_source(void)
 	struct agent rcv, other, third;
 	struct forge f;
 	struct v4vp_rec_ring ring;
-	struct v4vp_rec_domain drec;
+	struct v4vp_rec_domain drec = { 0 };
 	struct ares got;
 	uint32_t rep[2] = { 0, 0 };
 	pid_t pid;
@@ -595,7 +595,7 @@ static uint64_t rule_matches(uint32_t pos)
 static void test_reject(void)
 {
 	struct agent s, r;
-	struct v4vp_rec_domain drec;
+	struct v4vp_rec_domain drec = { 0 };
 	struct v4vp_rule by_id, by_src_name, by_dst_name, allow;
 	uint64_t rej0;
 
@@ -670,7 +670,7 @@ static int fork_joins(void *arg)
 	struct sockaddr_v4v me = addr(V4V_DOMID_ANY, 10), from;
 	socklen_t flen = sizeof(from);
 	int parent = v4v_domid(), fd = v4v_socket(AF_V4V, SOCK_DGRAM, 0);
-	struct v4vp_rec_domain drec;
+	struct v4vp_rec_domain drec = { 0 };
 	char buf[8];
 	pid_t pid;
 
@@ -702,7 +702,7 @@ static int join_attempts(void *arg)
 	struct raw a, b, c, d;
 	v4v_domid_t da, db, dc, dd;
 	int cap, sv[2], pfd[2], two[2];
-	struct v4vp_rec_domain drec;
+	struct v4vp_rec_domain drec = { 0 };
 
 	(void)arg;
 	EXPECT(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0 && !pipe(pfd), 1);
