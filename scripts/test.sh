@@ -43,6 +43,20 @@ if [ "${V4V_SKIP_ASAN:-0}" != 1 ]; then
 		-Db_sanitize=address,undefined -Db_lundef=false \
 		-Dbuildtype=debug
 fi
+# A packager's first step: a release build, with no warnings (-Werror).
+echo "== release build =="
+rm -f build-release.ok
+if [ ! -f build-release/build.ninja ]; then
+	meson setup build-release -Dbuildtype=release >/dev/null
+fi
+if ninja -C build-release >build-release.build.log 2>&1; then
+	echo ok >build-release.ok
+	logs="$logs build-release.ok"
+else
+	grep -E "error|warning" build-release.build.log | head -20
+	echo "BUILD FAILED" >build-release.failed
+	logs="$logs build-release.failed"
+fi
 SUITES="--suite fuzz"
 CC=clang suite "fuzzers (${V4V_FUZZ_SECONDS:-20} s each)" build-fuzz \
 	-Dfuzz=true -Db_lundef=false
@@ -53,6 +67,9 @@ ok = fail = skip = 0
 for path in sys.argv[1:]:
     if path.endswith(".failed"):
         fail += 1
+        continue
+    if path.endswith(".ok"):
+        ok += 1
         continue
     try:
         lines = open(path).read().splitlines()
