@@ -170,7 +170,9 @@ static int check_register(struct hv *hv, struct hv_domain *d,
 	return 0;
 }
 
-static int map_ring(struct hv_ring *r, int memfd)
+/* `fresh`: memory of our own making, formatted here (and not armed, so
+ * that a producer rings nobody until its consumer arms it). */
+static int map_ring(struct hv_ring *r, int memfd, bool fresh)
 {
 	struct v4v_ring view;
 
@@ -180,6 +182,8 @@ static int map_ring(struct hv_ring *r, int memfd)
 		      MAP_SHARED | MAP_POPULATE, memfd, 0);
 	if (r->mem == MAP_FAILED)
 		return -errno;
+	if (fresh)
+		v4v_ring_format(r->mem, r->size);
 	/* The owner formats its ring before registering it; a header that
 	 * says otherwise is a client bug worth a clear error now. */
 	if (v4v_ring_view(&view, r->mem, r->memlen, r->size) ||
@@ -246,7 +250,7 @@ int hv_ring_register(struct hv *hv, struct hv_domain *d,
 	r->port = req->port;
 	rc = r->port ? 0 : alloc_port(hv, d, &r->port);
 	if (!rc)
-		rc = map_ring(r, memfd);
+		rc = map_ring(r, memfd, false);
 	/* A ring for one partner may be granted to it later. */
 	if (!rc && r->partner != V4V_DOMID_ANY) {
 		r->memfd = fcntl(memfd, F_DUPFD_CLOEXEC, 0);
@@ -446,44 +450,6 @@ void hv_ring_wake(struct hv *hv, struct hv_ring *r, bool all)
 		hv_ring_wake(hv, r, false);
 }
 
-/* Sealed, pre-faulted and formatted, as libv4v makes its own. */
-static int make_memfd(uint32_t size)
-{
-	size_t len = v4v_ring_mem_size(size);
-	int fd = memfd_create("v4v-queued", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-
-	if (fd < 0)
-		return -errno;
-	if (ftruncate(fd, (off_t)len) ||
-	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) {
-		int e = errno;
-
-		close(fd);
-		return -e;
-	}
-	return fd;
-}
-
-/* Formatted and unarmed: the client's inserts ring nobody until the
- * accepting process arms it. */
-static int map_new_ring(struct hv_ring *r)
-{
-	struct v4v_ring view;
-
-	r->memlen = v4v_ring_mem_size(r->size);
-	r->mem = mmap(NULL, r->memlen, PROT_READ | PROT_WRITE,
-		      MAP_SHARED | MAP_POPULATE, r->memfd, 0);
-	if (r->mem == MAP_FAILED)
-		return -errno;
-	v4v_ring_format(r->mem, r->size);
-	if (v4v_ring_view(&view, r->mem, r->memlen, r->size)) {
-		munmap(r->mem, r->memlen);
-		return -EINVAL;
-	}
-	v4v_ring_prod_init(&r->prod, &view);
-	return 0;
-}
-
 int hv_ring_make(struct hv *hv, struct hv_domain *d, v4v_domid_t partner,
 		 uint32_t size, struct hv_ring **out)
 {
@@ -502,10 +468,10 @@ int hv_ring_make(struct hv *hv, struct hv_domain *d, v4v_domid_t partner,
 	r->bell = -1;
 	r->inet_fd = -1;
 	r->queued = true;
-	r->memfd = make_memfd(size);
+	r->memfd = v4v_ring_memfd(size);
 	rc = r->memfd < 0 ? r->memfd : alloc_port(hv, d, &r->port);
 	if (!rc)
-		rc = map_new_ring(r);
+		rc = map_ring(r, r->memfd, true);
 	if (rc) {
 		if (r->memfd >= 0)
 			close(r->memfd);

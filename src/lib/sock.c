@@ -335,17 +335,10 @@ int sock_ring_map(struct v4v_sock *s, int memfd, uint32_t size)
 int sock_ring_alloc(struct v4v_sock *s, int *memfd)
 {
 	uint32_t size = s->listen_ring ? s->listen_ring : s->ring_size;
-	int fd, rc;
+	int fd = v4v_ring_memfd(size), rc;
 
-	fd = memfd_create("v4v-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
-		return -errno;
-	if (ftruncate(fd, (off_t)v4v_ring_mem_size(size)) ||
-	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
+		return fd;
 	rc = sock_ring_map(s, fd, size);
 	if (rc) {
 		close(fd);

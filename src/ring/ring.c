@@ -6,7 +6,10 @@
 #include "ring.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define load_acq(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define load_relaxed(p) __atomic_load_n((p), __ATOMIC_RELAXED)
@@ -85,6 +88,21 @@ void v4v_ring_format(void *mem, uint32_t size)
 	sh->magic = V4V_RING_MAGIC;
 	sh->version = V4V_RING_VERSION;
 	sh->size = size;
+}
+
+int v4v_ring_memfd(uint32_t size)
+{
+	int fd = memfd_create("v4v-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING), e;
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)v4v_ring_mem_size(size)) ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) {
+		e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
 }
 
 int v4v_ring_view(struct v4v_ring *r, void *mem, size_t memlen, uint32_t size)

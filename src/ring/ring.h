@@ -140,6 +140,10 @@ int v4v_ring_size_check(uint32_t size);
 
 /* Format fresh ring memory (done by the owner before registering). */
 void v4v_ring_format(void *mem, uint32_t size);
+/* Memory for a ring of `size` data bytes: a memfd sized for it and sealed
+ * against shrinking and growing (what v4vd accepts), close-on-exec.
+ * Returns the descriptor or a negative errno. */
+int v4v_ring_memfd(uint32_t size);
 
 /* Make a private view of `mem` (at least v4v_ring_mem_size(size) bytes).
  * Does not trust the header: the caller supplies the size. */
