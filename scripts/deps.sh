@@ -10,11 +10,15 @@
 #   socat curl redis-server redis-tools nginx-light wrk iperf3 sockperf
 #                                        real programs the interposer is
 #                                        tested and benchmarked with
+#   postgresql libpython3.11-testsuite   the conformance suite: PostgreSQL
+#                                        and CPython's own socket tests
+#                                        under the interposer
 set -eu
 need=""
 for pkg in gcc meson ninja-build pkg-config clang libclang-rt-14-dev \
            iproute2 gnuplot-nox spin python3 socat curl redis-server \
-           redis-tools nginx-light wrk iperf3 sockperf; do
+           redis-tools nginx-light wrk iperf3 sockperf postgresql \
+           libpython3.11-testsuite; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null |
 		grep -q "install ok installed" || need="$need $pkg"
 done

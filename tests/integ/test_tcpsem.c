@@ -165,18 +165,25 @@ static int send_before_accept(void *arg)
 
 /* ---- after the peer's close ---- */
 
+/* A listener, a client and the server's side of their connection. */
+static int accepted_pair(int *c, int *s)
+{
+	struct sockaddr_v4v me;
+	int l = listener(&me);
+
+	*c = l < 0 ? -1 : dial(&me, 0);
+	*s = *c < 0 ? -1 : v4v_accept(l, NULL, NULL);
+	return *s < 0 ? -1 : 0;
+}
+
 /* The server closes an accepted connection with nothing unread. */
 static int epipe_sequence(void *arg)
 {
-	struct sockaddr_v4v me;
-	int l = listener(&me), c, s;
+	int c, s;
 	char buf[4];
 
 	(void)arg;
-	EXPECT(l >= 0, 1);
-	c = dial(&me, 0);
-	s = v4v_accept(l, NULL, NULL);
-	EXPECT(c >= 0 && s >= 0, 2);
+	EXPECT(accepted_pair(&c, &s) == 0, 2);
 	EXPECT(v4v_close(s) == 0, 3);
 	EXPECT(readable(c, 1000), 4);
 	EXPECT(v4v_recv(c, buf, sizeof(buf), 0) == 0, 5);
@@ -194,15 +201,11 @@ static int epipe_sequence(void *arg)
  * (here a send) reports ECONNRESET, later ones EPIPE and end of file. */
 static int reset_sequence(void *arg)
 {
-	struct sockaddr_v4v me;
-	int l = listener(&me), c, s;
+	int c, s;
 	char buf[4];
 
 	(void)arg;
-	EXPECT(l >= 0, 1);
-	c = dial(&me, 0);
-	s = v4v_accept(l, NULL, NULL);
-	EXPECT(c >= 0 && s >= 0, 2);
+	EXPECT(accepted_pair(&c, &s) == 0, 2);
 	EXPECT(v4v_send(c, "zz", 2, 0) == 2, 3);
 	usleep(50000); /* strict: v4vd has moved it */
 	EXPECT(v4v_close(s) == 0, 4);
@@ -217,15 +220,11 @@ static int reset_sequence(void *arg)
 /* The peer only shut its writing side: sends go on working. */
 static int half_close(void *arg)
 {
-	struct sockaddr_v4v me;
-	int l = listener(&me), c, s;
+	int c, s;
 	char buf[4];
 
 	(void)arg;
-	EXPECT(l >= 0, 1);
-	c = dial(&me, 0);
-	s = v4v_accept(l, NULL, NULL);
-	EXPECT(c >= 0 && s >= 0, 2);
+	EXPECT(accepted_pair(&c, &s) == 0, 2);
 	EXPECT(v4v_shutdown(s, SHUT_WR) == 0, 3);
 	EXPECT(v4v_recv(c, buf, sizeof(buf), 0) == 0, 4);
 	EXPECT(v4v_send(c, "a", 1, 0) == 1 && v4v_send(c, "b", 1, 0) == 1, 5);
