@@ -289,8 +289,9 @@ static long send_check(struct v4v_sock *s, size_t total)
 	see_reset(s);
 	if (__atomic_load_n(&s->tx.dead, __ATOMIC_ACQUIRE))
 		return take_err(s, -EPIPE);
-	if (s->tx.gone ||
-	    (v4v_ring_tx_flags(&s->cons.r) & V4V_RING_TX_GONE)) {
+	/* Nothing sent draws no reset: an empty send just returns 0. */
+	if (total && (s->tx.gone || (v4v_ring_tx_flags(&s->cons.r) &
+				     V4V_RING_TX_GONE))) {
 		die(s, -EPIPE);
 		return (long)total;
 	}
@@ -670,20 +671,18 @@ ssize_t stream_sendmsg(struct v4v_sock *s, const struct msghdr *msg,
 	if (flags & ~(MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE))
 		return -EOPNOTSUPP;
 	rc = send_check(s, total);
-	if (rc)
+	if (rc || !total)
 		return rc;
 	if (s->strict)
 		return strict_send(s, msg, flags);
 	pthread_mutex_lock(&s->tx_lock);
-	while (done < total || total == 0) {
+	while (done < total) {
 		rc = s->closing ? -EBADF
 				: put_chunk(s, msg->msg_iov,
 					    (int)msg->msg_iovlen, done,
 					    total - done);
 		if (rc >= 0) {
 			done += (size_t)rc;
-			if (total == 0)
-				break;
 			continue;
 		}
 		if (rc != -EAGAIN)

@@ -187,6 +187,8 @@ static int epipe_sequence(void *arg)
 	EXPECT(v4v_close(s) == 0, 3);
 	EXPECT(readable(c, 1000), 4);
 	EXPECT(v4v_recv(c, buf, sizeof(buf), 0) == 0, 5);
+	/* An empty send sends nothing, so it draws no reset. */
+	EXPECT(v4v_send(c, "", 0, MSG_NOSIGNAL) == 0, 12);
 	EXPECT(v4v_send(c, "a", 1, MSG_NOSIGNAL) == 1, 6);
 	/* The reset the send drew: EPIPE pending, end of file stays. */
 	EXPECT(v4v_recv(c, buf, sizeof(buf), 0) == 0, 7);
