@@ -31,13 +31,23 @@ suite() { # NAME BUILDDIR MESON-ARGS...
 		logs="$logs $dir.failed"
 		return
 	fi
-	meson test -C "$dir" --print-errorlogs --num-processes 1 $SUITES
-	logs="$logs $dir/meson-logs/testlog.json"
+	meson test -C "$dir" --print-errorlogs --num-processes 1 \
+		--logbase "$LOGBASE" $SUITES
+	logs="$logs $dir/meson-logs/$LOGBASE.json"
 }
 
 SUITES="--suite unit --suite integ --suite model"
+LOGBASE=testlog
 rm -f build*.failed
 suite "tests" build
+# Programs and test suites nobody here wrote, plainly and under v4v run,
+# compared (CPython's test_socket, PostgreSQL): a suite of its own, so
+# that its time shows.
+SUITES="--suite conformance"
+LOGBASE=conformance
+suite "conformance (CPython test_socket, PostgreSQL)" build
+SUITES="--suite unit --suite integ --suite model"
+LOGBASE=testlog
 if [ "${V4V_SKIP_ASAN:-0}" != 1 ]; then
 	suite "tests under ASan+UBSan" build-asan \
 		-Db_sanitize=address,undefined -Db_lundef=false \
