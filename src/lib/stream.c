@@ -278,6 +278,18 @@ int stream_so_error(struct v4v_sock *s)
 	return take_err(s, 0);
 }
 
+/* A send found the peer's socket gone (the flag, or the ring or kernel
+ * stream refusing it): the bytes are taken and dropped, as TCP takes
+ * them, unless a reset came first.  Returns what the send returns. */
+static long send_to_gone(struct v4v_sock *s, size_t len)
+{
+	see_reset(s);
+	if (__atomic_load_n(&s->tx.dead, __ATOMIC_ACQUIRE))
+		return take_err(s, -EPIPE);
+	die(s, -EPIPE);
+	return (long)len;
+}
+
 /* May a send go on?  0 yes; `total` if the bytes are taken and dropped
  * (the peer is gone); or the error. */
 static long send_check(struct v4v_sock *s, size_t total)
@@ -291,10 +303,8 @@ static long send_check(struct v4v_sock *s, size_t total)
 		return take_err(s, -EPIPE);
 	/* Nothing sent draws no reset: an empty send just returns 0. */
 	if (total && (s->tx.gone || (v4v_ring_tx_flags(&s->cons.r) &
-				     V4V_RING_TX_GONE))) {
-		die(s, -EPIPE);
-		return (long)total;
-	}
+				     V4V_RING_TX_GONE)))
+		return send_to_gone(s, total);
 	return 0;
 }
 
@@ -541,6 +551,15 @@ static void peer_flag(struct v4v_sock *s, uint32_t flag)
 	}
 }
 
+static size_t iov_len(const struct iovec *iov, size_t n)
+{
+	size_t t = 0;
+
+	for (size_t i = 0; i < n; i++)
+		t += iov[i].iov_len;
+	return t;
+}
+
 /* Strict mode: the socket is a kernel stream into the hypervisor, which
  * moves what we write into the peer's ring.  The kernel blocks, times out
  * and reports EPIPE for us. */
@@ -558,6 +577,9 @@ static ssize_t strict_send(struct v4v_sock *s, const struct msghdr *msg,
 	if (n < 0)
 		n = -errno;
 	pthread_mutex_unlock(&s->tx_lock);
+	/* v4vd shut our stream down: the peer went after send_check. */
+	if (n == -EPIPE && !s->wr_shut)
+		n = send_to_gone(s, iov_len(msg->msg_iov, msg->msg_iovlen));
 	return n;
 }
 
@@ -652,15 +674,6 @@ static void room_again(struct v4v_sock *s)
 	}
 }
 
-static size_t iov_len(const struct iovec *iov, size_t n)
-{
-	size_t t = 0;
-
-	for (size_t i = 0; i < n; i++)
-		t += iov[i].iov_len;
-	return t;
-}
-
 ssize_t stream_sendmsg(struct v4v_sock *s, const struct msghdr *msg,
 		       int flags)
 {
@@ -707,6 +720,10 @@ ssize_t stream_sendmsg(struct v4v_sock *s, const struct msghdr *msg,
 	if ((done || rc >= 0) && rc != -EAGAIN)
 		room_again(s);
 	pthread_mutex_unlock(&s->tx_lock);
+	/* The peer's socket went after send_check (RX_CLOSED in its ring
+	 * comes just before TX_GONE in ours). */
+	if (rc == -EPIPE)
+		return send_to_gone(s, total);
 	return done ? (ssize_t)done : rc;
 }
 

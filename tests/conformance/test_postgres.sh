@@ -106,7 +106,7 @@ scenario() {
 	chown postgres "$dir/$mode" "$dir/$mode/sock"
 	port=$(free_port)
 	opts="-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir/$mode/sock -c fsync=off"
-	export PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres PGDATABASE=postgres
+	export PGHOST=127.0.0.1 PGPORT="$port" PGUSER=postgres PGDATABASE=postgres
 	srv="" cli=""
 	if [ "$mode" = v4v ]; then
 		srv="$V4V run -d pg-server --"
