@@ -11,14 +11,18 @@
  *  - after the peer's close, the first send is taken and the second fails
  *    with EPIPE; a reset is reported once, then end of file;
  *  - processes that share a listener after fork: one closing its copy
- *    leaves the others' readiness exact.
+ *    leaves the others' readiness exact;
+ *  - a client's TCP port (the interposer's): held by the kernel socket
+ *    v4vd keeps while the connection lives, told to the server.
  */
 #include "harness.h"
 #include "../unit/t.h"
 #include "v4v/socket.h"
+#include "lib/sock.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -265,6 +269,63 @@ static int shared_listener(void *arg)
 	return 0;
 }
 
+/* ---- TCP ports ---- */
+
+static int tcp_bound(uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons(port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static uint16_t tcp_port_of(int fd)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+
+	return getsockname(fd, (struct sockaddr *)&a, &len) ? 0
+							   : ntohs(a.sin_port);
+}
+
+/* The connection takes a bound TCP socket to v4vd: the server learns its
+ * port, and nobody can bind that port until the connection is gone. */
+static int ports(void *arg)
+{
+	struct sockaddr_v4v me;
+	int l = listener(&me), k = tcp_bound(0), c, s, again = -1;
+	uint16_t port = tcp_port_of(k);
+
+	(void)arg;
+	EXPECT(l >= 0 && k >= 0 && port, 1);
+	c = v4v_socket(AF_V4V, SOCK_STREAM, 0);
+	EXPECT(c >= 0 && v4v_sock_inet(c, k) == 0, 2); /* c takes k */
+	EXPECT(!v4v_connect(c, (struct sockaddr *)&me, sizeof(me)), 3);
+	s = v4v_accept(l, NULL, NULL);
+	EXPECT(s >= 0 && v4v_sock_inet_peer_port(s) == port, 4);
+	EXPECT(tcp_bound(port) < 0 && errno == EADDRINUSE, 5);
+	v4v_close(c);
+	v4v_close(s);
+	for (int i = 0; i < 100 && again < 0; i++) {
+		usleep(10000); /* v4vd sees the close, drops the socket */
+		again = tcp_bound(port);
+	}
+	EXPECT(again >= 0, 6);
+	/* A socket that is not a bound TCP stream: the connect fails. */
+	c = v4v_socket(AF_V4V, SOCK_STREAM, 0);
+	k = socket(AF_INET, SOCK_DGRAM, 0);
+	EXPECT(c >= 0 && k >= 0 && v4v_sock_inet(c, k) == 0, 7);
+	EXPECT(v4v_connect(c, (struct sockaddr *)&me, sizeof(me)) < 0 &&
+	       errno == EINVAL, 8);
+	return 0;
+}
+
 #define DOMAIN_CASE(fn) \
 	static void test_##fn(void) \
 	{ \
@@ -278,6 +339,7 @@ DOMAIN_CASE(epipe_sequence)
 DOMAIN_CASE(reset_sequence)
 DOMAIN_CASE(half_close)
 DOMAIN_CASE(shared_listener)
+DOMAIN_CASE(ports)
 
 int main(int argc, char **argv)
 {
@@ -289,6 +351,7 @@ int main(int argc, char **argv)
 		{ "reset_sequence", test_reset_sequence },
 		{ "half_close", test_half_close },
 		{ "shared_listener", test_shared_listener },
+		{ "ports", test_ports },
 		{ 0 }
 	};
 	int rc;
