@@ -36,12 +36,60 @@ static bool in_admin_group(const struct hv *hv, int fd, gid_t gid)
 	return false;
 }
 
+/*
+ * Who may have one more control connection.  Each is a descriptor and
+ * memory in v4vd, so one user must not take them all: a user who is not
+ * an administrator gets at most max_conns_uid, and the last sixteenth of
+ * max_conns is kept for administrators, so that root can still look
+ * (v4v status) and act while somebody floods.  Returns why not, or NULL.
+ */
+static const char *over_limit(struct hv *hv, uid_t uid, bool admin)
+{
+	uint32_t per_uid = hv->cfg.max_conns_uid ? hv->cfg.max_conns_uid
+						 : hv->cfg.max_conns / 4;
+	uint32_t reserve = hv->cfg.max_conns / 16, mine = 0;
+	struct list *pos, *tmp;
+
+	if (hv->nconns >= hv->cfg.max_conns)
+		return "too many connections";
+	if (admin)
+		return NULL;
+	if (hv->nconns >= hv->cfg.max_conns - reserve)
+		return "the rest is kept for administrators";
+	list_for_each_safe(pos, tmp, &hv->conns)
+		if (container_of(pos, struct hv_conn, link)->uid == uid)
+			mine++;
+	return mine >= (per_uid ? per_uid : 1) ? "too many connections of "
+						 "this user"
+					       : NULL;
+}
+
+/* Said once a second at most: a flood must not flood the log too. */
+static void refused(pid_t pid, uid_t uid, const char *why)
+{
+	static uint64_t last_ms;
+	static unsigned skipped;
+	uint64_t now = hv_now_ms();
+
+	if (now - last_ms < 1000) {
+		skipped++;
+		return;
+	}
+	hv_log(HV_LOG_WARN, "refusing a connection of pid %d uid %u: %s "
+	       "(%u more refused since the last message)", (int)pid,
+	       (unsigned)uid, why, skipped);
+	last_ms = now;
+	skipped = 0;
+}
+
 void hv_ctl_accept(struct hv *hv)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	struct hv_conn *c;
+	const char *why;
+	bool admin;
 	int fd;
 
 	fd = accept4(hv->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -50,11 +98,15 @@ void hv_ctl_accept(struct hv *hv)
 			hv_log(HV_LOG_WARN, "accept: %s", strerror(errno));
 		return;
 	}
-	if (hv->nconns >= hv->cfg.max_conns ||
-	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
-		hv_log(HV_LOG_WARN, "refusing connection: %s",
-		       hv->nconns >= hv->cfg.max_conns ? "too many connections"
-						       : strerror(errno));
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
+		hv_log(HV_LOG_WARN, "refusing connection: %s", strerror(errno));
+		close(fd);
+		return;
+	}
+	admin = cred.uid == 0 || in_admin_group(hv, fd, cred.gid);
+	why = over_limit(hv, cred.uid, admin);
+	if (why) {
+		refused(cred.pid, cred.uid, why);
 		close(fd);
 		return;
 	}
@@ -68,7 +120,7 @@ void hv_ctl_accept(struct hv *hv)
 	c->pid = cred.pid;
 	c->uid = cred.uid;
 	c->netns = hv_netns_of(cred.pid);
-	c->admin = cred.uid == 0 || in_admin_group(hv, fd, cred.gid);
+	c->admin = admin;
 	ev.data.ptr = c;
 	if (epoll_ctl(hv->epfd, EPOLL_CTL_ADD, fd, &ev)) {
 		close(fd);

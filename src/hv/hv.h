@@ -28,6 +28,7 @@ struct hv_config {
 	uint64_t domain_quota;	/* ring bytes per domain */
 	uint32_t max_rings;	/* rings per domain */
 	uint32_t max_conns;	/* control connections in all */
+	uint32_t max_conns_uid;	/* of one non-admin user; 0: max_conns / 4 */
 	uint32_t policy;	/* viptables default */
 	bool have_admin_gid;
 	gid_t admin_gid;

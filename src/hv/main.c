@@ -42,7 +42,12 @@ static const char usage[] =
 "      --max-ring-size N    largest ring, in bytes (default 16M)\n"
 "      --domain-quota N     ring bytes per domain (default 1G)\n"
 "      --max-rings N        rings per domain (default 16384)\n"
-"      --max-conns N        control connections in all (default 4096)\n"
+"      --max-conns N        control connections in all (default 4096);\n"
+"                           the last 1/16 of them are kept for root and\n"
+"                           --admin-group\n"
+"      --max-conns-per-uid N  control connections of one user who is not\n"
+"                           an administrator (default: a quarter of\n"
+"                           --max-conns)\n"
 "  -h, --help               show this help and exit\n"
 "  -V, --version            show the version and exit\n"
 "\n"
@@ -50,7 +55,8 @@ static const char usage[] =
 "usage.  See v4vd(8) in docs/cli.md.\n";
 
 enum { OPT_STRICT = 256, OPT_SYSLOG, OPT_POLICY, OPT_ADMIN_GROUP,
-       OPT_MAX_RING, OPT_QUOTA, OPT_MAX_RINGS, OPT_MAX_CONNS };
+       OPT_MAX_RING, OPT_QUOTA, OPT_MAX_RINGS, OPT_MAX_CONNS,
+       OPT_MAX_CONNS_UID };
 
 static const struct option longopts[] = {
 	{ "socket", required_argument, NULL, 's' },
@@ -64,6 +70,7 @@ static const struct option longopts[] = {
 	{ "domain-quota", required_argument, NULL, OPT_QUOTA },
 	{ "max-rings", required_argument, NULL, OPT_MAX_RINGS },
 	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
+	{ "max-conns-per-uid", required_argument, NULL, OPT_MAX_CONNS_UID },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ 0 }
@@ -139,15 +146,18 @@ static void parse_args(int argc, char **argv, struct hv_config *cfg)
 			cfg->domain_quota = parse_size(optarg, "--domain-quota");
 			break;
 		case OPT_MAX_RINGS:
-		case OPT_MAX_CONNS: {
+		case OPT_MAX_CONNS:
+		case OPT_MAX_CONNS_UID: {
 			uint64_t v = parse_size(optarg, "a count");
 
 			if (!v || v > UINT32_MAX)
 				die_usage("count out of range: '%s'", optarg);
 			if (o == OPT_MAX_RINGS)
 				cfg->max_rings = (uint32_t)v;
-			else
+			else if (o == OPT_MAX_CONNS)
 				cfg->max_conns = (uint32_t)v;
+			else
+				cfg->max_conns_uid = (uint32_t)v;
 			break;
 		}
 		case 'h': fputs(usage, stdout); exit(0);

@@ -870,6 +870,86 @@ static void test_inet(void)
 	CHECK(hv_alive(&hv));
 }
 
+/* ---- (g) no user locks the others out of v4vd ---- */
+
+#define LOCK_CONNS 64	/* --max-conns: 16 a user, the last 4 for root */
+
+struct hog {
+	struct gate held, done;
+	uid_t uid;
+};
+
+/* As `uid`: open control connections until v4vd refuses them and keep
+ * those it kept; tell how many, and hold them until told to go. */
+static int hog(void *arg)
+{
+	struct hog *h = arg;
+	struct raw r[LOCK_CONNS];
+	uint32_t kept = 0;
+
+	if (setgroups(0, NULL) || setgid(65534) || setuid(h->uid))
+		return 1;
+	for (int i = 0; i < LOCK_CONNS; i++)
+		if (raw_dial(&r[i]))
+			r[i].fd = -1;
+	usleep(200000); /* v4vd closes the refused ones at once */
+	for (int i = 0; i < LOCK_CONNS; i++) {
+		struct pollfd p = { .fd = r[i].fd, .events = POLLIN };
+
+		if (r[i].fd >= 0 && poll(&p, 1, 0) == 0)
+			kept++;
+	}
+	gate_open(&h->held, kept);
+	gate_wait(&h->done);
+	return 0;
+}
+
+/* Can `uid` (or root, 0) still become a domain? */
+static int try_domain(void *arg)
+{
+	uid_t uid = (uid_t)(uintptr_t)arg;
+	struct v4v_link_info info;
+
+	if (uid && (setgroups(0, NULL) || setgid(65534) || setuid(uid)))
+		return 1;
+	return v4v_link_info(&info) == 0 ? 0 : 2;
+}
+
+static void test_lockout(void)
+{
+	char *saved = strdup(getenv(V4VP_SOCKET_ENV));
+	const char *args[] = { "--max-conns", "64", NULL };
+	struct hog a = { .uid = 65534 }, b = { .uid = 65533 };
+	struct v4vp_rec_hv h;
+	struct hv_proc lhv;
+	pid_t pa, pb;
+
+	hv_start(&lhv, args);
+	chmod(lhv.dir, 0755);
+	gate_init(&a.held);
+	gate_init(&a.done);
+	gate_init(&b.held);
+	gate_init(&b.done);
+	pa = dom_spawn(hog, &a);
+	/* One user gets a quarter, however hard it tries. */
+	CHECK_EQ(gate_wait(&a.held), LOCK_CONNS / 4);
+	/* Another user and root still come in. */
+	CHECK_EQ(dom_wait(dom_spawn(try_domain, (void *)(uintptr_t)65533)),
+		 0);
+	CHECK_EQ(dom_wait(dom_spawn(try_domain, (void *)(uintptr_t)0)), 0);
+	pb = dom_spawn(hog, &b);
+	CHECK_EQ(gate_wait(&b.held), LOCK_CONNS / 4);
+	/* Root looks, with two users holding half of all connections. */
+	CHECK(hv_counters(&h) && h.ndomains == 0);
+	gate_open(&a.done, 1);
+	gate_open(&b.done, 1);
+	CHECK_EQ(dom_wait(pa), 0);
+	CHECK_EQ(dom_wait(pb), 0);
+	CHECK_EQ(hv_stop(&lhv), 0);
+	setenv(V4VP_SOCKET_ENV, saved, 1);
+	free(saved);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
@@ -879,6 +959,7 @@ int main(int argc, char **argv)
 		{ "reject", test_reject },
 		{ "capability", test_capability },
 		{ "inet", test_inet },
+		{ "lockout", test_lockout },
 		{ 0 }
 	};
 	int rc;
