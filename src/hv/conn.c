@@ -58,8 +58,10 @@ static int queue_conn(struct hv *hv, struct hv_ring *cli, struct hv_ring *lst,
 	int rc = hv_ring_make(hv, lst->dom, cli->dom->domid, lst->accept_size,
 			      &q);
 
+	/* The listener's domain has no room for another connection: as a
+	 * full backlog, the client waits and tries again. */
 	if (rc)
-		return rc == -EDQUOT ? -EAGAIN : rc;
+		return rc == -EDQUOT || rc == -EMFILE ? -EAGAIN : rc;
 	syn.handle = q->handle;
 	rc = v4v_ring_insert(&lst->prod, &src, V4VP_MT_SYN, &iov, 1, &kick);
 	if (rc) {
@@ -138,6 +140,8 @@ int hv_connect(struct hv *hv, struct hv_domain *d,
 	if (rc)
 		return rc;
 	mine->inet_fd = inet_fd;
+	if (inet_fd >= 0)
+		hv->nfds++;
 	mine->filler = req->filler;
 	drain_filler(mine);
 	if (hv->cfg.strict)

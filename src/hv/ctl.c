@@ -36,34 +36,6 @@ static bool in_admin_group(const struct hv *hv, int fd, gid_t gid)
 	return false;
 }
 
-/*
- * Who may have one more control connection.  Each is a descriptor and
- * memory in v4vd, so one user must not take them all: a user who is not
- * an administrator gets at most max_conns_uid, and the last sixteenth of
- * max_conns is kept for administrators, so that root can still look
- * (v4v status) and act while somebody floods.  Returns why not, or NULL.
- */
-static const char *over_limit(struct hv *hv, uid_t uid, bool admin)
-{
-	uint32_t per_uid = hv->cfg.max_conns_uid ? hv->cfg.max_conns_uid
-						 : hv->cfg.max_conns / 4;
-	uint32_t reserve = hv->cfg.max_conns / 16, mine = 0;
-	struct list *pos, *tmp;
-
-	if (hv->nconns >= hv->cfg.max_conns)
-		return "too many connections";
-	if (admin)
-		return NULL;
-	if (hv->nconns >= hv->cfg.max_conns - reserve)
-		return "the rest is kept for administrators";
-	list_for_each_safe(pos, tmp, &hv->conns)
-		if (container_of(pos, struct hv_conn, link)->uid == uid)
-			mine++;
-	return mine >= (per_uid ? per_uid : 1) ? "too many connections of "
-						 "this user"
-					       : NULL;
-}
-
 /* Said once a second at most: a flood must not flood the log too. */
 static void refused(pid_t pid, uid_t uid, const char *why)
 {
@@ -104,7 +76,7 @@ void hv_ctl_accept(struct hv *hv)
 		return;
 	}
 	admin = cred.uid == 0 || in_admin_group(hv, fd, cred.gid);
-	why = over_limit(hv, cred.uid, admin);
+	why = hv_conn_limit(hv, cred.uid, admin);
 	if (why) {
 		refused(cred.pid, cred.uid, why);
 		close(fd);
@@ -129,6 +101,7 @@ void hv_ctl_accept(struct hv *hv)
 	}
 	list_add_tail(&hv->conns, &c->link);
 	hv->nconns++;
+	hv->nfds++;
 	hv_log(HV_LOG_DEBUG, "connection from pid %d uid %u", (int)c->pid,
 	       (unsigned)c->uid);
 }
@@ -143,6 +116,7 @@ void hv_ctl_close(struct hv *hv, struct hv_conn *c, const char *why)
 	close(c->fd);
 	list_del(&c->link);
 	hv->nconns--;
+	hv->nfds--;
 	free(c);
 	if (d) {
 		d->nconns--;

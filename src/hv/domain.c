@@ -89,6 +89,8 @@ int hv_domain_new(struct hv *hv, struct hv_conn *c, const char *name)
 	rc = alloc_domid(hv, &id);
 	if (rc)
 		return rc;
+	if (!hv_fds_left(hv, c->admin, 1))
+		return -EMFILE;
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
@@ -101,7 +103,9 @@ int hv_domain_new(struct hv *hv, struct hv_conn *c, const char *name)
 	strcpy(d->name, name);
 	d->pid = c->pid;
 	d->uid = c->uid;
+	d->admin = c->admin;
 	d->netns = c->netns;
+	hv->nfds++;
 	d->nconns = 1;
 	d->next_port = V4V_PORT_EPHEMERAL_MIN;
 	hv->domains[id] = d;
@@ -143,5 +147,6 @@ void hv_domain_put(struct hv *hv, struct hv_domain *d)
 	hv->domains[d->domid] = NULL;
 	hv->ndomains--;
 	close(d->cap_fd);
+	hv->nfds--;
 	free(d);
 }

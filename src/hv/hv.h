@@ -29,6 +29,7 @@ struct hv_config {
 	uint32_t max_rings;	/* rings per domain */
 	uint32_t max_conns;	/* control connections in all */
 	uint32_t max_conns_uid;	/* of one non-admin user; 0: max_conns / 4 */
+	uint64_t max_fds;	/* held for domains; 0: from RLIMIT_NOFILE */
 	uint32_t policy;	/* viptables default */
 	bool have_admin_gid;
 	gid_t admin_gid;
@@ -47,6 +48,7 @@ struct hv_domain {
 	uint32_t nconns;
 	uint32_t nrings;
 	uint64_t ring_bytes;
+	bool admin;		/* created by root or the admin group */
 	uint32_t next_port;
 	struct v4vp_counters c;
 	ino_t netns;		/* of the process that created it */
@@ -109,6 +111,7 @@ struct hv_ring {
 	struct v4vp_counters c;
 	struct hnode by_addr;
 	struct hnode by_handle;
+	struct hnode by_bell;	/* by bell_ino, while bell >= 0 */
 	struct list link;	/* all rings, in handle order */
 };
 
@@ -121,6 +124,8 @@ struct hv {
 	uint64_t start_ms;
 	uint32_t nconns;
 	uint32_t ndomains;
+	uint64_t nfds;		/* held for domains: see limits.c */
+	uint64_t fd_budget;
 	uint32_t nrings;
 	uint32_t next_handle;
 	v4v_domid_t next_domid;
@@ -129,6 +134,7 @@ struct hv {
 	struct list rings;
 	struct htab rings_by_addr;
 	struct htab rings_by_handle;
+	struct htab rings_by_bell;
 	struct vipt_table *vipt;
 	struct v4vp_counters c;
 };
@@ -171,6 +177,15 @@ void hv_ring_del_waiter(struct hv_ring *r, uint32_t handle);
 /* Wake queued senders that fit now (all of them if `all`). */
 void hv_ring_wake(struct hv *hv, struct hv_ring *r, bool all);
 void hv_bell_ring(int bell);
+
+/* limits.c */
+void hv_limits_init(struct hv *hv);
+/* May v4vd hold `n` more descriptors for a domain (or a connection) of an
+ * administrator or not?  Else the caller's error is EMFILE. */
+bool hv_fds_left(const struct hv *hv, bool admin, uint32_t n);
+/* Why a process of `uid` may not have one more control connection, or
+ * NULL if it may. */
+const char *hv_conn_limit(struct hv *hv, uid_t uid, bool admin);
 
 /* peer.c */
 int hv_unix_peer(int fd, ino_t *peer);

@@ -48,6 +48,9 @@ static const char usage[] =
 "      --max-conns-per-uid N  control connections of one user who is not\n"
 "                           an administrator (default: a quarter of\n"
 "                           --max-conns)\n"
+"      --max-fds N          descriptors v4vd may hold for domains (default:\n"
+"                           its open-file limit, raised to the hard limit,\n"
+"                           less 32); the last 1/16 is for administrators\n"
 "  -h, --help               show this help and exit\n"
 "  -V, --version            show the version and exit\n"
 "\n"
@@ -56,7 +59,7 @@ static const char usage[] =
 
 enum { OPT_STRICT = 256, OPT_SYSLOG, OPT_POLICY, OPT_ADMIN_GROUP,
        OPT_MAX_RING, OPT_QUOTA, OPT_MAX_RINGS, OPT_MAX_CONNS,
-       OPT_MAX_CONNS_UID };
+       OPT_MAX_CONNS_UID, OPT_MAX_FDS };
 
 static const struct option longopts[] = {
 	{ "socket", required_argument, NULL, 's' },
@@ -71,6 +74,7 @@ static const struct option longopts[] = {
 	{ "max-rings", required_argument, NULL, OPT_MAX_RINGS },
 	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
 	{ "max-conns-per-uid", required_argument, NULL, OPT_MAX_CONNS_UID },
+	{ "max-fds", required_argument, NULL, OPT_MAX_FDS },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ 0 }
@@ -147,12 +151,15 @@ static void parse_args(int argc, char **argv, struct hv_config *cfg)
 			break;
 		case OPT_MAX_RINGS:
 		case OPT_MAX_CONNS:
-		case OPT_MAX_CONNS_UID: {
+		case OPT_MAX_CONNS_UID:
+		case OPT_MAX_FDS: {
 			uint64_t v = parse_size(optarg, "a count");
 
 			if (!v || v > UINT32_MAX)
 				die_usage("count out of range: '%s'", optarg);
-			if (o == OPT_MAX_RINGS)
+			if (o == OPT_MAX_FDS)
+				cfg->max_fds = v;
+			else if (o == OPT_MAX_RINGS)
 				cfg->max_rings = (uint32_t)v;
 			else if (o == OPT_MAX_CONNS)
 				cfg->max_conns = (uint32_t)v;
@@ -269,13 +276,15 @@ static int hv_init(struct hv *hv)
 	struct epoll_event ev = { .events = EPOLLIN };
 
 	raise_fd_limit();
+	hv_limits_init(hv);
 	hv->start_ms = hv_now_ms();
 	hv->next_domid = 1;
 	list_init(&hv->conns);
 	list_init(&hv->rings);
 	hv->vipt = vipt_new(hv->cfg.policy);
 	if (!hv->vipt || htab_init(&hv->rings_by_addr, 1024) ||
-	    htab_init(&hv->rings_by_handle, 1024))
+	    htab_init(&hv->rings_by_handle, 1024) ||
+	    htab_init(&hv->rings_by_bell, 1024))
 		return -1;
 	hv->epfd = epoll_create1(EPOLL_CLOEXEC);
 	hv->sig_fd = open_signals();
@@ -341,6 +350,7 @@ static void hv_shutdown(struct hv *hv)
 	unlink(hv->cfg.socket_path);
 	htab_fini(&hv->rings_by_addr);
 	htab_fini(&hv->rings_by_handle);
+	htab_fini(&hv->rings_by_bell);
 	vipt_free(hv->vipt);
 }
 

@@ -98,14 +98,10 @@ static int check_memfd(int memfd, size_t need)
 #define SO_PASSRIGHTS 83 /* Linux 6.16 */
 #endif
 
+/* A hash, not a walk: registering 20,000 rings must not take minutes. */
 static bool holds_bell(struct hv *hv, ino_t ino)
 {
-	struct list *pos, *tmp;
-
-	list_for_each_safe(pos, tmp, &hv->rings)
-		if (container_of(pos, struct hv_ring, link)->bell_ino == ino)
-			return true;
-	return false;
+	return htab_find(&hv->rings_by_bell, ino) != NULL;
 }
 
 /*
@@ -165,6 +161,8 @@ static int check_register(struct hv *hv, struct hv_domain *d,
 	}
 	if (!quota_left(hv, d, req->size))
 		return -EDQUOT;
+	if (!hv_fds_left(hv, d->admin, 2))
+		return -EMFILE;
 	if (req->port && find_exact(hv, d->domid, req->port, req->partner))
 		return -EADDRINUSE;
 	return 0;
@@ -196,8 +194,17 @@ static int map_ring(struct hv_ring *r, int memfd, bool fresh)
 	return 0;
 }
 
+/* The descriptors we hold for a ring (see limits.c). */
+static unsigned ring_fds(const struct hv_ring *r)
+{
+	return (r->bell >= 0) + (r->memfd >= 0) + (r->inet_fd >= 0);
+}
+
 static void link_ring(struct hv *hv, struct hv_ring *r)
 {
+	hv->nfds += ring_fds(r);
+	if (r->bell >= 0)
+		htab_add(&hv->rings_by_bell, &r->by_bell, r->bell_ino);
 	htab_add(&hv->rings_by_addr, &r->by_addr, addr_key(r->dom->domid,
 							   r->port));
 	htab_add(&hv->rings_by_handle, &r->by_handle, r->handle);
@@ -317,12 +324,15 @@ void hv_ring_destroy(struct hv *hv, struct hv_ring *r, const char *why)
 	 * then senders waiting for space retry and learn it is gone. */
 	hv_conn_ring_gone(hv, r);
 	hv_ring_wake(hv, r, true);
+	hv->nfds -= ring_fds(r);
 	if (r->memfd >= 0)
 		close(r->memfd);
 	if (r->inet_fd >= 0)
 		close(r->inet_fd);
 	htab_del(&hv->rings_by_addr, &r->by_addr);
 	htab_del(&hv->rings_by_handle, &r->by_handle);
+	if (r->bell >= 0)
+		htab_del(&hv->rings_by_bell, &r->by_bell);
 	list_del(&r->link);
 	if (r->bell >= 0) {
 		if (!r->dying)
@@ -458,6 +468,9 @@ int hv_ring_make(struct hv *hv, struct hv_domain *d, v4v_domid_t partner,
 
 	if (!quota_left(hv, d, size))
 		return -EDQUOT;
+	/* Its memfd, the accepting socket's doorbell, a client's socket. */
+	if (!hv_fds_left(hv, d->admin, 3))
+		return -EMFILE;
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
@@ -497,5 +510,7 @@ int hv_ring_adopt_bell(struct hv *hv, struct hv_ring *r, int bell)
 	r->bell = bell;
 	r->bell_ino = ino;
 	r->queued = false;
+	hv->nfds++;
+	htab_add(&hv->rings_by_bell, &r->by_bell, ino);
 	return 0;
 }

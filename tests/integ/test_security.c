@@ -950,6 +950,86 @@ static void test_lockout(void)
 	free(saved);
 }
 
+/* As nobody: bind datagram sockets (one ring, one descriptor in v4vd,
+ * each) until v4vd says no; tell the error, check the domain still works,
+ * hold them until told to go. */
+static int fd_hog(void *arg)
+{
+	struct hog *h = arg;
+	struct v4v_link_info info;
+	int err = 0;
+
+	if (setgroups(0, NULL) || setgid(65534) || setuid(h->uid))
+		return 1;
+	for (int i = 0; i < 4096 && !err; i++) {
+		struct sockaddr_v4v a = { .v4v_family = AF_V4V,
+					  .v4v_domid = V4V_DOMID_ANY };
+		int fd = v4v_socket(AF_V4V, SOCK_DGRAM, 0);
+
+		if (fd < 0 || v4v_bind(fd, (struct sockaddr *)&a, sizeof(a)))
+			err = errno;
+	}
+	gate_open(&h->held, (uint32_t)err);
+	if (v4v_link_info(&info))
+		return 2; /* refused, but not dropped */
+	gate_wait(&h->done);
+	return 0;
+}
+
+/* Can `uid` (or root, 0) still make a ring? */
+static int try_ring(void *arg)
+{
+	struct sockaddr_v4v a = { .v4v_family = AF_V4V,
+				  .v4v_domid = V4V_DOMID_ANY };
+	uid_t uid = (uid_t)(uintptr_t)arg;
+	int fd;
+
+	if (uid && (setgroups(0, NULL) || setgid(65534) || setuid(uid)))
+		return 2;
+	fd = v4v_socket(AF_V4V, SOCK_DGRAM, 0);
+	return fd >= 0 && !v4v_bind(fd, (struct sockaddr *)&a, sizeof(a)) ? 0
+									   : 1;
+}
+
+/* v4vd with few descriptors to give (--max-fds): a user who takes all it
+ * may gets EMFILE and keeps its domain; root still makes rings and
+ * looks. */
+static void test_fd_flood(void)
+{
+	char *saved = strdup(getenv(V4VP_SOCKET_ENV));
+	const char *args[] = { "--max-fds", "256", NULL };
+	struct hog a = { .uid = 65534 };
+	struct v4vp_rec_hv h;
+	struct hv_proc fhv;
+	pid_t pa;
+
+	hv_start(&fhv, args);
+	chmod(fhv.dir, 0755);
+	gate_init(&a.held);
+	gate_init(&a.done);
+	pa = dom_spawn(fd_hog, &a);
+	CHECK_EQ(gate_wait(&a.held), EMFILE);
+	CHECK_EQ(dom_wait(dom_spawn(try_ring, NULL)), 0);
+	CHECK(hv_counters(&h) && h.ndomains == 1);
+	gate_open(&a.done, 1);
+	CHECK_EQ(dom_wait(pa), 0);
+	/* Everything it held is given back (once v4vd has seen it go). */
+	{
+		int rc = 1;
+
+		for (int i = 0; i < 50 && rc; i++) {
+			usleep(20000);
+			rc = dom_wait(dom_spawn(try_ring,
+						(void *)(uintptr_t)65534));
+		}
+		CHECK_EQ(rc, 0);
+	}
+	CHECK(hv_alive(&fhv));
+	CHECK_EQ(hv_stop(&fhv), 0);
+	setenv(V4VP_SOCKET_ENV, saved, 1);
+	free(saved);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
@@ -960,6 +1040,7 @@ int main(int argc, char **argv)
 		{ "capability", test_capability },
 		{ "inet", test_inet },
 		{ "lockout", test_lockout },
+		{ "fd_flood", test_fd_flood },
 		{ 0 }
 	};
 	int rc;
