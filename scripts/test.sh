@@ -53,17 +53,21 @@ if [ "${V4V_SKIP_ASAN:-0}" != 1 ]; then
 		-Db_sanitize=address,undefined -Db_lundef=false \
 		-Dbuildtype=debug
 fi
-# A packager's first step: a release build, with no warnings (-Werror).
-echo "== release build =="
+# A packager's first steps: a release build, with no warnings (-Werror),
+# installed into a staging directory, and a program built against it
+# with pkg-config.
+echo "== release build, install, pkg-config =="
 rm -f build-release.ok
 if [ ! -f build-release/build.ninja ]; then
 	meson setup build-release -Dbuildtype=release >/dev/null
 fi
-if ninja -C build-release >build-release.build.log 2>&1; then
+if ninja -C build-release >build-release.build.log 2>&1 &&
+   sh tests/install/check.sh build-release >>build-release.build.log 2>&1; then
+	tail -1 build-release.build.log
 	echo ok >build-release.ok
 	logs="$logs build-release.ok"
 else
-	grep -E "error|warning" build-release.build.log | head -20
+	grep -E "error|warning|libv4v" build-release.build.log | head -20
 	echo "BUILD FAILED" >build-release.failed
 	logs="$logs build-release.failed"
 fi

@@ -112,6 +112,7 @@ static void parse_args(int argc, char **argv, struct hv_config *cfg)
 {
 	int o;
 
+	argv[0] = (char *)"v4vd"; /* getopt names us in its errors */
 	while ((o = getopt_long(argc, argv, "s:fvhV", longopts, NULL)) != -1) {
 		switch (o) {
 		case 's': cfg->socket_path = optarg; break;

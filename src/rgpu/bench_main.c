@@ -44,6 +44,7 @@ static void usage(FILE *f)
 "  --plot FILE.png       plot the htod times with gnuplot\n"
 "  -v, --verbose         the server's log on standard error\n"
 "  -h, --help            this help\n"
+"  -V, --version         the version\n"
 "\n"
 "v4v needs a running v4vd (scripts/hv-ensure.sh).  Exit status: 0 all\n"
 "results right, 1 a wrong result or a failed step, 2 usage.\n");
@@ -117,12 +118,14 @@ static void parse(int argc, char **argv, struct bench_cfg *c)
 		{ "plot", required_argument, NULL, O_PLOT },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	uint64_t v;
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
+	argv[0] = (char *)"rgpu-bench"; /* getopt names us in its errors */
+	while ((opt = getopt_long(argc, argv, "vhV", lo, NULL)) != -1) {
 		switch (opt) {
 		case O_SIZES: parse_sizes(c, optarg); break;
 		case O_TRANS:
@@ -163,6 +166,7 @@ static void parse(int argc, char **argv, struct bench_cfg *c)
 		case O_PLOT: c->plot = optarg; break;
 		case 'v': c->verbose = true; break;
 		case 'h': usage(stdout); exit(0);
+		case 'V': puts("rgpu-bench " V4V_VERSION); exit(0);
 		default: fprintf(stderr, "Try 'rgpu-bench --help'.\n"); exit(2);
 		}
 	}

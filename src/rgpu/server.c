@@ -72,6 +72,7 @@ static void usage(FILE *f)
 "                       to FD and close it\n"
 "  -v, --verbose        log every request\n"
 "  -h, --help           this help\n"
+"  -V, --version        the version\n"
 "\n"
 "Environment: V4V_SOCKET (v4vd's socket), RGPU_CUDA_LIBRARY (driver\n"
 "library instead of libcuda.so.1).  Exit status: 0 after SIGTERM or\n"
@@ -118,12 +119,14 @@ static void parse(int argc, char **argv, struct opts *o)
 		{ "ready-fd", required_argument, NULL, O_READY },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	int c, verbose = 0;
 	uint64_t chunk;
 
-	while ((c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
+	argv[0] = (char *)"rgpu-server"; /* getopt names us in its errors */
+	while ((c = getopt_long(argc, argv, "vhV", lo, NULL)) != -1) {
 		switch (c) {
 		case 'p': o->v4v_port = num_arg(optarg, 1, 0x3fffffff, "bad V4V port"); break;
 		case O_NOV4V: o->v4v_port = -1; break;
@@ -145,6 +148,7 @@ static void parse(int argc, char **argv, struct opts *o)
 		case O_READY: o->ready_fd = (int)num_arg(optarg, 0, 1 << 20, "bad --ready-fd"); break;
 		case 'v': verbose = 1; break;
 		case 'h': usage(stdout); exit(0);
+		case 'V': puts("rgpu-server " V4V_VERSION); exit(0);
 		default: die_usage("bad option", NULL);
 		}
 	}
