@@ -187,6 +187,9 @@ bool hv_fds_left(const struct hv *hv, bool admin, uint32_t n);
  * NULL if it may. */
 const char *hv_conn_limit(struct hv *hv, uid_t uid, bool admin);
 
+/* notify.c: systemd's readiness protocol, if $NOTIFY_SOCKET is set. */
+void hv_notify(const char *state);
+
 /* peer.c */
 int hv_unix_peer(int fd, ino_t *peer);
 

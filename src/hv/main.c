@@ -447,6 +447,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	report_ready(ready_fd, 0);
+	hv_notify("READY=1");
 	hv_log(HV_LOG_INFO, "v4vd %s listening on %s (%s mode, policy %s)",
 	       V4V_VERSION, hv.cfg.socket_path,
 	       hv.cfg.strict ? "strict" : "direct",
