@@ -112,6 +112,8 @@ struct hv_ring {
 	struct hnode by_addr;
 	struct hnode by_handle;
 	struct hnode by_bell;	/* by bell_ino, while bell >= 0 */
+	uint64_t seen_bytes;	/* hv_ring_stream_bytes: the last count */
+	uint64_t seen_ms;
 	struct list link;	/* all rings, in handle order */
 };
 
@@ -165,7 +167,7 @@ int hv_ring_make(struct hv *hv, struct hv_domain *d, v4v_domid_t partner,
 /* The accepting process's doorbell for a ring made by hv_ring_make. */
 int hv_ring_adopt_bell(struct hv *hv, struct hv_ring *r, int bell);
 /* Stream payload bytes a linked ring has received so far. */
-uint64_t hv_ring_stream_bytes(const struct hv_ring *r);
+uint64_t hv_ring_stream_bytes(struct hv_ring *r);
 int hv_ring_unregister(struct hv *hv, struct hv_domain *d, uint32_t handle,
 		       uint32_t flags);
 struct hv_ring *hv_ring_by_handle(struct hv *hv, uint32_t handle);

@@ -82,8 +82,8 @@ static void rec_ring(struct hv_ring *g, struct v4vp_rec_ring *r)
 		r->peer_port = g->peer->port;
 	}
 	/* Direct peers write into the ring without us: the count they keep
-	 * in its header is the only one there is. */
-	r->bytes = __atomic_load_n(&g->prod.r.sh->tx_bytes, __ATOMIC_RELAXED);
+	 * in its header is the only one there is, clamped. */
+	r->bytes = hv_ring_stream_bytes(g);
 	r->c = g->c;
 }
 

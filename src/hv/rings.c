@@ -202,6 +202,7 @@ static unsigned ring_fds(const struct hv_ring *r)
 
 static void link_ring(struct hv *hv, struct hv_ring *r)
 {
+	r->seen_ms = hv_now_ms();
 	hv->nfds += ring_fds(r);
 	if (r->bell >= 0)
 		htab_add(&hv->rings_by_bell, &r->by_bell, r->bell_ino);
@@ -301,13 +302,32 @@ void hv_ring_event(struct hv *hv, struct hv_ring *r, uint32_t events)
 	hv_ring_destroy(hv, r, "socket closed");
 }
 
-uint64_t hv_ring_stream_bytes(const struct hv_ring *r)
+/* The fastest a producer could really have filled a ring: 100 GB/s,
+ * several times a core's copy rate. */
+#define MAX_BYTES_PER_MS (100ull << 20)
+
+/*
+ * Direct peers count in the ring's header themselves (so do we, when we
+ * insert): we never see their data.  A peer may write anything there, so
+ * the count is taken as a claim: it never goes back, and it never grows
+ * faster than memory could have carried it since we last looked.  A
+ * forger can inflate its own traffic by that much and no more.
+ */
+uint64_t hv_ring_stream_bytes(struct hv_ring *r)
 {
+	uint64_t now = hv_now_ms(), claim, cap;
+
 	if (r->state != HV_RING_LINKED)
-		return 0;
-	/* Direct peers count in the ring's header themselves (so do we,
-	 * when we insert): statistics only. */
-	return __atomic_load_n(&r->prod.r.sh->tx_bytes, __ATOMIC_RELAXED);
+		return r->seen_bytes;
+	claim = __atomic_load_n(&r->prod.r.sh->tx_bytes, __ATOMIC_RELAXED);
+	cap = r->seen_bytes + (now - r->seen_ms) * MAX_BYTES_PER_MS;
+	if (claim < r->seen_bytes)
+		claim = r->seen_bytes;
+	if (claim > cap)
+		claim = cap;
+	r->seen_bytes = claim;
+	r->seen_ms = now;
+	return claim;
 }
 
 void hv_ring_destroy(struct hv *hv, struct hv_ring *r, const char *why)
