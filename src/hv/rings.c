@@ -200,8 +200,12 @@ static unsigned ring_fds(const struct hv_ring *r)
 	return (r->bell >= 0) + (r->memfd >= 0) + (r->inet_fd >= 0);
 }
 
+static uint32_t alloc_handle(struct hv *hv);
+
+/* A new ring joins the tables, with a handle of its own. */
 static void link_ring(struct hv *hv, struct hv_ring *r)
 {
+	r->handle = alloc_handle(hv);
 	r->seen_ms = hv_now_ms();
 	hv->nfds += ring_fds(r);
 	if (r->bell >= 0)
@@ -280,7 +284,6 @@ int hv_ring_register(struct hv *hv, struct hv_domain *d,
 		free(r);
 		return rc;
 	}
-	r->handle = alloc_handle(hv);
 	link_ring(hv, r);
 	out->handle = r->handle;
 	out->port = r->port;
@@ -511,7 +514,6 @@ int hv_ring_make(struct hv *hv, struct hv_domain *d, v4v_domid_t partner,
 		free(r);
 		return rc;
 	}
-	r->handle = alloc_handle(hv);
 	link_ring(hv, r);
 	*out = r;
 	return 0;
