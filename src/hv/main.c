@@ -337,6 +337,13 @@ static void run(struct hv *hv)
 	}
 }
 
+/*
+ * Exiting: every connection is reset and every socket hangs up first, so
+ * that both sides of a connection, and every listener, learn the same
+ * truth at once, even while their owners sleep in poll (a shutdown acts
+ * on the socket, whoever else holds it).  Then the rings go, one at a
+ * time from the head (a listener takes its queued rings with it).
+ */
 static void hv_shutdown(struct hv *hv)
 {
 	struct list *pos, *tmp;
@@ -344,8 +351,20 @@ static void hv_shutdown(struct hv *hv)
 	list_for_each_safe(pos, tmp, &hv->conns)
 		hv_ctl_close(hv, container_of(pos, struct hv_conn, link),
 			     "hypervisor exiting");
-	list_for_each_safe(pos, tmp, &hv->rings)
-		hv_ring_destroy(hv, container_of(pos, struct hv_ring, link),
+	list_for_each_safe(pos, tmp, &hv->rings) {
+		struct hv_ring *r = container_of(pos, struct hv_ring, link);
+
+		if (r->state == HV_RING_LINKED) {
+			v4v_ring_set_rx_flag(&r->prod.r, V4V_RING_RX_CLOSED);
+			v4v_ring_set_tx_flag(&r->prod.r, V4V_RING_TX_RST |
+							 V4V_RING_TX_GONE);
+		}
+		if (r->bell >= 0)
+			shutdown(r->bell, SHUT_RDWR);
+	}
+	while (hv->rings.next != &hv->rings)
+		hv_ring_destroy(hv, container_of(hv->rings.next, struct hv_ring,
+						 link),
 				"hypervisor exiting");
 	close(hv->listen_fd);
 	unlink(hv->cfg.socket_path);

@@ -182,14 +182,31 @@ void bell_rx_leave(struct v4v_sock *s)
  * held (dropped while asleep).  Returns 0 to look at the ring again, or
  * -EAGAIN, -EINTR.
  */
+/* v4vd shut the doorbell down as it exited (a stream socket learns it
+ * from the reset flag in its ring; a listener or datagram socket from
+ * the end of file on its descriptor, which nothing else gives them). */
+static bool hv_gone(const struct v4v_sock *s)
+{
+	char c;
+
+	if (s->type == SOCK_STREAM && s->state != ST_LISTEN)
+		return false;
+	return recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 int bell_rx_wait(struct v4v_sock *s, int flags, bool spin, uint64_t *t0)
 {
 	int rc;
 
-	if (sock_nonblock_hint(s, flags) && sock_nonblock(s, flags))
-		return bell_rx_rearm(s) ? -EAGAIN : 0;
+	if (sock_nonblock_hint(s, flags) && sock_nonblock(s, flags)) {
+		if (!bell_rx_rearm(s))
+			return 0;
+		return hv_gone(s) ? -ECONNRESET : -EAGAIN;
+	}
 	if ((spin && sock_busy_wait(s)) || !bell_rx_rearm(s))
 		return 0;
+	if (hv_gone(s))
+		return -ECONNRESET;
 	if (sock_nonblock(s, flags))
 		return -EAGAIN;
 	if (!*t0)

@@ -8,6 +8,7 @@
 #include "proto/proto.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <limits.h>
 #include <stddef.h>
@@ -224,18 +225,39 @@ static int untag(v4v_handle_t h, uint32_t *out)
 	return 0;
 }
 
-/* Lock the link, connected. */
-static int link_get(void)
+/* Did v4vd go away since the last request?  Replies come only to
+ * requests, so anything to read now is its end of file. */
+static bool link_dead(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1;
+}
+
+/* Lock the link, connected.  `fresh`: first replace a connection that
+ * v4vd ended (it restarted), so that a request that starts something new
+ * (a ring) does not fail for it; the data path (SEND, NOTIFY) does not
+ * pay for the look. */
+static int link_lock(bool fresh)
 {
 	int rc = 0;
 
 	pthread_once(&L.once, init_once);
 	pthread_mutex_lock(&L.lock);
+	if (fresh && L.conn.fd >= 0 && link_dead(L.conn.fd)) {
+		close(L.conn.fd);
+		L.conn.fd = -1;
+	}
 	if (L.conn.fd < 0)
 		rc = hello();
 	if (rc)
 		pthread_mutex_unlock(&L.lock);
 	return rc;
+}
+
+static int link_get(void)
+{
+	return link_lock(false);
 }
 
 static void link_put(void)
@@ -245,7 +267,7 @@ static void link_put(void)
 
 int v4v_link_info(struct v4v_link_info *out)
 {
-	int rc = link_get();
+	int rc = link_lock(true);
 
 	if (rc)
 		return rc;
@@ -263,7 +285,7 @@ int v4v_link_register(uint32_t port, v4v_domid_t partner, uint32_t size,
 				     .accept_size = accept_size };
 	struct v4vp_register_reply rep;
 	int fds[2] = { memfd, bell };
-	int rc = link_get();
+	int rc = link_lock(true);
 
 	if (rc)
 		return rc;
