@@ -146,23 +146,7 @@ ssize_t dgram_sendmsg(struct v4v_sock *s, const struct msghdr *msg,
 ssize_t dgram_recvmsg(struct v4v_sock *s, struct msghdr *msg, int flags);
 int dgram_next_size(struct v4v_sock *s);
 
-/* sock.c, for the interposer: descriptor numbers of a socket.  move puts
- * socket `from` at number `to` (replacing whatever was there, as dup3
- * does, `flags` O_CLOEXEC or 0); alias makes `newfd`, a dup of `fd`,
- * name the same socket; refresh re-reads O_NONBLOCK after an fcntl. */
-int v4v_sock_move(int from, int to, int flags);
-/* The interposer's TCP ports: `kfd`, a bound TCP socket, goes to v4vd
- * with the connect (the socket takes it; its port is what the server
- * sees); inet_peer_port is that port on the accepting side, 0 if none. */
-int v4v_sock_inet(int fd, int kfd);
-uint16_t v4v_sock_inet_peer_port(int fd);
-int v4v_sock_alias(int fd, int newfd);
-void v4v_sock_refresh(int fd);
-
-/* inet.c: a TCP/IP socket address in the protocol's form. */
-struct v4vp_inet_addr;
-int v4v_inet_addr_in(const struct sockaddr *sa, socklen_t len,
-		     struct v4vp_inet_addr *out);
+#include "lib/interposer.h"
 
 /* Helpers returning -1 with errno set, in the BSD style. */
 static inline long v4v_fail(int neg_errno)

@@ -7,7 +7,7 @@
 #include "v4v/link.h"
 #include "v4v/socket.h"
 #include "proto/proto.h"
-#include "lib/sock.h"
+#include "lib/interposer.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -7,7 +7,7 @@
 #include "preload.h"
 #include "v4v/socket.h"
 #include "proto/proto.h"
-#include "lib/sock.h"
+#include "lib/interposer.h"
 
 #include <errno.h>
 #include <fcntl.h>

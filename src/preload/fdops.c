@@ -6,7 +6,7 @@
  */
 #include "preload.h"
 #include "v4v/socket.h"
-#include "lib/sock.h"
+#include "lib/interposer.h"
 
 #include <errno.h>
 #include <fcntl.h>

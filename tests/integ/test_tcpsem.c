@@ -18,7 +18,7 @@
 #include "harness.h"
 #include "../unit/t.h"
 #include "v4v/socket.h"
-#include "lib/sock.h"
+#include "lib/interposer.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What libv4v gives the interposer (src/preload) beyond its public API:
+ * descriptor numbers of a socket, TCP ports, and TCP/IP addresses in the
+ * control protocol's form.  The interposer includes this header only,
+ * never the socket internals (sock.h).
+ */
+#ifndef V4V_LIB_INTERPOSER_H
+#define V4V_LIB_INTERPOSER_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* sock.c: descriptor numbers of a socket.  move puts
+ * socket `from` at number `to` (replacing whatever was there, as dup3
+ * does, `flags` O_CLOEXEC or 0); alias makes `newfd`, a dup of `fd`,
+ * name the same socket; refresh re-reads O_NONBLOCK after an fcntl. */
+int v4v_sock_move(int from, int to, int flags);
+int v4v_sock_alias(int fd, int newfd);
+void v4v_sock_refresh(int fd);
+
+/* The interposer's TCP ports: `kfd`, a bound TCP socket, goes to v4vd
+ * with the connect (the socket takes it; its port is what the server
+ * sees); inet_peer_port is that port on the accepting side, 0 if none. */
+int v4v_sock_inet(int fd, int kfd);
+uint16_t v4v_sock_inet_peer_port(int fd);
+
+/* inet.c: a TCP/IP socket address in the protocol's form. */
+struct v4vp_inet_addr;
+int v4v_inet_addr_in(const struct sockaddr *sa, socklen_t len,
+		     struct v4vp_inet_addr *out);
+
+#endif
