@@ -71,7 +71,7 @@ void v4v_link_notify(v4v_handle_t handle);
 struct v4vp_grant;
 struct v4vp_accept_reply;
 int v4v_link_connect(v4v_handle_t handle, uint32_t conid,
-		     const struct v4v_addr *dst, uint32_t filler, int inet_fd,
+		     const struct v4v_addr *dst, int inet_fd,
 		     struct v4vp_grant *g, int fds[2]);
 int v4v_link_accept(uint32_t ring, v4v_handle_t listener,
 		    const struct v4v_addr *peer, uint32_t conid, int bell,

@@ -40,7 +40,6 @@ static bool allowed(struct hv *hv, const struct hv_ring *from,
 
 static int grant_of(struct hv *hv, struct hv_ring *peer,
 		    struct v4vp_grant *out, int fds[2]);
-static void drain_filler(struct hv_ring *r);
 static void end_flow(struct hv_ring *peer, uint32_t flag);
 
 /* Queue a connection on a listener: the SYN names the server's receive
@@ -112,8 +111,9 @@ int hv_connect(struct hv *hv, struct hv_domain *d,
 
 	if (!mine)
 		return -EBADF;
+	/* No filler: libv4v's sockets are writable from CONNECT on. */
 	if (mine->partner != req->dst.domid || mine->state != HV_RING_PLAIN ||
-	    inet_port_of(inet_fd, &port))
+	    req->filler || inet_port_of(inet_fd, &port))
 		return -EINVAL;
 	lst = hv_ring_route(hv, &req->dst, d->domid);
 	if (!lst || !lst->listening) {
@@ -142,8 +142,6 @@ int hv_connect(struct hv *hv, struct hv_domain *d,
 	mine->inet_fd = inet_fd;
 	if (inet_fd >= 0)
 		hv->nfds++;
-	mine->filler = req->filler;
-	drain_filler(mine);
 	if (hv->cfg.strict)
 		hv_pump_start(hv, mine); /* into the queued ring at once */
 	hv_log(HV_LOG_DEBUG, "connect %u:%u -> %u:%u (conid %u)", d->domid,
@@ -171,26 +169,6 @@ static int grant_of(struct hv *hv, struct hv_ring *peer,
 	}
 	peer->granted = true;
 	return 0;
-}
-
-/* A connecting client filled its socket so that it stays unwritable until
- * the outcome: remove exactly that filler.  In strict mode the client's
- * data follows it in the same stream, as soon as there is room. */
-static void drain_filler(struct hv_ring *r)
-{
-	char buf[4096];
-
-	while (r->filler) {
-		ssize_t n = recv(r->bell, buf, r->filler < sizeof(buf)
-						       ? r->filler
-						       : sizeof(buf),
-				 MSG_DONTWAIT);
-
-		if (n <= 0)
-			break; /* a client that lied about it hurts itself */
-		r->filler -= (uint32_t)n;
-	}
-	r->filler = 0;
 }
 
 /* Wake a writer blocked on a full ring (it filled its socket); in strict
@@ -263,6 +241,8 @@ int hv_grant(struct hv *hv, struct hv_domain *d, uint32_t handle,
 		return -EBADF;
 	if (mine->state != HV_RING_LINKED)
 		return -ENOTCONN;
+	if (mine->queued)
+		return -EINPROGRESS; /* its grants come with ACCEPT */
 	if (!mine->peer)
 		return -ECONNRESET;
 	if (mine->peer->queued)

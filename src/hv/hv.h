@@ -93,7 +93,6 @@ struct hv_ring {
 	enum hv_conn_state state;
 	uint32_t conid;		/* queued: as in the SYN */
 	uint32_t listener;	/* queued: the listener ring's handle */
-	uint32_t filler;	/* CONNECT: bytes to discard from its doorbell */
 	struct hv_ring *peer;	/* LINKED: the other direction */
 	bool queued;		/* made by CONNECT, not accepted yet: no
 				 * doorbell, not armed (bell is -1) */

@@ -391,11 +391,10 @@ static int simple(uint16_t op, void *req, size_t len, void *rep,
 }
 
 int v4v_link_connect(v4v_handle_t handle, uint32_t conid,
-		     const struct v4v_addr *dst, uint32_t filler, int inet_fd,
+		     const struct v4v_addr *dst, int inet_fd,
 		     struct v4vp_grant *g, int fds[2])
 {
-	struct v4vp_connect req = { .conid = conid, .dst = *dst,
-				    .filler = filler };
+	struct v4vp_connect req = { .conid = conid, .dst = *dst };
 	int rfds[V4VP_MAX_FDS], rc = link_get();
 
 	fds[0] = fds[1] = -1;

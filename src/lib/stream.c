@@ -174,8 +174,8 @@ static int knock(struct v4v_sock *s, const struct v4v_addr *dst,
 	struct v4vp_grant g;
 
 	for (;;) {
-		rc = v4v_link_connect(s->handle, s->conid, dst, 0, s->inet_fd,
-				      &g, fds);
+		rc = v4v_link_connect(s->handle, s->conid, dst, s->inet_fd, &g,
+				      fds);
 		if (!rc)
 			return take_grant(s, &g, fds);
 		if (rc != -EAGAIN || nonblock)

@@ -158,9 +158,7 @@ struct v4vp_connect {
 	uint32_t handle;	/* the caller's receive ring */
 	uint32_t conid;		/* chosen by the caller */
 	struct v4v_addr dst;	/* the listener */
-	uint32_t filler;	/* bytes the caller wrote into its socket
-				 * before its data that v4vd must discard
-				 * (libv4v writes none: 0) */
+	uint32_t filler;	/* 0 (version 1's filler count) */
 	uint32_t pad;
 };
 
