@@ -258,3 +258,21 @@ void hv_watchdog(const struct hv_proc *hv, unsigned seconds)
 	signal(SIGALRM, on_alarm);
 	alarm(seconds);
 }
+
+int dom_across_restart(struct hv_proc *hv, int (*fn)(void *))
+{
+	struct restart_gates g;
+	pid_t p;
+
+	gate_init(&g.up);
+	gate_init(&g.again);
+	p = dom_spawn(fn, &g);
+	if (gate_wait(&g.up) != 1) {
+		int st = dom_wait(p);
+
+		return st ? st : -1;
+	}
+	hv_restart(hv, NULL);
+	gate_open(&g.again, 1);
+	return dom_wait(p);
+}

@@ -54,6 +54,14 @@ void gate_init(struct gate *g);
 void gate_open(struct gate *g, uint32_t value);
 uint32_t gate_wait(struct gate *g);
 
+/* Run fn(gates) in a new domain; once it opens gates->up, restart v4vd
+ * (SIGTERM, then a new one), then open gates->again.  Returns what
+ * dom_wait says of fn. */
+struct restart_gates {
+	struct gate up, again;
+};
+int dom_across_restart(struct hv_proc *hv, int (*fn)(void *));
+
 uint64_t now_ns(void);
 
 #endif

@@ -403,13 +403,9 @@ static void test_fork_joins(void)
 
 /* ---- the hypervisor restarts under a live domain ---- */
 
-struct restart {
-	struct gate up, again;
-};
-
 static int survivor(void *arg)
 {
-	struct restart *r = arg;
+	struct restart_gates *r = arg;
 	struct sockaddr_v4v me;
 	socklen_t len = sizeof(me);
 	int old = bound_socket(0, 0), fresh, first;
@@ -436,16 +432,7 @@ static int survivor(void *arg)
 
 static void test_restart(void)
 {
-	struct restart r;
-	pid_t p;
-
-	gate_init(&r.up);
-	gate_init(&r.again);
-	p = dom_spawn(survivor, &r);
-	CHECK_EQ(gate_wait(&r.up), 1);
-	hv_restart(&hv, NULL);
-	gate_open(&r.again, 1);
-	CHECK_EQ(dom_wait(p), 0);
+	CHECK_EQ(dom_across_restart(&hv, survivor), 0);
 }
 
 int main(int argc, char **argv)

@@ -328,13 +328,9 @@ static int ports(void *arg)
 
 /* ---- the hypervisor exits under live sockets ---- */
 
-struct restart {
-	struct gate up, again;
-};
-
 static int restarted(void *arg)
 {
-	struct restart *r = arg;
+	struct restart_gates *r = arg;
 	struct sockaddr_v4v me;
 	int l = listener(&me), c = l < 0 ? -1 : dial(&me, 0), s, fresh;
 	char buf[4];
@@ -365,16 +361,7 @@ static int restarted(void *arg)
 
 static void test_restart(void)
 {
-	struct restart r;
-	pid_t p;
-
-	gate_init(&r.up);
-	gate_init(&r.again);
-	p = dom_spawn(restarted, &r);
-	CHECK_EQ(gate_wait(&r.up), 1);
-	hv_restart(&hv, NULL);
-	gate_open(&r.again, 1);
-	CHECK_EQ(dom_wait(p), 0);
+	CHECK_EQ(dom_across_restart(&hv, restarted), 0);
 }
 
 #define DOMAIN_CASE(fn) \
