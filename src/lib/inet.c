@@ -17,7 +17,10 @@ int v4v_inet_addr_in(const struct sockaddr *sa, socklen_t len,
 		     struct v4vp_inet_addr *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (sa && sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+	/* The length first: a caller's buffer may end inside the family. */
+	if (!sa || len < sizeof(sa_family_t))
+		return -EAFNOSUPPORT;
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
 		const struct sockaddr_in *in = (const void *)sa;
 
 		out->family = AF_INET;
@@ -25,8 +28,7 @@ int v4v_inet_addr_in(const struct sockaddr *sa, socklen_t len,
 		memcpy(out->addr, &in->sin_addr, 4);
 		return 0;
 	}
-	if (sa && sa->sa_family == AF_INET6 &&
-	    len >= sizeof(struct sockaddr_in6)) {
+	if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
 		const struct sockaddr_in6 *in6 = (const void *)sa;
 
 		out->family = AF_INET6;

@@ -42,8 +42,9 @@ static bool recall(struct pfd *p, int level, int name, void *val,
 	if (found) {
 		socklen_t n = *len < o->len ? *len : o->len;
 
+		/* As the kernel: truncate, and say how much was written. */
 		memcpy(val, o->val, n);
-		*len = o->len;
+		*len = n;
 	}
 	pthread_mutex_unlock(&p->lock);
 	return found;

@@ -33,6 +33,8 @@ void rgpu_log(const char *fmt, ...)
 {
 	va_list ap;
 
+	if (verbosity < 0)
+		return;
 	va_start(ap, fmt);
 	vlog(fmt, ap);
 	va_end(ap);
@@ -42,7 +44,7 @@ void rgpu_debug(const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!verbosity)
+	if (verbosity <= 0)
 		return;
 	va_start(ap, fmt);
 	vlog(fmt, ap);
