@@ -27,11 +27,16 @@ for n in $names; do
 	mkdir -p "$out/$n"
 	set -- "$out/$n"
 	[ -d "$seeds/$n" ] && set -- "$out/$n" "$seeds/$n"
-	"$bin/$n" -fork="$jobs" -ignore_crashes=1 -ignore_timeouts=1 \
-		-ignore_ooms=1 -max_total_time="$secs" -rss_limit_mb=2048 \
-		-timeout=10 -print_final_stats=1 \
-		"-artifact_prefix=$out/$n-crash-" \
-		"$@" >"$out/$n.log" 2>&1 &
+	# `times` in the subshell: the CPU its children used, workers
+	# included (each fuzzer waits for its workers).
+	(
+		"$bin/$n" -fork="$jobs" -ignore_crashes=1 -ignore_timeouts=1 \
+			-ignore_ooms=1 -max_total_time="$secs" \
+			-rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+			"-artifact_prefix=$out/$n-crash-" \
+			"$@" >"$out/$n.log" 2>&1 || true
+		times >"$out/$n.times"
+	) &
 done
 wait
 
@@ -43,8 +48,14 @@ wait
 		cov=$(echo "$last" | sed -nE 's/.*cov: ([0-9]+).*/\1/p')
 		ft=$(echo "$last" | sed -nE 's/.*ft: ([0-9]+).*/\1/p')
 		crashes=$(ls "$out" | grep -c "^$n-crash-" || true)
+		cpu=$(tail -1 "$out/$n.times" | awk '{
+			s = 0
+			for (i = 1; i <= 2; i++) {
+				split($i, t, /[ms]/); s += t[1] * 60 + t[2]
+			}
+			printf "%d", s }')
 		printf '%-14s %8s %6s %12s %6s %6s %7s\n' "$n" \
-			$((secs * jobs)) "$jobs" "${execs:-?}" "${cov:-?}" \
+			"$cpu" "$jobs" "${execs:-?}" "${cov:-?}" \
 			"${ft:-?}" "$crashes"
 	done
 } | tee "$out/summary.txt"
