@@ -6,7 +6,9 @@
 #   iproute2                             network namespaces in tests/benchmarks
 #   gnuplot-nox                          the benchmark's PNG plot
 #   spin                                 model checking of the wakeup protocol
-#   python3                              test summaries and helpers
+#   python3                              test summaries, helpers, and
+#                                        the manual pages (man/md2man.py)
+#   man-db, groff-base                   `man -l` checks the installed pages
 #   socat curl redis-server redis-tools nginx-light wrk iperf3 sockperf
 #                                        real programs the interposer is
 #                                        tested and benchmarked with
@@ -18,7 +20,7 @@ need=""
 for pkg in gcc meson ninja-build pkg-config clang libclang-rt-14-dev \
            iproute2 gnuplot-nox spin python3 socat curl redis-server \
            redis-tools nginx-light wrk iperf3 sockperf postgresql \
-           libpython3.11-testsuite; do
+           libpython3.11-testsuite man-db groff-base; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null |
 		grep -q "install ok installed" || need="$need $pkg"
 done

@@ -26,6 +26,20 @@ if command -v systemd-analyze >/dev/null 2>&1; then
 	systemd-analyze verify --man=no "$build/v4vd.service"
 	echo "systemd-analyze verify: the unit passes"
 fi
+# Every manual page renders, without a warning from groff.
+pages=$(find "$dest" -path '*/man/man[0-9]/*' -type f | sort)
+for want in v4vd.8 v4v.1 v4v-run.1 libv4v.3; do
+	echo "$pages" | grep -q "/$want\$" || { echo "man page $want not installed"; exit 1; }
+done
+for page in $pages; do
+	warn=$(MANWIDTH=80 man --warnings -l "$page" 2>&1 >/dev/null) || true
+	lines=$(MANWIDTH=80 man -l "$page" 2>/dev/null | wc -l)
+	if [ -n "$warn" ] || [ "$lines" -lt 20 ]; then
+		echo "man -l $page: $lines lines; $warn"
+		exit 1
+	fi
+done
+echo "man -l: $(echo "$pages" | wc -l) pages render without warnings"
 # Readiness, as systemd receives it: one datagram, READY=1.
 python3 - "$sbin/v4vd" "$build" <<'PY'
 import os, socket, subprocess, sys
