@@ -74,6 +74,8 @@ static int queue_conn(struct hv *hv, struct hv_ring *cli, struct hv_ring *lst,
 	q->state = cli->state = HV_RING_LINKED;
 	q->peer = cli;
 	cli->peer = q;
+	hv_guardian_watch(hv, q);
+	hv_guardian_watch(hv, cli);
 	return 0;
 }
 

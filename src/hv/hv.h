@@ -104,6 +104,8 @@ struct hv_ring {
 	bool stalled;		/* pump waits for room in the peer's ring */
 	bool eof;		/* pump read the end of its owner's writes */
 	bool dying;		/* closed; waits to deliver its last data */
+	bool guarded_bell;	/* the guardian has the doorbell */
+	bool guarded_mem;	/* the guardian has the header */
 	struct v4v_ring_prod prod;
 	struct hv_waiter *waiters;
 	uint32_t nwaiters, capwaiters;
@@ -121,6 +123,7 @@ struct hv {
 	int epfd;
 	int listen_fd;
 	int sig_fd;
+	int guardian;		/* guardian.c: -1 when unguarded */
 	bool stop;
 	uint64_t start_ms;
 	uint32_t nconns;
@@ -139,6 +142,13 @@ struct hv {
 	struct vipt_table *vipt;
 	struct v4vp_counters c;
 };
+
+/* guardian.c: a child that resets every socket if v4vd is killed.
+ * Report each ring when it gets a doorbell or memory or is linked, and
+ * forget it when it goes. */
+int hv_guardian_start(struct hv *hv);
+void hv_guardian_watch(struct hv *hv, struct hv_ring *r);
+void hv_guardian_forget(struct hv *hv, struct hv_ring *r);
 
 /* log.c */
 enum { HV_LOG_ERR, HV_LOG_WARN, HV_LOG_INFO, HV_LOG_DEBUG };

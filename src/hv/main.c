@@ -275,8 +275,13 @@ static int hv_init(struct hv *hv)
 {
 	static enum hv_kind listener = HV_LISTENER, sig = HV_SIGNAL;
 	struct epoll_event ev = { .events = EPOLLIN };
+	int rc;
 
 	raise_fd_limit();
+	rc = hv_guardian_start(hv);
+	if (rc)
+		hv_log(HV_LOG_WARN, "no guardian (%s): a killed v4vd will not "
+		       "reset its domains' sockets", strerror(-rc));
 	hv_limits_init(hv);
 	hv->start_ms = hv_now_ms();
 	hv->next_domid = 1;

@@ -285,6 +285,7 @@ int hv_ring_register(struct hv *hv, struct hv_domain *d,
 		return rc;
 	}
 	link_ring(hv, r);
+	hv_guardian_watch(hv, r);
 	out->handle = r->handle;
 	out->port = r->port;
 	hv_log(HV_LOG_DEBUG, "ring %u: %u:%u partner %u, %u bytes", r->handle,
@@ -348,6 +349,7 @@ void hv_ring_destroy(struct hv *hv, struct hv_ring *r, const char *why)
 	hv_conn_ring_gone(hv, r);
 	hv_ring_wake(hv, r, true);
 	hv->nfds -= ring_fds(r);
+	hv_guardian_forget(hv, r);
 	if (r->memfd >= 0)
 		close(r->memfd);
 	if (r->inet_fd >= 0)
@@ -515,6 +517,7 @@ int hv_ring_make(struct hv *hv, struct hv_domain *d, v4v_domid_t partner,
 		return rc;
 	}
 	link_ring(hv, r);
+	hv_guardian_watch(hv, r);
 	*out = r;
 	return 0;
 }
@@ -534,5 +537,6 @@ int hv_ring_adopt_bell(struct hv *hv, struct hv_ring *r, int bell)
 	r->queued = false;
 	hv->nfds++;
 	htab_add(&hv->rings_by_bell, &r->by_bell, ino);
+	hv_guardian_watch(hv, r);
 	return 0;
 }

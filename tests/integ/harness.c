@@ -89,11 +89,11 @@ void hv_start(struct hv_proc *hv, const char *const *extra)
 	hv_exec(hv, extra);
 }
 
-void hv_restart(struct hv_proc *hv, const char *const *extra)
+void hv_restart(struct hv_proc *hv, int sig, const char *const *extra)
 {
 	int st;
 
-	kill(hv->pid, SIGTERM);
+	kill(hv->pid, sig);
 	waitpid(hv->pid, &st, 0);
 	hv_exec(hv, extra);
 }
@@ -259,7 +259,7 @@ void hv_watchdog(const struct hv_proc *hv, unsigned seconds)
 	alarm(seconds);
 }
 
-int dom_across_restart(struct hv_proc *hv, int (*fn)(void *))
+int dom_across_restart(struct hv_proc *hv, int (*fn)(void *), int sig)
 {
 	struct restart_gates g;
 	pid_t p;
@@ -272,7 +272,7 @@ int dom_across_restart(struct hv_proc *hv, int (*fn)(void *))
 
 		return st ? st : -1;
 	}
-	hv_restart(hv, NULL);
+	hv_restart(hv, sig, NULL);
 	gate_open(&g.again, 1);
 	return dom_wait(p);
 }

@@ -26,8 +26,9 @@ struct hv_proc {
 /* Start v4vd ($V4VD) with extra args, NULL-terminated, and --strict when
  * V4V_TEST_STRICT=1; sets V4V_SOCKET for everything started afterwards. */
 void hv_start(struct hv_proc *hv, const char *const *extra);
-/* Stop v4vd and start a new one on the same socket path. */
-void hv_restart(struct hv_proc *hv, const char *const *extra);
+/* Stop v4vd with `sig` (SIGTERM: a clean exit; SIGKILL: a crash) and
+ * start a new one on the same socket path. */
+void hv_restart(struct hv_proc *hv, int sig, const char *const *extra);
 /* SIGTERM and wait; returns v4vd's exit status (-1 if it crashed). */
 int hv_stop(struct hv_proc *hv);
 bool hv_alive(const struct hv_proc *hv);
@@ -55,12 +56,12 @@ void gate_open(struct gate *g, uint32_t value);
 uint32_t gate_wait(struct gate *g);
 
 /* Run fn(gates) in a new domain; once it opens gates->up, restart v4vd
- * (SIGTERM, then a new one), then open gates->again.  Returns what
+ * (`sig`, then a new one), then open gates->again.  Returns what
  * dom_wait says of fn. */
 struct restart_gates {
 	struct gate up, again;
 };
-int dom_across_restart(struct hv_proc *hv, int (*fn)(void *));
+int dom_across_restart(struct hv_proc *hv, int (*fn)(void *), int sig);
 
 uint64_t now_ns(void);
 

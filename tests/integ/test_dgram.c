@@ -9,6 +9,7 @@
 #include "v4v/socket.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
@@ -432,7 +433,7 @@ static int survivor(void *arg)
 
 static void test_restart(void)
 {
-	CHECK_EQ(dom_across_restart(&hv, survivor), 0);
+	CHECK_EQ(dom_across_restart(&hv, survivor, SIGTERM), 0);
 }
 
 int main(int argc, char **argv)

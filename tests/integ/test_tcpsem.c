@@ -326,44 +326,6 @@ static int ports(void *arg)
 	return 0;
 }
 
-/* ---- the hypervisor exits under live sockets ---- */
-
-static int restarted(void *arg)
-{
-	struct restart_gates *r = arg;
-	struct sockaddr_v4v me;
-	int l = listener(&me), c = l < 0 ? -1 : dial(&me, 0), s, fresh;
-	char buf[4];
-
-	s = c < 0 ? -1 : v4v_accept(l, NULL, NULL);
-	EXPECT(s >= 0, 1);
-	gate_open(&r->up, 1);
-	/* Asleep in poll while v4vd goes: every socket wakes. */
-	EXPECT(readable(l, 2000) && readable(c, 2000) && readable(s, 2000),
-	       2);
-	EXPECT(gate_wait(&r->again) == 1, 3);
-	/* The listener says so, blocking or not, rather than wait forever. */
-	EXPECT(v4v_accept(l, NULL, NULL) < 0 && errno == ECONNRESET, 4);
-	EXPECT(!fcntl(l, F_SETFL, O_NONBLOCK), 5);
-	EXPECT(v4v_accept(l, NULL, NULL) < 0 && errno == ECONNRESET, 6);
-	/* Both sides of the connection learn the same thing. */
-	EXPECT(v4v_recv(c, buf, sizeof(buf), 0) < 0 && errno == ECONNRESET,
-	       7);
-	EXPECT(v4v_recv(s, buf, sizeof(buf), 0) < 0 && errno == ECONNRESET,
-	       8);
-	EXPECT(v4v_send(c, "x", 1, MSG_NOSIGNAL) < 0 && errno == EPIPE, 9);
-	EXPECT(v4v_send(s, "x", 1, MSG_NOSIGNAL) < 0 && errno == EPIPE, 10);
-	/* New sockets work with the new hypervisor. */
-	fresh = listener(&me);
-	EXPECT(fresh >= 0 && dial(&me, 0) >= 0, 11);
-	return 0;
-}
-
-static void test_restart(void)
-{
-	CHECK_EQ(dom_across_restart(&hv, restarted), 0);
-}
-
 #define DOMAIN_CASE(fn) \
 	static void test_##fn(void) \
 	{ \
@@ -390,7 +352,6 @@ int main(int argc, char **argv)
 		{ "half_close", test_half_close },
 		{ "shared_listener", test_shared_listener },
 		{ "ports", test_ports },
-		{ "restart", test_restart },
 		{ 0 }
 	};
 	int rc;
