@@ -10,6 +10,11 @@
  * socket and sharing ring memory as sealed memfds.  Nothing above this
  * header assumes the domain is a host process.
  *
+ * The calls whose arguments are the control protocol's own structures
+ * (the stream handshake, TCP/IP addresses) are not here: the protocol
+ * is libv4v's and v4vd's business, so they are declared in libv4v's
+ * private src/lib/link_proto.h.
+ *
  * All functions return 0 (or a count) on success and a negative errno on
  * failure.  They are thread-safe; after fork the child gets its own
  * connection and joins its parent's domain through the inherited
@@ -31,14 +36,18 @@
  */
 typedef uint64_t v4v_handle_t;
 
-struct v4vp_grant;
-struct v4vp_inet;
-struct v4vp_inet_reply;
+/* Flags of the calls below; the same values as the wire protocol's
+ * (docs/protocol.md), which libv4v checks at build time. */
+#define V4V_LINK_HV_STRICT 1u	/* hv_flags: v4vd runs with --strict */
+#define V4V_LINK_REG_LISTEN 1u	/* register: a stream listener */
+#define V4V_LINK_UNREG_NOW 1u	/* unregister: do not wait for the peer */
+#define V4V_LINK_SHUT_FIN 1u	/* shutdown: an orderly end of sending */
+#define V4V_LINK_SHUT_RST 2u	/* shutdown: a reset */
 
 struct v4v_link_info {
 	v4v_domid_t domid;
 	uint32_t max_dgram;
-	uint32_t hv_flags; /* V4VP_HV_STRICT */
+	uint32_t hv_flags; /* V4V_LINK_HV_STRICT */
 	char name[V4V_NAME_MAX];
 };
 
@@ -49,7 +58,7 @@ const char *v4v_link_path(void);
  * domain of an inherited capability) on first use. */
 int v4v_link_info(struct v4v_link_info *out);
 
-/* accept_size: for a listener (V4VP_REG_LISTEN), the size of the ring
+/* accept_size: for a listener (V4V_LINK_REG_LISTEN), the size of the ring
  * v4vd makes for each connection it queues; else 0. */
 int v4v_link_register(uint32_t port, v4v_domid_t partner, uint32_t size,
 		      uint32_t flags, uint32_t accept_size, int memfd,
@@ -61,27 +70,8 @@ long v4v_link_sendv(v4v_handle_t handle, const struct v4v_addr *dst,
 		    int iovcnt);
 void v4v_link_notify(v4v_handle_t handle);
 
-/* Stream handshake (see proto.h).  A grant's fds land in fds[0] (the
- * peer ring's memfd) and fds[1] (its doorbell), -1 when absent.  CONNECT
- * sends inet_fd, a bound TCP socket whose port the server is to see as
- * the client's, if it is not -1.  ACCEPT
- * names the SYN's ring (`ring`, a raw handle from the SYN, taken in the
- * listener's connection) and sends `bell`, the accepting socket's
- * doorbell; its ring's memfd lands in fds[0], the grant's in fds[1..2]. */
-struct v4vp_grant;
-struct v4vp_accept_reply;
-int v4v_link_connect(v4v_handle_t handle, uint32_t conid,
-		     const struct v4v_addr *dst, int inet_fd,
-		     struct v4vp_grant *g, int fds[2]);
-int v4v_link_accept(uint32_t ring, v4v_handle_t listener,
-		    const struct v4v_addr *peer, uint32_t conid, int bell,
-		    struct v4vp_accept_reply *rep, v4v_handle_t *handle,
-		    int fds[3]);
-int v4v_link_grant(v4v_handle_t handle, struct v4vp_grant *g, int fds[2]);
 int v4v_link_shutdown(v4v_handle_t handle, uint32_t how);
 int v4v_link_lookup(const char *name, v4v_domid_t *out);
-/* TCP/IP addresses of domains (V4VP_INET; used by the interposer). */
-int v4v_link_inet(const struct v4vp_inet *req, struct v4vp_inet_reply *rep);
 /* The capability of this process's domain (connecting first): a program
  * started with it in $V4V_CAP_FD joins the domain.  Do not close it. */
 int v4v_link_cap(void);

@@ -30,4 +30,9 @@ struct v4vp_inet_addr;
 int v4v_inet_addr_in(const struct sockaddr *sa, socklen_t len,
 		     struct v4vp_inet_addr *out);
 
+/* link.c: ask v4vd about TCP/IP addresses of domains (V4VP_INET). */
+struct v4vp_inet;
+struct v4vp_inet_reply;
+int v4v_link_inet(const struct v4vp_inet *req, struct v4vp_inet_reply *rep);
+
 #endif

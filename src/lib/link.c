@@ -4,8 +4,8 @@
  * v4vd.  One connection per process, opened on first use; requests are
  * serialized under a lock and each waits for its reply.
  */
-#include "v4v/link.h"
-#include "proto/proto.h"
+#include "link_proto.h"
+#include "interposer.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -19,6 +19,12 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+_Static_assert(V4V_LINK_HV_STRICT == V4VP_HV_STRICT, "link.h flag");
+_Static_assert(V4V_LINK_REG_LISTEN == V4VP_REG_LISTEN, "link.h flag");
+_Static_assert(V4V_LINK_UNREG_NOW == V4VP_UNREG_NOW, "link.h flag");
+_Static_assert(V4V_LINK_SHUT_FIN == V4VP_SHUT_FIN, "link.h flag");
+_Static_assert(V4V_LINK_SHUT_RST == V4VP_SHUT_RST, "link.h flag");
 
 struct v4v_ctl {
 	int fd;

@@ -13,8 +13,7 @@
  * connection the way the kernel ends TCP ones.
  */
 #include "sock.h"
-#include "proto/proto.h"
-#include "v4v/link.h"
+#include "link_proto.h"
 
 #include <fcntl.h>
 #include <poll.h>

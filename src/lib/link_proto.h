@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The stream handshake's link calls, which take the control protocol's
+ * structures (proto.h): libv4v's own, for its stream layer.  Not
+ * installed, as proto.h is not.  (The one such call the interposer
+ * needs, v4v_link_inet, is in interposer.h.)
+ */
+#ifndef V4V_LIB_LINK_PROTO_H
+#define V4V_LIB_LINK_PROTO_H
+
+#include "v4v/link.h"
+#include "proto/proto.h"
+
+/* A grant's fds land in fds[0] (the peer ring's memfd) and fds[1] (its
+ * doorbell), -1 when absent.  CONNECT sends inet_fd, a bound TCP socket
+ * whose port the server is to see as the client's, if it is not -1.
+ * ACCEPT names the SYN's ring (`ring`, a raw handle from the SYN, taken
+ * in the listener's connection) and sends `bell`, the accepting socket's
+ * doorbell; its ring's memfd lands in fds[0], the grant's in fds[1..2]. */
+int v4v_link_connect(v4v_handle_t handle, uint32_t conid,
+		     const struct v4v_addr *dst, int inet_fd,
+		     struct v4vp_grant *g, int fds[2]);
+int v4v_link_accept(uint32_t ring, v4v_handle_t listener,
+		    const struct v4v_addr *peer, uint32_t conid, int bell,
+		    struct v4vp_accept_reply *rep, v4v_handle_t *handle,
+		    int fds[3]);
+int v4v_link_grant(v4v_handle_t handle, struct v4vp_grant *g, int fds[2]);
+
+#endif
