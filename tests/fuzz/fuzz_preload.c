@@ -22,6 +22,7 @@
 
 #include "preload/preload.h"
 #include "proto/proto.h"
+#include "lib/interposer.h"
 #include "v4v/link.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
