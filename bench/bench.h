@@ -45,6 +45,7 @@ struct bench_result {
 
 /* common.c */
 double bench_now_us(void);
+void bench_sleep_until(double us);
 void bench_pin(int cpu);
 /* Sorts the samples; the median, 99th percentile and mean. */
 void bench_stats(double *samples, uint32_t n, double *p50, double *p99,

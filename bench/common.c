@@ -2,6 +2,7 @@
 /* What every benchmark needs: a clock, pinning, percentiles, size ranges. */
 #include "bench.h"
 
+#include <errno.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,4 +75,17 @@ bool bench_listed(const char *list, const char *name)
 		if (!strncmp(p, name, len) && (p[len] == ',' || !p[len]))
 			return true;
 	return false;
+}
+
+/* Sleep until bench_now_us() reads `us`. */
+void bench_sleep_until(double us)
+{
+	struct timespec ts = { .tv_sec = (time_t)(us / 1e6) };
+
+	ts.tv_nsec = (long)((us - (double)ts.tv_sec * 1e6) * 1e3);
+	if (ts.tv_nsec >= 1000000000L)
+		ts.tv_nsec = 999999999L;
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
+	       EINTR)
+		;
 }
