@@ -206,11 +206,12 @@ int v4v_ioctl(int fd, unsigned long req, void *arg)
 		return -1;
 	if (req == FIONREAD) {
 		/* As the kernel: bytes queued on a stream, the size of the
-		 * next datagram on a datagram socket. */
-		if (!s->mem)
-			v = 0;
-		else if (s->type == SOCK_STREAM)
+		 * next datagram on a datagram socket (whose ring a bind in
+		 * another thread may be making: handle says it is done). */
+		if (s->type == SOCK_STREAM)
 			v = stream_fionread(s);
+		else if (!__atomic_load_n(&s->handle, __ATOMIC_ACQUIRE))
+			v = 0;
 		else
 			v = dgram_next_size(s);
 		memcpy(arg, &v, sizeof(v));
@@ -221,7 +222,8 @@ int v4v_ioctl(int fd, unsigned long req, void *arg)
 		rc = fcntl(fd, F_SETFL, v ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
 		rc = rc ? -errno : 0;
 		if (!rc)
-			s->nonblock = v != 0;
+			__atomic_store_n(&s->nonblock, v != 0,
+					 __ATOMIC_RELAXED);
 	} else {
 		rc = -ENOTTY;
 	}

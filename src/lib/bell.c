@@ -84,10 +84,12 @@ int bell_wait(int fd, short events, int timeout_ms)
  * socket at end of file does. */
 static bool rx_ended(const struct v4v_sock *s)
 {
-	if (s->type != SOCK_STREAM || s->state == ST_LISTEN)
+	if (s->type != SOCK_STREAM ||
+	    __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == ST_LISTEN)
 		return false;
-	return s->rd_shut || (v4v_ring_tx_flags(&s->cons.r) &
-			      (V4V_RING_TX_FIN | V4V_RING_TX_RST));
+	return __atomic_load_n(&s->rd_shut, __ATOMIC_ACQUIRE) ||
+	       (v4v_ring_tx_flags(&s->cons.r) &
+		(V4V_RING_TX_FIN | V4V_RING_TX_RST));
 }
 
 /*
@@ -189,7 +191,8 @@ static bool hv_gone(const struct v4v_sock *s)
 {
 	char c;
 
-	if (s->type == SOCK_STREAM && s->state != ST_LISTEN)
+	if (s->type == SOCK_STREAM &&
+	    __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != ST_LISTEN)
 		return false;
 	return recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
@@ -212,7 +215,10 @@ int bell_rx_wait(struct v4v_sock *s, int flags, bool spin, uint64_t *t0)
 	if (!*t0)
 		*t0 = sock_now_us();
 	pthread_mutex_unlock(&s->rx_lock);
-	rc = bell_wait(s->fd, POLLIN, sock_time_left(s->rcvtimeo_ms, *t0));
+	rc = bell_wait(s->fd, POLLIN,
+		       sock_time_left(__atomic_load_n(&s->rcvtimeo_ms,
+						      __ATOMIC_RELAXED),
+				      *t0));
 	pthread_mutex_lock(&s->rx_lock);
 	return rc;
 }

@@ -67,13 +67,16 @@ ssize_t dgram_sendmsg(struct v4v_sock *s, const struct msghdr *msg, int flags)
 		return v4v_fail((int)rc);
 	pthread_mutex_lock(&s->tx_lock);
 	for (;;) {
-		rc = s->closing ? -EBADF : try_send(s, &dst, msg);
+		rc = sock_closing(s) ? -EBADF : try_send(s, &dst, msg);
 		if (rc != -EAGAIN || sock_nonblock(s, flags))
 			break;
 		if (!t0)
 			t0 = sock_now_us();
 		pthread_mutex_unlock(&s->tx_lock);
-		rc = bell_wait(s->fd, POLLOUT, sock_time_left(s->sndtimeo_ms, t0));
+		rc = bell_wait(s->fd, POLLOUT,
+			       sock_time_left(__atomic_load_n(&s->sndtimeo_ms,
+							      __ATOMIC_RELAXED),
+					      t0));
 		pthread_mutex_lock(&s->tx_lock);
 		if (rc)
 			break;
@@ -142,7 +145,7 @@ ssize_t dgram_recvmsg(struct v4v_sock *s, struct msghdr *msg, int flags)
 		return v4v_fail(rc);
 	pthread_mutex_lock(&s->rx_lock);
 	for (;;) {
-		rc = s->closing ? -EBADF : take_one(s, msg, flags, &ret);
+		rc = sock_closing(s) ? -EBADF : take_one(s, msg, flags, &ret);
 		if (rc)
 			break;
 		rc = bell_rx_wait(s, flags, true, &t0);

@@ -176,11 +176,12 @@ int sock_time_left(int timeout_ms, uint64_t t0)
  * microseconds is cheaper to wait for than a sleep and a wakeup. */
 bool sock_busy_wait(struct v4v_sock *s)
 {
+	int busy_us = __atomic_load_n(&s->busy_us, __ATOMIC_RELAXED);
 	uint64_t until;
 
-	if (!s->busy_us || !s->mem)
+	if (!busy_us || !s->mem)
 		return false;
-	until = sock_now_us() + (uint64_t)s->busy_us;
+	until = sock_now_us() + (uint64_t)busy_us;
 	/* While we poll, producers need not ring (RX_SPINNING). */
 	v4v_ring_spin_begin(&s->cons);
 	do {
@@ -261,7 +262,7 @@ int v4v_socket(int domain, int type, int protocol)
 	struct v4v_link_info info;
 	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
 	struct v4v_sock *s;
-	int rc;
+	int rc, fd;
 
 	if (domain != AF_V4V)
 		return (int)v4v_fail(-EAFNOSUPPORT);
@@ -286,8 +287,10 @@ int v4v_socket(int domain, int type, int protocol)
 	}
 	s->local.domid = info.domid;
 	s->max_dgram = info.max_dgram;
+	/* Installed, the socket is the application's: a close may free it. */
+	fd = s->fd;
 	rc = sock_install(s);
-	return rc ? (int)v4v_fail(rc) : s->fd;
+	return rc ? (int)v4v_fail(rc) : fd;
 }
 
 /* Make a new socket visible under its descriptor number. */
@@ -375,8 +378,9 @@ int sock_bind_ring(struct v4v_sock *s, uint32_t port)
 		s->mem = NULL;
 		return rc;
 	}
-	s->handle = handle;
 	s->local.port = got;
+	/* sock_ensure_bound looks without the lock: the ring first. */
+	__atomic_store_n(&s->handle, handle, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -451,11 +455,14 @@ int v4v_connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 	if (!s)
 		return -1;
+	/* A receive filters on the peer holding only rx_lock. */
 	if (addr && len >= sizeof(sa_family_t) &&
 	    addr->sa_family == AF_UNSPEC) {
+		pthread_mutex_lock(&s->rx_lock);
 		pthread_mutex_lock(&s->lock);
 		s->connected = false;
 		pthread_mutex_unlock(&s->lock);
+		pthread_mutex_unlock(&s->rx_lock);
 		sock_put(s);
 		return 0;
 	}
@@ -470,10 +477,12 @@ int v4v_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	if (!rc)
 		rc = sock_ensure_bound(s);
 	if (!rc) {
+		pthread_mutex_lock(&s->rx_lock);
 		pthread_mutex_lock(&s->lock);
 		s->peer = a;
 		s->connected = true;
 		pthread_mutex_unlock(&s->lock);
+		pthread_mutex_unlock(&s->rx_lock);
 	}
 	sock_put(s);
 	return rc ? (int)v4v_fail(rc) : 0;
@@ -509,9 +518,11 @@ int v4v_getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 	return rc ? (int)v4v_fail(rc) : 0;
 }
 
+/* The timeouts are read by sends and receives without the lock. */
 static int timeval_ms(const void *val, socklen_t len, int *out)
 {
 	struct timeval tv;
+	int ms;
 
 	if (len < sizeof(tv))
 		return -EINVAL;
@@ -519,11 +530,12 @@ static int timeval_ms(const void *val, socklen_t len, int *out)
 	if (tv.tv_sec < 0 || tv.tv_usec < 0 || tv.tv_usec >= 1000000)
 		return -EDOM;
 	if (tv.tv_sec == 0 && tv.tv_usec == 0)
-		*out = -1;
+		ms = -1;
 	else if (tv.tv_sec > INT_MAX / 1000 - 1)
-		*out = INT_MAX;
+		ms = INT_MAX;
 	else
-		*out = (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
+		ms = (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
+	__atomic_store_n(out, ms, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -559,7 +571,8 @@ static int setopt_locked(struct v4v_sock *s, int level, int name,
 	if (level == SOL_V4V && name == V4V_SO_BUSY_POLL) {
 		rc = int_opt(val, len, &v);
 		if (!rc)
-			s->busy_us = v < 0 ? 0 : v;
+			__atomic_store_n(&s->busy_us, v < 0 ? 0 : v,
+					 __ATOMIC_RELAXED);
 		return rc;
 	}
 	if (level != SOL_SOCKET)
@@ -634,7 +647,7 @@ static int getopt_locked(struct v4v_sock *s, int level, int name, void *val,
 	} else if (name == SO_DOMAIN) {
 		v = AF_V4V;
 	} else if (name == SO_ERROR) {
-		v = -s->err; /* streams: filled in by v4v_getsockopt */
+		v = -s->err; /* streams: see v4v_getsockopt */
 		s->err = 0;
 	} else if (name == SO_RCVBUF) {
 		v = (int)s->ring_size;
@@ -658,9 +671,10 @@ int v4v_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 
 	if (!s)
 		return -1;
-	/* A pending connect may complete now: it takes the lock itself. */
+	/* A reset in a stream's ring becomes its pending error first; that
+	 * takes the lock itself. */
 	if (level == SOL_SOCKET && name == SO_ERROR && s->type == SOCK_STREAM)
-		s->err = stream_so_error(s);
+		stream_so_error(s);
 	pthread_mutex_lock(&s->lock);
 	rc = val && len ? getopt_locked(s, level, name, val, len) : -EFAULT;
 	pthread_mutex_unlock(&s->lock);
@@ -681,7 +695,7 @@ static struct v4v_sock *unlink_fd(int fd)
 		if (s->aliases)
 			s->aliases--;
 		else
-			s->closing = true;
+			__atomic_store_n(&s->closing, true, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&table_lock);
 	return s;
@@ -710,7 +724,7 @@ int v4v_close(int fd)
 	 * the application's number goes now, the socket with its last. */
 	if (fd != s->fd)
 		close(fd);
-	if (!s->closing || !in_flight(s)) {
+	if (!sock_closing(s) || !in_flight(s)) {
 		sock_put(s);
 		return 0;
 	}
@@ -730,6 +744,7 @@ int v4v_close(int fd)
 int v4v_sock_move(int from, int to, int flags)
 {
 	struct v4v_sock **p, *s;
+	bool moved = false;
 
 	if (dup3(from, to, flags & O_CLOEXEC) < 0)
 		return -errno;
@@ -742,10 +757,11 @@ int v4v_sock_move(int from, int to, int flags)
 		if (p) {
 			*p = s;
 			s->fd = to;
+			moved = true;
 		}
 	}
 	pthread_mutex_unlock(&table_lock);
-	if (!s || s->aliases || !p)
+	if (!moved)
 		return -EBADF;
 	close(from);
 	return 0;
@@ -755,6 +771,7 @@ int v4v_sock_alias(int fd, int newfd)
 {
 	struct v4v_sock *s = sock_get(fd), **p;
 	int priv = -1;
+	bool shared;
 
 	if (!s)
 		return -errno;
@@ -766,8 +783,9 @@ int v4v_sock_alias(int fd, int newfd)
 		if (priv >= 0)
 			s->fd = priv;
 	}
+	shared = s->fd == fd;
 	pthread_mutex_unlock(&s->lock);
-	if (s->fd == fd) {
+	if (shared) {
 		sock_put(s);
 		return -errno;
 	}

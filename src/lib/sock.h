@@ -25,58 +25,127 @@
 
 enum stream_state { ST_NEW, ST_LISTEN, ST_CONNECTED };
 
-/* The sending side of a stream connection: the peer's ring. */
+/*
+ * Locking.  Each field of struct v4v_sock and struct stream_tx names what
+ * protects it:
+ *
+ *   lock	s->lock: binding, connecting, listening, shutdown, options,
+ *		the pending error
+ *   rx_lock	s->rx_lock: the receive ring's consumer side (receive,
+ *		accept, FIONREAD)
+ *   tx_lock	s->tx_lock: the sending side (the producer's position, the
+ *		doorbell fill)
+ *   table	table_lock in sock.c: the descriptor table and references
+ *   const	set before the socket can be used, then read-only: before
+ *		sock_install, or, for what binding and connecting make,
+ *		before the release store that publishes it (below)
+ *   atomic	written under the lock named, read without it through
+ *		__atomic loads; acquire where the reader goes on to use what
+ *		the writer set before it
+ *
+ * A field under two locks is written with both held and read with
+ * either.  sock_free runs once no reference is left and reads anything
+ * without a lock.
+ *
+ * Publication: binding or connecting fills the ring (mem, cons), the
+ * stream's grant (tx), local and peer under lock, then publishes them
+ * with a release store: of `handle` for a datagram socket (found by
+ * sock_ensure_bound), of `state` for a stream (ST_LISTEN, ST_CONNECTED).
+ * A caller that loaded that with acquire reads them without a lock: none
+ * changes again, except the positions, which rx_lock and tx_lock guard.
+ *
+ * Lock order: rx_lock, then lock, then tx_lock; table_lock and the link's
+ * lock (link.c) are innermost.  A receive takes lock for the pending
+ * error (take_err, die); connect takes rx_lock around lock to change a
+ * datagram socket's peer; shutdown takes tx_lock inside lock to order the
+ * end after the data.  Receives, accepts and sends drop their lock while
+ * they sleep in poll; but a blocking strict send sleeps in sendmsg with
+ * tx_lock, and a connect waiting for backlog room with lock.
+ */
+
+/* The sending side of a stream connection: the peer's ring.  Const (set by
+ * take_grant under lock before state becomes ST_CONNECTED, or before an
+ * accepted socket is installed) unless marked. */
 struct stream_tx {
 	bool direct;		/* we insert; else v4vd moves our writes */
 	bool gone;		/* the peer closed before we accepted */
-	bool dead;		/* reset: nothing more either way */
-	struct v4v_ring_prod prod;
+	bool dead;		/* atomic, set once under lock (with err):
+				 * reset, nothing more either way */
+	struct v4v_ring_prod prod; /* the position: tx_lock */
 	void *mem;
 	size_t memlen;
-	int bell;		/* the peer's doorbell; -1 if not direct, or
-				 * not fetched yet (peer_bell) */
+	int bell;		/* atomic, set once (take_grant, or peer_bell's
+				 * compare-exchange): the peer's doorbell; -1
+				 * if not direct, or not fetched yet */
 	uint32_t port;		/* the peer's ring */
 	uint32_t size;
 };
 
 struct v4v_sock {
-	int fd;
-	int bell;
-	int type;		/* SOCK_DGRAM or SOCK_STREAM */
-	int refs;		/* atomic: the table's and each call's */
-	int aliases;		/* more descriptor numbers (dup): fd is then
-				 * our private one */
-	bool closing;
+	int fd;			/* const, but v4v_sock_alias (lock) and
+				 * v4v_sock_move (table, before the
+				 * application has the socket) replace it:
+				 * a stale copy names the same open socket */
+	int bell;		/* const */
+	int type;		/* const: SOCK_DGRAM or SOCK_STREAM */
+	int refs;		/* table: the table's and each call's */
+	int aliases;		/* table: more descriptor numbers (dup): fd
+				 * is then our private one */
+	bool closing;		/* atomic, set once under table: see
+				 * sock_closing */
 	pthread_mutex_t lock;	/* binding, connecting, options */
 	pthread_mutex_t rx_lock;/* the ring's consumer side */
 	pthread_mutex_t tx_lock;/* sending */
-	v4v_handle_t handle;	/* the ring's link handle; 0 if unbound */
-	struct v4v_addr local;
-	struct v4v_addr peer;
-	bool connected;
-	bool filled;		/* tx: doorbell filled, fd not writable */
-	bool nonblock;		/* cached O_NONBLOCK (see sock_nonblock) */
-	bool strict;		/* the hypervisor mediates all data */
-	void *mem;
-	size_t memlen;
-	uint32_t ring_size;
-	uint32_t listen_ring;	/* listener ring size, set by listen */
-	uint32_t max_dgram;
-	struct v4v_ring_cons cons;
-	int rcvtimeo_ms;	/* -1: forever */
-	int sndtimeo_ms;
-	int busy_us;
+	v4v_handle_t handle;	/* lock; a datagram socket's is published
+				 * (release), a stream's const from
+				 * ST_LISTEN or ST_CONNECTED on: the ring's
+				 * link handle; 0 if unbound */
+	struct v4v_addr local;	/* domid const; port lock, const once
+				 * published */
+	struct v4v_addr peer;	/* datagram: lock and rx_lock; stream:
+				 * lock, const from ST_CONNECTED on */
+	bool connected;		/* lock and rx_lock: a datagram socket's
+				 * peer is set */
+	bool filled;		/* tx_lock: doorbell filled, fd not
+				 * writable */
+	bool nonblock;		/* atomic (relaxed), no lock: a cache of
+				 * O_NONBLOCK (see sock_nonblock) */
+	bool strict;		/* const: the hypervisor mediates all data */
+	void *mem;		/* lock, const once published */
+	size_t memlen;		/* lock, const once published */
+	uint32_t ring_size;	/* lock, const once bound (set_rcvbuf) */
+	uint32_t listen_ring;	/* lock: listener ring size, set by listen */
+	uint32_t max_dgram;	/* const */
+	struct v4v_ring_cons cons; /* the view (r): lock, const once
+				    * published; the position: rx_lock */
+	int rcvtimeo_ms;	/* atomic (relaxed), written under lock;
+				 * -1: forever */
+	int sndtimeo_ms;	/* atomic (relaxed), written under lock */
+	int busy_us;		/* atomic (relaxed), written under lock */
 	/* stream sockets */
-	enum stream_state state;
-	uint32_t conid;
-	uint32_t rx_off;	/* bytes already read of the current message */
-	bool rd_shut, wr_shut;
-	bool linger0;		/* SO_LINGER {1, 0}: close aborts */
-	int err;		/* pending SO_ERROR, negative errno */
-	int inet_fd;		/* client: a bound TCP socket for CONNECT */
-	uint16_t peer_inet_port;/* accepted: the client's TCP port, or 0 */
-	struct stream_tx tx;
+	enum stream_state state;/* atomic, written under lock: release,
+				 * read without it with acquire */
+	uint32_t conid;		/* lock */
+	uint32_t rx_off;	/* rx_lock: bytes already read of the
+				 * current message */
+	bool rd_shut;		/* atomic, written under lock */
+	bool wr_shut;		/* atomic, written under lock, and tx_lock
+				 * unless strict (stream_shutdown) */
+	bool linger0;		/* lock: SO_LINGER {1, 0}: close aborts */
+	int err;		/* lock: pending SO_ERROR, negative errno */
+	int inet_fd;		/* lock: client: a bound TCP socket for
+				 * CONNECT */
+	uint16_t peer_inet_port;/* const: accepted: the client's TCP port,
+				 * or 0 */
+	struct stream_tx tx;	/* see struct stream_tx */
 };
+
+/* v4v_close sets `closing`, then wakes the calls blocked on the socket:
+ * they look at it on every pass, without table_lock. */
+static inline bool sock_closing(const struct v4v_sock *s)
+{
+	return __atomic_load_n(&s->closing, __ATOMIC_ACQUIRE);
+}
 
 /* sock.c: the descriptor table.  sock_get takes a reference (NULL and
  * errno ENOTSOCK/EBADF if fd is not ours); sock_put drops it. */
@@ -136,7 +205,7 @@ ssize_t stream_sendmsg(struct v4v_sock *s, const struct msghdr *msg,
 		       int flags);
 ssize_t stream_recvmsg(struct v4v_sock *s, struct msghdr *msg, int flags);
 int stream_shutdown(struct v4v_sock *s, int how);
-int stream_so_error(struct v4v_sock *s);
+void stream_so_error(struct v4v_sock *s);
 int stream_fionread(struct v4v_sock *s);
 void stream_release(struct v4v_sock *s);
 

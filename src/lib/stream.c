@@ -86,8 +86,8 @@ int stream_listen(struct v4v_sock *s, int backlog)
 	/* SO_RCVBUF set on a listener is for the sockets it accepts. */
 	s->listen_ring = backlog_ring(backlog);
 	rc = sock_bind_ring(s, s->local.port);
-	if (!rc)
-		s->state = ST_LISTEN;
+	if (!rc) /* accept looks without the lock: the ring first */
+		__atomic_store_n(&s->state, ST_LISTEN, __ATOMIC_RELEASE);
 out:
 	pthread_mutex_unlock(&s->lock);
 	return rc;
@@ -246,8 +246,8 @@ static void die(struct v4v_sock *s, int err)
 {
 	pthread_mutex_lock(&s->lock);
 	if (!s->tx.dead) {
-		s->tx.dead = true;
 		s->err = err;
+		__atomic_store_n(&s->tx.dead, true, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&s->lock);
 }
@@ -268,13 +268,12 @@ static int rx_reset(struct v4v_sock *s)
 	return take_err(s, 0);
 }
 
-/* SO_ERROR: the pending error, reported once, as the kernel does. */
-int stream_so_error(struct v4v_sock *s)
+/* SO_ERROR: a reset in our ring becomes the pending error, which
+ * v4v_getsockopt then reports once, under the lock, as the kernel does. */
+void stream_so_error(struct v4v_sock *s)
 {
-	if (s->state != ST_CONNECTED)
-		return take_err(s, 0);
-	see_reset(s);
-	return take_err(s, 0);
+	if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == ST_CONNECTED)
+		see_reset(s);
 }
 
 /* A send found the peer's socket gone (the flag, or the ring or kernel
@@ -295,7 +294,7 @@ static long send_check(struct v4v_sock *s, size_t total)
 {
 	if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != ST_CONNECTED)
 		return -ENOTCONN;
-	if (s->wr_shut)
+	if (__atomic_load_n(&s->wr_shut, __ATOMIC_ACQUIRE))
 		return -EPIPE;
 	see_reset(s);
 	if (__atomic_load_n(&s->tx.dead, __ATOMIC_ACQUIRE))
@@ -360,7 +359,7 @@ static struct v4v_sock *new_conn_sock(struct v4v_sock *lst, int flags)
 	ns->local = lst->local;
 	ns->max_dgram = lst->max_dgram;
 	ns->ring_size = lst->ring_size;
-	ns->busy_us = lst->busy_us;
+	ns->busy_us = __atomic_load_n(&lst->busy_us, __ATOMIC_RELAXED);
 	return ns;
 }
 
@@ -508,14 +507,15 @@ int stream_accept(struct v4v_sock *s, struct sockaddr *addr, socklen_t *len,
 		  int flags)
 {
 	struct v4v_sock *ns = NULL;
+	struct v4v_addr peer;
 	uint64_t t0 = 0;
-	int rc;
+	int rc, fd;
 
-	if (s->state != ST_LISTEN)
+	if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != ST_LISTEN)
 		return -EINVAL;
 	pthread_mutex_lock(&s->rx_lock);
 	for (;;) {
-		rc = s->closing ? -EBADF : accept_one(s, flags, &ns);
+		rc = sock_closing(s) ? -EBADF : accept_one(s, flags, &ns);
 		if (rc)
 			break;
 		rc = bell_rx_wait(s, 0, false, &t0);
@@ -525,11 +525,14 @@ int stream_accept(struct v4v_sock *s, struct sockaddr *addr, socklen_t *len,
 	pthread_mutex_unlock(&s->rx_lock);
 	if (rc < 0)
 		return rc;
+	/* Installed, the socket is the application's: a close may free it. */
+	peer = ns->peer;
+	fd = ns->fd;
 	rc = sock_install(ns);
 	if (rc)
 		return rc;
-	sock_addr_out(&ns->peer, addr, len);
-	return ns->fd;
+	sock_addr_out(&peer, addr, len);
+	return fd;
 }
 
 /* ---- sending ---- */
@@ -577,7 +580,7 @@ static ssize_t strict_send(struct v4v_sock *s, const struct msghdr *msg,
 		n = -errno;
 	pthread_mutex_unlock(&s->tx_lock);
 	/* v4vd shut our stream down: the peer went after send_check. */
-	if (n == -EPIPE && !s->wr_shut)
+	if (n == -EPIPE && !__atomic_load_n(&s->wr_shut, __ATOMIC_ACQUIRE))
 		n = send_to_gone(s, iov_len(msg->msg_iov, msg->msg_iovlen));
 	return n;
 }
@@ -678,6 +681,7 @@ ssize_t stream_sendmsg(struct v4v_sock *s, const struct msghdr *msg,
 {
 	size_t total = iov_len(msg->msg_iov, msg->msg_iovlen), done = 0;
 	uint64_t t0 = 0;
+	bool shut;
 	long rc;
 
 	if (flags & ~(MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE))
@@ -689,10 +693,15 @@ ssize_t stream_sendmsg(struct v4v_sock *s, const struct msghdr *msg,
 		return strict_send(s, msg, flags);
 	pthread_mutex_lock(&s->tx_lock);
 	while (done < total) {
-		rc = s->closing ? -EBADF
-				: put_chunk(s, msg->msg_iov,
-					    (int)msg->msg_iovlen, done,
-					    total - done);
+		/* wr_shut again, under tx_lock: a shutdown since send_check
+		 * has set the end, and nothing may follow it. */
+		if (sock_closing(s))
+			rc = -EBADF;
+		else if (s->wr_shut)
+			rc = -EPIPE;
+		else
+			rc = put_chunk(s, msg->msg_iov, (int)msg->msg_iovlen,
+				       done, total - done);
 		if (rc >= 0) {
 			done += (size_t)rc;
 			continue;
@@ -708,7 +717,9 @@ ssize_t stream_sendmsg(struct v4v_sock *s, const struct msghdr *msg,
 			t0 = sock_now_us();
 		pthread_mutex_unlock(&s->tx_lock);
 		rc = bell_wait(s->fd, POLLOUT,
-			       sock_time_left(s->sndtimeo_ms, t0));
+			       sock_time_left(__atomic_load_n(&s->sndtimeo_ms,
+							      __ATOMIC_RELAXED),
+					      t0));
 		pthread_mutex_lock(&s->tx_lock);
 		if (rc)
 			break;
@@ -718,10 +729,11 @@ ssize_t stream_sendmsg(struct v4v_sock *s, const struct msghdr *msg,
 	 * unwritable: the peer empties the doorbell when it frees room. */
 	if ((done || rc >= 0) && rc != -EAGAIN)
 		room_again(s);
+	shut = s->wr_shut;
 	pthread_mutex_unlock(&s->tx_lock);
 	/* The peer's socket went after send_check (RX_CLOSED in its ring
 	 * comes just before TX_GONE in ours). */
-	if (rc == -EPIPE)
+	if (rc == -EPIPE && !shut)
 		return send_to_gone(s, total);
 	return done ? (ssize_t)done : rc;
 }
@@ -814,7 +826,7 @@ static int empty_reason(struct v4v_sock *s)
 		return rx_reset(s);
 	if ((f & V4V_RING_TX_FIN) && !v4v_ring_used(&s->cons))
 		return 0;
-	if (s->rd_shut)
+	if (__atomic_load_n(&s->rd_shut, __ATOMIC_ACQUIRE))
 		return 0;
 	return 1;
 }
@@ -828,7 +840,7 @@ ssize_t stream_recvmsg(struct v4v_sock *s, struct msghdr *msg, int flags)
 	if (flags & ~(MSG_DONTWAIT | MSG_PEEK | MSG_WAITALL | MSG_NOSIGNAL |
 		      MSG_TRUNC))
 		return -EOPNOTSUPP;
-	if (s->state == ST_NEW || s->state == ST_LISTEN)
+	if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != ST_CONNECTED)
 		return -ENOTCONN;
 	msg->msg_flags = 0;
 	msg->msg_controllen = 0;
@@ -838,8 +850,8 @@ ssize_t stream_recvmsg(struct v4v_sock *s, struct msghdr *msg, int flags)
 		return 0;
 	pthread_mutex_lock(&s->rx_lock);
 	for (;;) {
-		rc = s->closing ? -EBADF
-				: take_bytes(s, msg, got, want, flags);
+		rc = sock_closing(s) ? -EBADF
+				     : take_bytes(s, msg, got, want, flags);
 		if (rc < 0)
 			break;
 		got += (size_t)rc;
@@ -865,7 +877,9 @@ int stream_fionread(struct v4v_sock *s)
 {
 	int n;
 
-	if (s->state == ST_LISTEN)
+	/* Only a connection's ring holds payload; one still connecting may
+	 * lose its ring to a failed connect under our feet. */
+	if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != ST_CONNECTED)
 		return 0;
 	pthread_mutex_lock(&s->rx_lock);
 	n = (int)v4v_ring_pending(&s->cons) - (int)s->rx_off;
@@ -883,10 +897,18 @@ int stream_shutdown(struct v4v_sock *s, int how)
 		return -ENOTCONN;
 	}
 	if (how != SHUT_WR)
-		s->rd_shut = true;
+		__atomic_store_n(&s->rd_shut, true, __ATOMIC_RELEASE);
 	if (how != SHUT_RD && !s->wr_shut) {
-		s->wr_shut = true;
+		/* The end goes after what a send in progress places, and no
+		 * send places more after it: they look at wr_shut under
+		 * tx_lock.  A strict stream's kernel socket orders its end
+		 * itself, and its blocking send sleeps holding tx_lock. */
+		if (!s->strict)
+			pthread_mutex_lock(&s->tx_lock);
+		__atomic_store_n(&s->wr_shut, true, __ATOMIC_RELEASE);
 		peer_flag(s, V4V_RING_TX_FIN);
+		if (!s->strict)
+			pthread_mutex_unlock(&s->tx_lock);
 	}
 	pthread_mutex_unlock(&s->lock);
 	/* Wake our own readers: they now see end of file. */
