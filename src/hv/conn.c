@@ -143,7 +143,7 @@ int hv_connect(struct hv *hv, struct hv_domain *d,
 		return rc;
 	mine->inet_fd = inet_fd;
 	if (inet_fd >= 0)
-		hv->nfds++;
+		hv_fds_charge(hv, mine->dom->uid, 1);
 	if (hv->cfg.strict)
 		hv_pump_start(hv, mine); /* into the queued ring at once */
 	hv_log(HV_LOG_DEBUG, "connect %u:%u -> %u:%u (conid %u)", d->domid,

@@ -101,7 +101,7 @@ void hv_ctl_accept(struct hv *hv)
 	}
 	list_add_tail(&hv->conns, &c->link);
 	hv->nconns++;
-	hv->nfds++;
+	hv_fds_charge(hv, c->uid, 1);
 	hv_log(HV_LOG_DEBUG, "connection from pid %d uid %u", (int)c->pid,
 	       (unsigned)c->uid);
 }
@@ -116,7 +116,7 @@ void hv_ctl_close(struct hv *hv, struct hv_conn *c, const char *why)
 	close(c->fd);
 	list_del(&c->link);
 	hv->nconns--;
-	hv->nfds--;
+	hv_fds_charge(hv, c->uid, -1);
 	free(c);
 	if (d) {
 		d->nconns--;

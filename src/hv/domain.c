@@ -89,7 +89,7 @@ int hv_domain_new(struct hv *hv, struct hv_conn *c, const char *name)
 	rc = alloc_domid(hv, &id);
 	if (rc)
 		return rc;
-	if (!hv_fds_left(hv, c->admin, 1))
+	if (!hv_fds_left(hv, c->admin, c->uid, 1))
 		return -EMFILE;
 	d = calloc(1, sizeof(*d));
 	if (!d)
@@ -105,7 +105,7 @@ int hv_domain_new(struct hv *hv, struct hv_conn *c, const char *name)
 	d->uid = c->uid;
 	d->admin = c->admin;
 	d->netns = c->netns;
-	hv->nfds++;
+	hv_fds_charge(hv, d->uid, 1);
 	d->nconns = 1;
 	d->next_port = V4V_PORT_EPHEMERAL_MIN;
 	hv->domains[id] = d;
@@ -147,6 +147,6 @@ void hv_domain_put(struct hv *hv, struct hv_domain *d)
 	hv->domains[d->domid] = NULL;
 	hv->ndomains--;
 	close(d->cap_fd);
-	hv->nfds--;
+	hv_fds_charge(hv, d->uid, -1);
 	free(d);
 }

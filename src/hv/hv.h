@@ -30,6 +30,7 @@ struct hv_config {
 	uint32_t max_conns;	/* control connections in all */
 	uint32_t max_conns_uid;	/* of one non-admin user; 0: max_conns / 4 */
 	uint64_t max_fds;	/* held for domains; 0: from RLIMIT_NOFILE */
+	uint64_t max_fds_uid;	/* of one non-admin user; 0: a quarter */
 	uint32_t policy;	/* viptables default */
 	bool have_admin_gid;
 	gid_t admin_gid;
@@ -66,6 +67,12 @@ struct hv_conn {
 	uid_t uid;
 	ino_t netns;		/* the peer process's network namespace */
 	struct list link;
+};
+
+/* Descriptors v4vd holds for one user's domains and connections. */
+struct hv_uid_fds {
+	uid_t uid;
+	uint64_t n;
 };
 
 /* A sender queued for space in a full ring, named by its own ring. */
@@ -130,6 +137,9 @@ struct hv {
 	uint32_t ndomains;
 	uint64_t nfds;		/* held for domains: see limits.c */
 	uint64_t fd_budget;
+	uint64_t fd_budget_uid;	/* of one user who is not an administrator */
+	struct hv_uid_fds *uid_fds; /* per user holding any: limits.c */
+	uint32_t nuid_fds, uid_fds_cap;
 	uint32_t nrings;
 	uint32_t next_handle;
 	v4v_domid_t next_domid;
@@ -191,9 +201,12 @@ void hv_bell_ring(int bell);
 
 /* limits.c */
 void hv_limits_init(struct hv *hv);
-/* May v4vd hold `n` more descriptors for a domain (or a connection) of an
- * administrator or not?  Else the caller's error is EMFILE. */
-bool hv_fds_left(const struct hv *hv, bool admin, uint32_t n);
+/* May v4vd hold `n` more descriptors for a domain (or a connection) of
+ * user `uid`, an administrator or not?  Else the caller's error is
+ * EMFILE.  hv_fds_charge then counts `n` (negative: gives back). */
+bool hv_fds_left(struct hv *hv, bool admin, uid_t uid, uint32_t n);
+void hv_fds_charge(struct hv *hv, uid_t uid, int n);
+void hv_limits_fini(struct hv *hv);
 /* Why a process of `uid` may not have one more control connection, or
  * NULL if it may. */
 const char *hv_conn_limit(struct hv *hv, uid_t uid, bool admin);

@@ -51,6 +51,8 @@ static const char usage[] =
 "      --max-fds N          descriptors v4vd may hold for domains (default:\n"
 "                           its open-file limit, raised to the hard limit,\n"
 "                           less 32); the last 1/16 is for administrators\n"
+"      --max-fds-per-uid N  of those, what one user who is not an\n"
+"                           administrator may hold (default: a quarter)\n"
 "  -h, --help               show this help and exit\n"
 "  -V, --version            show the version and exit\n"
 "\n"
@@ -59,7 +61,7 @@ static const char usage[] =
 
 enum { OPT_STRICT = 256, OPT_SYSLOG, OPT_POLICY, OPT_ADMIN_GROUP,
        OPT_MAX_RING, OPT_QUOTA, OPT_MAX_RINGS, OPT_MAX_CONNS,
-       OPT_MAX_CONNS_UID, OPT_MAX_FDS };
+       OPT_MAX_CONNS_UID, OPT_MAX_FDS, OPT_MAX_FDS_UID };
 
 static const struct option longopts[] = {
 	{ "socket", required_argument, NULL, 's' },
@@ -75,6 +77,7 @@ static const struct option longopts[] = {
 	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
 	{ "max-conns-per-uid", required_argument, NULL, OPT_MAX_CONNS_UID },
 	{ "max-fds", required_argument, NULL, OPT_MAX_FDS },
+	{ "max-fds-per-uid", required_argument, NULL, OPT_MAX_FDS_UID },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ 0 }
@@ -153,13 +156,16 @@ static void parse_args(int argc, char **argv, struct hv_config *cfg)
 		case OPT_MAX_RINGS:
 		case OPT_MAX_CONNS:
 		case OPT_MAX_CONNS_UID:
-		case OPT_MAX_FDS: {
+		case OPT_MAX_FDS:
+		case OPT_MAX_FDS_UID: {
 			uint64_t v = parse_size(optarg, "a count");
 
 			if (!v || v > UINT32_MAX)
 				die_usage("count out of range: '%s'", optarg);
 			if (o == OPT_MAX_FDS)
 				cfg->max_fds = v;
+			else if (o == OPT_MAX_FDS_UID)
+				cfg->max_fds_uid = v;
 			else if (o == OPT_MAX_RINGS)
 				cfg->max_rings = (uint32_t)v;
 			else if (o == OPT_MAX_CONNS)
@@ -377,6 +383,7 @@ static void hv_shutdown(struct hv *hv)
 	htab_fini(&hv->rings_by_handle);
 	htab_fini(&hv->rings_by_bell);
 	vipt_free(hv->vipt);
+	hv_limits_fini(hv);
 }
 
 /* Fork into the background; the parent waits for the child's start-up

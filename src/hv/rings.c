@@ -161,7 +161,7 @@ static int check_register(struct hv *hv, struct hv_domain *d,
 	}
 	if (!quota_left(hv, d, req->size))
 		return -EDQUOT;
-	if (!hv_fds_left(hv, d->admin, 2))
+	if (!hv_fds_left(hv, d->admin, d->uid, 2))
 		return -EMFILE;
 	if (req->port && find_exact(hv, d->domid, req->port, req->partner))
 		return -EADDRINUSE;
@@ -207,7 +207,7 @@ static void link_ring(struct hv *hv, struct hv_ring *r)
 {
 	r->handle = alloc_handle(hv);
 	r->seen_ms = hv_now_ms();
-	hv->nfds += ring_fds(r);
+	hv_fds_charge(hv, r->dom->uid, (int)ring_fds(r));
 	if (r->bell >= 0)
 		htab_add(&hv->rings_by_bell, &r->by_bell, r->bell_ino);
 	htab_add(&hv->rings_by_addr, &r->by_addr, addr_key(r->dom->domid,
@@ -348,7 +348,7 @@ void hv_ring_destroy(struct hv *hv, struct hv_ring *r, const char *why)
 	 * then senders waiting for space retry and learn it is gone. */
 	hv_conn_ring_gone(hv, r);
 	hv_ring_wake(hv, r, true);
-	hv->nfds -= ring_fds(r);
+	hv_fds_charge(hv, r->dom->uid, -(int)ring_fds(r));
 	hv_guardian_forget(hv, r);
 	if (r->memfd >= 0)
 		close(r->memfd);
@@ -494,7 +494,7 @@ int hv_ring_make(struct hv *hv, struct hv_domain *d, v4v_domid_t partner,
 	if (!quota_left(hv, d, size))
 		return -EDQUOT;
 	/* Its memfd, the accepting socket's doorbell, a client's socket. */
-	if (!hv_fds_left(hv, d->admin, 3))
+	if (!hv_fds_left(hv, d->admin, d->uid, 3))
 		return -EMFILE;
 	r = calloc(1, sizeof(*r));
 	if (!r)
@@ -535,7 +535,7 @@ int hv_ring_adopt_bell(struct hv *hv, struct hv_ring *r, int bell)
 	r->bell = bell;
 	r->bell_ino = ino;
 	r->queued = false;
-	hv->nfds++;
+	hv_fds_charge(hv, r->dom->uid, 1);
 	htab_add(&hv->rings_by_bell, &r->by_bell, ino);
 	hv_guardian_watch(hv, r);
 	return 0;

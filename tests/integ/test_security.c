@@ -992,8 +992,8 @@ static int try_ring(void *arg)
 }
 
 /* v4vd with few descriptors to give (--max-fds): a user who takes all it
- * may gets EMFILE and keeps its domain; root still makes rings and
- * looks. */
+ * may (a quarter, --max-fds-per-uid) gets EMFILE and keeps its domain;
+ * another user and root still make rings, and root looks. */
 static void test_fd_flood(void)
 {
 	char *saved = strdup(getenv(V4VP_SOCKET_ENV));
@@ -1009,6 +1009,7 @@ static void test_fd_flood(void)
 	gate_init(&a.done);
 	pa = dom_spawn(fd_hog, &a);
 	CHECK_EQ(gate_wait(&a.held), EMFILE);
+	CHECK_EQ(dom_wait(dom_spawn(try_ring, (void *)(uintptr_t)4242)), 0);
 	CHECK_EQ(dom_wait(dom_spawn(try_ring, NULL)), 0);
 	CHECK(hv_counters(&h) && h.ndomains == 1);
 	gate_open(&a.done, 1);
