@@ -40,6 +40,9 @@ typedef uint64_t v4v_handle_t;
  * (docs/protocol.md), which libv4v checks at build time. */
 #define V4V_LINK_HV_STRICT 1u	/* hv_flags: v4vd runs with --strict */
 #define V4V_LINK_REG_LISTEN 1u	/* register: a stream listener */
+#define V4V_LINK_REG_TXQ 2u	/* register (strict): the memfd holds the
+				 * connection's transmit queue after the
+				 * ring, a second ring of the same size */
 #define V4V_LINK_UNREG_NOW 1u	/* unregister: do not wait for the peer */
 #define V4V_LINK_SHUT_FIN 1u	/* shutdown: an orderly end of sending */
 #define V4V_LINK_SHUT_RST 2u	/* shutdown: a reset */

@@ -117,6 +117,9 @@ int hv_connect(struct hv *hv, struct hv_domain *d,
 	if (mine->partner != req->dst.domid || mine->state != HV_RING_PLAIN ||
 	    req->filler || inet_port_of(inet_fd, &port))
 		return -EINVAL;
+	/* Strict: the client writes into its transmit queue, or nowhere. */
+	if (hv->cfg.strict && !mine->has_txq)
+		return -EINVAL;
 	lst = hv_ring_route(hv, &req->dst, d->domid);
 	if (!lst || !lst->listening) {
 		d->c.norings++;
@@ -160,8 +163,11 @@ static int grant_of(struct hv *hv, struct hv_ring *peer,
 	out->peer_size = peer->size;
 	out->tx = peer->prod.tx;
 	fds[0] = fds[1] = -1;
-	if (hv->cfg.strict)
+	if (hv->cfg.strict) {
+		out->flags = V4VP_GRANT_TXQ;
+		out->tx = 0;
 		return 0;
+	}
 	out->flags = V4VP_GRANT_DIRECT;
 	fds[0] = peer->memfd;
 	/* A queued ring has no doorbell until its server accepts. */
@@ -177,12 +183,9 @@ static int grant_of(struct hv *hv, struct hv_ring *peer,
  * mode the kernel socket itself is the buffer, drained by the pump. */
 static void wake_writer(struct hv *hv, struct hv_ring *r)
 {
-	char buf[4096];
-
 	if (hv->cfg.strict || r->bell < 0)
 		return;
-	while (recv(r->bell, buf, sizeof(buf), MSG_DONTWAIT) > 0)
-		;
+	hv_bell_drain(r->bell);
 }
 
 /* A queued connection that will never be accepted: the client is reset,
@@ -312,6 +315,9 @@ void hv_conn_ring_gone(struct hv *hv, struct hv_ring *r)
 	if (r->state != HV_RING_LINKED || !peer)
 		return;
 	v4v_ring_set_rx_flag(&r->prod.r, V4V_RING_RX_CLOSED);
+	/* Nobody will take what the peer queues now: its sends fail. */
+	if (peer->has_txq)
+		v4v_ring_set_rx_flag(&peer->txq.r, V4V_RING_RX_CLOSED);
 	/* After an abortive close's RST, no FIN: the reader must see the
 	 * reset, not end of file. */
 	if (unread)

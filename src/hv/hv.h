@@ -31,6 +31,7 @@ struct hv_config {
 	uint32_t max_conns_uid;	/* of one non-admin user; 0: max_conns / 4 */
 	uint64_t max_fds;	/* held for domains; 0: from RLIMIT_NOFILE */
 	uint64_t max_fds_uid;	/* of one non-admin user; 0: a quarter */
+	uint32_t copy_idle_us;	/* engine.c: polling after the last work */
 	uint32_t policy;	/* viptables default */
 	bool have_admin_gid;
 	gid_t admin_gid;
@@ -107,13 +108,23 @@ struct hv_ring {
 				 * gets for queued connections */
 	bool granted;		/* the peer produces into this ring itself */
 	bool listening;		/* a stream listener: takes SYNs */
-	bool pumping;		/* strict stream: we move its owner's writes */
-	bool stalled;		/* pump waits for room in the peer's ring */
-	bool eof;		/* pump read the end of its owner's writes */
+	bool pumping;		/* strict stream: the engine moves its owner's
+				 * writes, from txq (on hv->engine.active) */
+	bool stalled;		/* the engine waits for room in the peer's
+				 * ring */
+	bool eof;		/* the engine met the end of the owner's
+				 * writes (or reset the connection) */
 	bool dying;		/* closed; waits to deliver its last data */
 	bool guarded_bell;	/* the guardian has the doorbell */
 	bool guarded_mem;	/* the guardian has the header */
 	struct v4v_ring_prod prod;
+	/* Strict connection rings: the owner's transmit queue, the second
+	 * ring of the memfd (V4VP_REG_TXQ), which the engine consumes;
+	 * txq_off: bytes of its current message already copied. */
+	bool has_txq;
+	struct v4v_ring_cons txq;
+	uint32_t txq_off;
+	struct list active;
 	struct hv_waiter *waiters;
 	uint32_t nwaiters, capwaiters;
 	struct v4vp_counters c;
@@ -125,8 +136,20 @@ struct hv_ring {
 	struct list link;	/* all rings, in handle order */
 };
 
+/* engine.c: the strict-mode copy engine. */
+struct hv_engine {
+	struct list active;	/* pumping rings */
+	bool awake;		/* polling; else every queue is armed */
+	uint64_t last_work_ns;
+	uint64_t busy_ns;	/* time spent in turns that moved data */
+	uint64_t wakeups;	/* from sleep, by a doorbell or a request */
+	uint64_t msgs, bytes;
+	uint64_t resets;	/* connections reset for a corrupt queue */
+};
+
 struct hv {
 	struct hv_config cfg;
+	struct hv_engine engine;
 	int epfd;
 	int listen_fd;
 	int sig_fd;
@@ -198,6 +221,7 @@ void hv_ring_del_waiter(struct hv_ring *r, uint32_t handle);
 /* Wake queued senders that fit now (all of them if `all`). */
 void hv_ring_wake(struct hv *hv, struct hv_ring *r, bool all);
 void hv_bell_ring(int bell);
+void hv_bell_drain(int bell);
 
 /* limits.c */
 void hv_limits_init(struct hv *hv);
@@ -231,10 +255,16 @@ int hv_shutdown_ring(struct hv *hv, struct hv_domain *d,
 /* A ring is going away: tell its peer or its pending clients. */
 void hv_conn_ring_gone(struct hv *hv, struct hv_ring *r);
 
-/* pump.c: strict-mode stream data */
+/* engine.c: strict-mode stream data.  start: r's owner writes into its
+ * queue from now on; forget: r goes; pump: data or room came; bell: r's
+ * doorbell is readable; turn: the engine's work after each event, which
+ * returns the next epoll timeout. */
 bool hv_pumps(const struct hv *hv, const struct hv_ring *r);
 void hv_pump_start(struct hv *hv, struct hv_ring *r);
+void hv_pump_forget(struct hv *hv, struct hv_ring *r);
 void hv_pump(struct hv *hv, struct hv_ring *r);
+void hv_pump_bell(struct hv *hv, struct hv_ring *r);
+int hv_engine_turn(struct hv *hv);
 bool hv_pump_linger(struct hv *hv, struct hv_ring *r);
 bool hv_pump_out(struct hv *hv, struct hv_ring *r);
 void hv_ring_event(struct hv *hv, struct hv_ring *r, uint32_t events);

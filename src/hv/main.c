@@ -53,6 +53,8 @@ static const char usage[] =
 "                           less 32); the last 1/16 is for administrators\n"
 "      --max-fds-per-uid N  of those, what one user who is not an\n"
 "                           administrator may hold (default: a quarter)\n"
+"      --copy-idle-us US    strict mode: how long the copy engine keeps\n"
+"                           polling after its last copy (default 100)\n"
 "  -h, --help               show this help and exit\n"
 "  -V, --version            show the version and exit\n"
 "\n"
@@ -61,7 +63,8 @@ static const char usage[] =
 
 enum { OPT_STRICT = 256, OPT_SYSLOG, OPT_POLICY, OPT_ADMIN_GROUP,
        OPT_MAX_RING, OPT_QUOTA, OPT_MAX_RINGS, OPT_MAX_CONNS,
-       OPT_MAX_CONNS_UID, OPT_MAX_FDS, OPT_MAX_FDS_UID };
+       OPT_MAX_CONNS_UID, OPT_MAX_FDS, OPT_MAX_FDS_UID,
+       OPT_COPY_IDLE };
 
 static const struct option longopts[] = {
 	{ "socket", required_argument, NULL, 's' },
@@ -78,6 +81,7 @@ static const struct option longopts[] = {
 	{ "max-conns-per-uid", required_argument, NULL, OPT_MAX_CONNS_UID },
 	{ "max-fds", required_argument, NULL, OPT_MAX_FDS },
 	{ "max-fds-per-uid", required_argument, NULL, OPT_MAX_FDS_UID },
+	{ "copy-idle-us", required_argument, NULL, OPT_COPY_IDLE },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ 0 }
@@ -148,6 +152,15 @@ static void parse_args(int argc, char **argv, struct hv_config *cfg)
 				die_usage("--max-ring-size must be between "
 					  "256 and 1G, not '%s'", optarg);
 			cfg->max_ring_size = (uint32_t)v;
+			break;
+		}
+		case OPT_COPY_IDLE: {
+			uint64_t v = parse_size(optarg, "--copy-idle-us");
+
+			if (v > 1000000)
+				die_usage("--copy-idle-us must be at most "
+					  "1000000, not '%s'", optarg);
+			cfg->copy_idle_us = (uint32_t)v;
 			break;
 		}
 		case OPT_QUOTA:
@@ -293,6 +306,7 @@ static int hv_init(struct hv *hv)
 	hv->next_domid = 1;
 	list_init(&hv->conns);
 	list_init(&hv->rings);
+	list_init(&hv->engine.active);
 	hv->vipt = vipt_new(hv->cfg.policy);
 	if (!hv->vipt || htab_init(&hv->rings_by_addr, 1024) ||
 	    htab_init(&hv->rings_by_handle, 1024) ||
@@ -335,9 +349,11 @@ static void handle_event(struct hv *hv, struct epoll_event *e)
  * so that no stale pointer is used. */
 static void run(struct hv *hv)
 {
+	int timeout = -1;
+
 	while (!hv->stop) {
 		struct epoll_event e;
-		int n = epoll_wait(hv->epfd, &e, 1, -1);
+		int n = epoll_wait(hv->epfd, &e, 1, timeout);
 
 		if (n < 0 && errno != EINTR) {
 			hv_log(HV_LOG_ERR, "epoll_wait: %s", strerror(errno));
@@ -345,6 +361,8 @@ static void run(struct hv *hv)
 		}
 		if (n == 1)
 			handle_event(hv, &e);
+		/* The copy engine polls (0) while it has work or may soon. */
+		timeout = hv_engine_turn(hv);
 	}
 }
 
@@ -461,6 +479,7 @@ int main(int argc, char **argv)
 		.domain_quota = 1ull << 30,
 		.max_rings = 16384,
 		.max_conns = 4096,
+		.copy_idle_us = 100,
 		.policy = V4VP_VIPT_ACCEPT,
 	};
 	parse_args(argc, argv, &hv.cfg);

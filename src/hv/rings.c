@@ -148,7 +148,11 @@ static int check_register(struct hv *hv, struct hv_domain *d,
 		return -EINVAL;
 	if (req->partner != V4V_DOMID_ANY && req->partner > V4V_DOMID_MAX)
 		return -EINVAL;
-	if (req->flags & ~V4VP_REG_LISTEN)
+	if (req->flags & ~(V4VP_REG_LISTEN | V4VP_REG_TXQ))
+		return -EINVAL;
+	/* A transmit queue is a strict connection's: one partner. */
+	if ((req->flags & V4VP_REG_TXQ) &&
+	    (!hv->cfg.strict || req->partner == V4V_DOMID_ANY))
 		return -EINVAL;
 	if (req->flags & V4VP_REG_LISTEN) {
 		/* Its queued connections' rings come out of its quota. */
@@ -159,7 +163,8 @@ static int check_register(struct hv *hv, struct hv_domain *d,
 	} else if (req->accept_size) {
 		return -EINVAL;
 	}
-	if (!quota_left(hv, d, req->size))
+	if (!quota_left(hv, d, req->flags & V4VP_REG_TXQ ? 2 * req->size
+							 : req->size))
 		return -EDQUOT;
 	if (!hv_fds_left(hv, d->admin, d->uid, 2))
 		return -EMFILE;
@@ -168,30 +173,54 @@ static int check_register(struct hv *hv, struct hv_domain *d,
 	return 0;
 }
 
-/* `fresh`: memory of our own making, formatted here (and not armed, so
- * that a producer rings nobody until its consumer arms it). */
+/* A view of the i-th ring of r's memory.  The owner formats its rings
+ * before registering them; a header that says otherwise is a client bug
+ * worth a clear error now. */
+static int view_ring(const struct hv_ring *r, unsigned i,
+		     struct v4v_ring *view)
+{
+	size_t one = v4v_ring_mem_size(r->size);
+
+	if (v4v_ring_view(view, (uint8_t *)r->mem + i * one, one, r->size) ||
+	    view->sh->magic != V4V_RING_MAGIC ||
+	    view->sh->version != V4V_RING_VERSION ||
+	    view->sh->size != r->size)
+		return -EINVAL;
+	return 0;
+}
+
+/* The ring, and a strict connection's transmit queue after it.  `fresh`:
+ * memory of our own making, formatted here (and not armed, so that a
+ * producer rings nobody until its consumer arms it). */
 static int map_ring(struct hv_ring *r, int memfd, bool fresh)
 {
-	struct v4v_ring view;
+	unsigned n = r->has_txq ? 2 : 1;
+	size_t one = v4v_ring_mem_size(r->size);
+	struct v4v_ring view, q;
 
-	r->memlen = v4v_ring_mem_size(r->size);
+	r->memlen = n * one;
 	/* Pre-fault now: the data path must never take a page fault. */
 	r->mem = mmap(NULL, r->memlen, PROT_READ | PROT_WRITE,
 		      MAP_SHARED | MAP_POPULATE, memfd, 0);
 	if (r->mem == MAP_FAILED)
 		return -errno;
-	if (fresh)
-		v4v_ring_format(r->mem, r->size);
-	/* The owner formats its ring before registering it; a header that
-	 * says otherwise is a client bug worth a clear error now. */
-	if (v4v_ring_view(&view, r->mem, r->memlen, r->size) ||
-	    view.sh->magic != V4V_RING_MAGIC ||
-	    view.sh->version != V4V_RING_VERSION || view.sh->size != r->size) {
+	for (unsigned i = 0; fresh && i < n; i++)
+		v4v_ring_format((uint8_t *)r->mem + i * one, r->size);
+	if (view_ring(r, 0, &view) || (r->has_txq && view_ring(r, 1, &q))) {
 		munmap(r->mem, r->memlen);
 		return -EINVAL;
 	}
 	v4v_ring_prod_init(&r->prod, &view);
+	if (r->has_txq)
+		v4v_ring_cons_init(&r->txq, &q);
 	return 0;
+}
+
+/* What a ring takes of its domain's quota: a strict connection's
+ * transmit queue is as large as its ring. */
+static uint64_t ring_bytes(const struct hv_ring *r)
+{
+	return r->has_txq ? 2ull * r->size : r->size;
 }
 
 /* The descriptors we hold for a ring (see limits.c). */
@@ -215,7 +244,7 @@ static void link_ring(struct hv *hv, struct hv_ring *r)
 	htab_add(&hv->rings_by_handle, &r->by_handle, r->handle);
 	list_add_tail(&hv->rings, &r->link);
 	r->dom->nrings++;
-	r->dom->ring_bytes += r->size;
+	r->dom->ring_bytes += ring_bytes(r);
 	hv->nrings++;
 }
 
@@ -239,7 +268,8 @@ int hv_ring_register(struct hv *hv, struct hv_domain *d,
 
 	rc = check_register(hv, d, req);
 	if (!rc)
-		rc = check_memfd(memfd, v4v_ring_mem_size(req->size));
+		rc = check_memfd(memfd, v4v_ring_mem_size(req->size) *
+					  (req->flags & V4VP_REG_TXQ ? 2 : 1));
 	ino_t bell_ino = 0;
 
 	if (!rc)
@@ -256,6 +286,7 @@ int hv_ring_register(struct hv *hv, struct hv_domain *d,
 	r->bell = bell;
 	r->bell_ino = bell_ino;
 	r->listening = req->flags & V4VP_REG_LISTEN;
+	r->has_txq = req->flags & V4VP_REG_TXQ;
 	r->accept_size = req->accept_size;
 	r->memfd = -1;
 	r->inet_fd = -1;
@@ -298,7 +329,7 @@ int hv_ring_register(struct hv *hv, struct hv_domain *d,
 void hv_ring_event(struct hv *hv, struct hv_ring *r, uint32_t events)
 {
 	if (hv_pumps(hv, r) && !r->eof)
-		hv_pump(hv, r);
+		hv_pump_bell(hv, r);
 	if (!(events & (EPOLLHUP | EPOLLERR)))
 		return;
 	if (hv_pump_linger(hv, r))
@@ -344,6 +375,7 @@ void hv_ring_destroy(struct hv *hv, struct hv_ring *r, const char *why)
 	       d->domid, r->port, why);
 	d->c.stream_bytes += got;
 	hv->c.stream_bytes += got;
+	hv_pump_forget(hv, r);
 	/* The peer learns first, so that woken pumps stop writing here;
 	 * then senders waiting for space retry and learn it is gone. */
 	hv_conn_ring_gone(hv, r);
@@ -367,7 +399,7 @@ void hv_ring_destroy(struct hv *hv, struct hv_ring *r, const char *why)
 	munmap(r->mem, r->memlen);
 	free(r->waiters);
 	d->nrings--;
-	d->ring_bytes -= r->size;
+	d->ring_bytes -= ring_bytes(r);
 	hv->nrings--;
 	free(r);
 	hv_domain_put(hv, d);
@@ -436,11 +468,23 @@ void hv_bell_ring(int bell)
 }
 
 /* A waiting sender made its socket unwritable by filling the doorbell
- * towards us; emptying it makes the socket writable again. */
+ * towards us (a few KiB); emptying it makes the socket writable again.
+ * One fill's worth, up to a short read: what comes after is the sender's
+ * next fill, made as soon as it woke, and taking that too would wake it
+ * with no room (stale readiness). */
+void hv_bell_drain(int bell)
+{
+	char buf[8192];
+	ssize_t n;
+
+	while ((n = recv(bell, buf, sizeof(buf), MSG_DONTWAIT)) ==
+	       (ssize_t)sizeof(buf))
+		;
+}
+
 static void unblock_sender(struct hv *hv, uint32_t handle)
 {
 	struct hv_ring *s = hv_ring_by_handle(hv, handle);
-	char buf[4096];
 
 	if (!s)
 		return;
@@ -455,8 +499,7 @@ static void unblock_sender(struct hv *hv, uint32_t handle)
 			hv_ring_destroy(hv, s, "socket closed, data delivered");
 		return;
 	}
-	while (recv(s->bell, buf, sizeof(buf), MSG_DONTWAIT) > 0)
-		;
+	hv_bell_drain(s->bell);
 }
 
 void hv_ring_wake(struct hv *hv, struct hv_ring *r, bool all)
@@ -491,7 +534,7 @@ int hv_ring_make(struct hv *hv, struct hv_domain *d, v4v_domid_t partner,
 	struct hv_ring *r;
 	int rc;
 
-	if (!quota_left(hv, d, size))
+	if (!quota_left(hv, d, hv->cfg.strict ? 2 * size : size))
 		return -EDQUOT;
 	/* Its memfd, the accepting socket's doorbell, a client's socket. */
 	if (!hv_fds_left(hv, d->admin, d->uid, 3))
@@ -506,7 +549,8 @@ int hv_ring_make(struct hv *hv, struct hv_domain *d, v4v_domid_t partner,
 	r->bell = -1;
 	r->inet_fd = -1;
 	r->queued = true;
-	r->memfd = v4v_ring_memfd(size);
+	r->has_txq = hv->cfg.strict;
+	r->memfd = v4v_ring_memfd(size, r->has_txq ? 2 : 1);
 	rc = r->memfd < 0 ? r->memfd : alloc_port(hv, d, &r->port);
 	if (!rc)
 		rc = map_ring(r, r->memfd, true);

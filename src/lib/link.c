@@ -22,6 +22,7 @@
 
 _Static_assert(V4V_LINK_HV_STRICT == V4VP_HV_STRICT, "link.h flag");
 _Static_assert(V4V_LINK_REG_LISTEN == V4VP_REG_LISTEN, "link.h flag");
+_Static_assert(V4V_LINK_REG_TXQ == V4VP_REG_TXQ, "link.h flag");
 _Static_assert(V4V_LINK_UNREG_NOW == V4VP_UNREG_NOW, "link.h flag");
 _Static_assert(V4V_LINK_SHUT_FIN == V4VP_SHUT_FIN, "link.h flag");
 _Static_assert(V4V_LINK_SHUT_RST == V4VP_SHUT_RST, "link.h flag");

@@ -243,10 +243,8 @@ int sock_make_doorbell(struct v4v_sock *s, int type_flags)
 		return -errno;
 	s->fd = sv[0];
 	s->bell = sv[1];
-	/* A tiny send buffer makes "fill until unwritable" cost a few bytes;
-	 * but a strict stream sends its data through this socket. */
-	if (s->strict && s->type == SOCK_STREAM)
-		min = 1 << 20;
+	/* A tiny send buffer makes "fill until unwritable" cost a few
+	 * bytes. */
 	setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &min, sizeof(min));
 	if (!(type_flags & SOCK_CLOEXEC))
 		fcntl(s->fd, F_SETFD, 0);
@@ -313,10 +311,11 @@ int sock_install(struct v4v_sock *s)
 
 /* Map a ring's memory as its consumer: pre-faulted, so that no page
  * fault ever comes on the data path. */
-int sock_ring_map(struct v4v_sock *s, int memfd, uint32_t size)
+int sock_ring_map(struct v4v_sock *s, int memfd, uint32_t size,
+		  unsigned nrings)
 {
 	struct v4v_ring view;
-	size_t len = v4v_ring_mem_size(size);
+	size_t len = v4v_ring_mem_size(size) * nrings;
 
 	if (v4v_ring_size_check(size))
 		return -EPROTO;
@@ -335,19 +334,21 @@ int sock_ring_map(struct v4v_sock *s, int memfd, uint32_t size)
 	return 0;
 }
 
-int sock_ring_alloc(struct v4v_sock *s, int *memfd)
+int sock_ring_alloc(struct v4v_sock *s, int *memfd, unsigned nrings)
 {
 	uint32_t size = s->listen_ring ? s->listen_ring : s->ring_size;
-	int fd = v4v_ring_memfd(size), rc;
+	int fd = v4v_ring_memfd(size, nrings), rc;
 
 	if (fd < 0)
 		return fd;
-	rc = sock_ring_map(s, fd, size);
+	rc = sock_ring_map(s, fd, size, nrings);
 	if (rc) {
 		close(fd);
 		return rc;
 	}
-	v4v_ring_format(s->mem, size);
+	for (unsigned i = 0; i < nrings; i++)
+		v4v_ring_format((uint8_t *)s->mem +
+				i * v4v_ring_mem_size(size), size);
 	/* Empty and without a token: the first insert must ring. */
 	v4v_ring_arm(&s->cons);
 	*memfd = fd;
@@ -363,7 +364,7 @@ int sock_bind_ring(struct v4v_sock *s, uint32_t port)
 
 	if (s->handle)
 		return -EINVAL;
-	rc = sock_ring_alloc(s, &memfd);
+	rc = sock_ring_alloc(s, &memfd, 1);
 	if (rc)
 		return rc;
 	/* A listener's queued connections get rings of the size its
@@ -732,11 +733,9 @@ int v4v_close(int fd)
 	 * `closing`.  Only then: after fork the doorbell is shared, and a
 	 * token or drain for nobody would give the other holders a
 	 * readiness that is not there (a listener readable with nothing to
-	 * accept).  A strict stream's doorbell holds its unsent data: left
-	 * alone. */
+	 * accept). */
 	bell_token(s->bell);
-	if (!(s->strict && s->type == SOCK_STREAM))
-		bell_drain(s->bell);
+	bell_drain(s->bell);
 	sock_put(s);
 	return 0;
 }

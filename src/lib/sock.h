@@ -71,6 +71,9 @@ struct stream_tx {
 	bool gone;		/* the peer closed before we accepted */
 	bool dead;		/* atomic, set once under lock (with err):
 				 * reset, nothing more either way */
+	bool txq;		/* strict: the ring is our own transmit queue
+				 * (in our ring's memory), which v4vd reads;
+				 * we ring v4vd through our own socket */
 	struct v4v_ring_prod prod; /* the position: tx_lock */
 	void *mem;
 	size_t memlen;
@@ -187,8 +190,11 @@ int bell_rx_wait(struct v4v_sock *s, int flags, bool spin, uint64_t *t0);
 /* sock.c: helpers shared by the socket types */
 struct v4v_sock *sock_alloc(int type);
 int sock_make_doorbell(struct v4v_sock *s, int type_flags);
-int sock_ring_alloc(struct v4v_sock *s, int *memfd);
-int sock_ring_map(struct v4v_sock *s, int memfd, uint32_t size);
+/* The receive ring (and, nrings 2, a strict connection's transmit queue
+ * after it: the second ring of the memfd). */
+int sock_ring_alloc(struct v4v_sock *s, int *memfd, unsigned nrings);
+int sock_ring_map(struct v4v_sock *s, int memfd, uint32_t size,
+		  unsigned nrings);
 int sock_install(struct v4v_sock *s);
 void sock_unmap_ring(struct v4v_sock *s);
 uint64_t sock_now_us(void);

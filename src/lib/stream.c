@@ -25,25 +25,9 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-/* Smallest piece worth inserting when the peer ring is nearly full:
- * waiting for more room beats flooding the ring with tiny messages. */
-#define MIN_CHUNK 4096u
-
-/* In a ring too small for MIN_CHUNK to leave room for pipelining (or to
- * fit at all), half its largest message.  put_chunk, wait_room and the
- * receiver's wakeup (consumed) must agree on it: a sender that may not
- * insert must be able to wait, and be woken when it may. */
-static uint32_t min_chunk_of(uint32_t ring_size)
-{
-	uint32_t half = v4v_ring_max_payload(ring_size) / 2 &
-			~(V4V_RING_SLOT - 1);
-
-	return half < MIN_CHUNK ? half : MIN_CHUNK;
-}
-
 static uint32_t min_chunk(const struct stream_tx *t)
 {
-	return min_chunk_of(t->size);
+	return v4v_ring_min_chunk(t->size);
 }
 /* Largest message a send inserts: small enough that the receiver copies
  * one chunk out while we copy the next in, on the other core. */
@@ -93,6 +77,31 @@ out:
 	return rc;
 }
 
+/* Strict: we write into our own transmit queue, the second ring of our
+ * receive ring's memory, and ring v4vd through our own socket. */
+static int take_txq(struct v4v_sock *s, int fds[2])
+{
+	struct stream_tx *t = &s->tx;
+	size_t one = v4v_ring_mem_size(s->cons.r.size);
+	struct v4v_ring view;
+	int rc = -EPROTO;
+
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	if (s->memlen < 2 * one)
+		return rc;
+	v4v_ring_view(&view, (uint8_t *)s->mem + one, one, s->cons.r.size);
+	v4v_ring_prod_init(&t->prod, &view);
+	rc = v4v_ring_prod_start(&t->prod, 0);
+	if (rc)
+		return rc;
+	t->size = s->cons.r.size;
+	t->direct = true;
+	t->txq = true;
+	return 0;
+}
+
 /* Map the peer's ring as its producer, from the grant. */
 static int take_grant(struct v4v_sock *s, const struct v4vp_grant *g,
 		      int fds[2])
@@ -103,6 +112,8 @@ static int take_grant(struct v4v_sock *s, const struct v4vp_grant *g,
 
 	t->port = g->peer_port;
 	t->size = g->peer_size;
+	if (g->flags & V4VP_GRANT_TXQ)
+		return take_txq(s, fds);
 	t->direct = g->flags & V4VP_GRANT_DIRECT;
 	if (!t->direct)
 		return 0;
@@ -138,12 +149,13 @@ static int conn_ring(struct v4v_sock *s, v4v_domid_t partner)
 {
 	v4v_handle_t handle;
 	uint32_t port;
-	int memfd = -1, rc = sock_ring_alloc(s, &memfd);
+	int memfd = -1, rc = sock_ring_alloc(s, &memfd, s->strict ? 2 : 1);
 
 	if (rc)
 		return rc;
-	rc = v4v_link_register(V4V_PORT_ANY, partner, s->ring_size, 0, 0,
-			       memfd, s->bell, &handle, &port);
+	rc = v4v_link_register(V4V_PORT_ANY, partner, s->ring_size,
+			       s->strict ? V4VP_REG_TXQ : 0, 0, memfd,
+			       s->bell, &handle, &port);
 	close(memfd);
 	if (rc) {
 		sock_unmap_ring(s);
@@ -318,6 +330,10 @@ static int peer_bell(struct v4v_sock *s)
 	int none = -1;
 	struct v4vp_grant g;
 
+	/* Our own queue: v4vd holds the other end of our socket (whose
+	 * number the interposer may change: not kept). */
+	if (s->tx.txq)
+		return s->fd;
 	if (bell >= 0 || !s->tx.direct)
 		return bell;
 	if (v4v_link_grant(s->handle, &g, fds))
@@ -386,7 +402,8 @@ static struct v4v_sock *answer(struct v4v_sock *lst,
 	if (!rc) {
 		ns->handle = handle;
 		ns->ring_size = rep.ring_size;
-		rc = sock_ring_map(ns, fds[0], rep.ring_size);
+		rc = sock_ring_map(ns, fds[0], rep.ring_size,
+				   rep.grant.flags & V4VP_GRANT_TXQ ? 2 : 1);
 	}
 	if (fds[0] >= 0)
 		close(fds[0]);
@@ -541,6 +558,9 @@ static void peer_flag(struct v4v_sock *s, uint32_t flag)
 {
 	if (s->tx.gone) {
 		return; /* nobody to tell */
+	} else if (s->tx.txq && flag == V4V_RING_TX_RST) {
+		/* A reset overtakes what is queued. */
+		v4v_link_shutdown(s->handle, V4VP_SHUT_RST);
 	} else if (s->tx.direct) {
 		v4v_ring_set_tx_flag(&s->tx.prod.r, flag);
 		ring_peer(s);
@@ -562,27 +582,17 @@ static size_t iov_len(const struct iovec *iov, size_t n)
 	return t;
 }
 
-/* Strict mode: the socket is a kernel stream into the hypervisor, which
- * moves what we write into the peer's ring.  The kernel blocks, times out
- * and reports EPIPE for us. */
-static ssize_t strict_send(struct v4v_sock *s, const struct msghdr *msg,
-			   int flags)
+/* No room in the ring we write: wait, unless it will never drain.  Our
+ * own queue drains no more once v4vd has ended the connection (a reset or
+ * the peer gone in our ring), or has ended (the guardian reset us). */
+static long full_ring(struct v4v_sock *s)
 {
-	struct msghdr m = { .msg_iov = msg->msg_iov,
-			    .msg_iovlen = msg->msg_iovlen };
-	ssize_t n;
-
-	/* One call's bytes stay together, as on a TCP socket. */
-	pthread_mutex_lock(&s->tx_lock);
-	n = sendmsg(s->fd, &m, (flags & (MSG_DONTWAIT | MSG_MORE)) |
-				       MSG_NOSIGNAL);
-	if (n < 0)
-		n = -errno;
-	pthread_mutex_unlock(&s->tx_lock);
-	/* v4vd shut our stream down: the peer went after send_check. */
-	if (n == -EPIPE && !__atomic_load_n(&s->wr_shut, __ATOMIC_ACQUIRE))
-		n = send_to_gone(s, iov_len(msg->msg_iov, msg->msg_iovlen));
-	return n;
+	if (v4v_ring_rx_flags(&s->tx.prod.r) & V4V_RING_RX_CLOSED)
+		return -EPIPE;
+	if (s->tx.txq && (v4v_ring_tx_flags(&s->cons.r) &
+			  (V4V_RING_TX_RST | V4V_RING_TX_GONE)))
+		return -EPIPE;
+	return -EAGAIN;
 }
 
 /* Insert up to `len` bytes from iov at `off` as one message.  Returns the
@@ -608,10 +618,7 @@ static long put_chunk(struct v4v_sock *s, const struct iovec *iov, int iovcnt,
 		/* A full ring whose reader is gone never drains: say so
 		 * (the insert below would, but is never reached). */
 		if (room < len && room < min_chunk(&s->tx))
-			return v4v_ring_rx_flags(&s->tx.prod.r) &
-					       V4V_RING_RX_CLOSED
-				       ? -EPIPE
-				       : -EAGAIN;
+			return full_ring(s);
 		if (room < len)
 			len = room;
 	}
@@ -689,8 +696,6 @@ ssize_t stream_sendmsg(struct v4v_sock *s, const struct msghdr *msg,
 	rc = send_check(s, total);
 	if (rc || !total)
 		return rc;
-	if (s->strict)
-		return strict_send(s, msg, flags);
 	pthread_mutex_lock(&s->tx_lock);
 	while (done < total) {
 		/* wr_shut again, under tx_lock: a shutdown since send_check
@@ -743,12 +748,11 @@ ssize_t stream_sendmsg(struct v4v_sock *s, const struct msghdr *msg,
 /* The peer consumed room we were waiting for?  Tell the waiting sender. */
 static void consumed(struct v4v_sock *s, const struct v4v_ring_msg *m)
 {
-	uint32_t need = min_chunk_of(s->cons.r.size);
 	int bell;
 
 	if (!v4v_ring_consume(&s->cons, m))
 		return;
-	if (!s->tx.direct) {
+	if (!s->tx.direct || s->tx.txq) { /* v4vd writes our ring */
 		v4v_link_notify(s->handle);
 		return;
 	}
@@ -756,8 +760,7 @@ static void consumed(struct v4v_sock *s, const struct v4v_ring_msg *m)
 	 * so that writable means a send goes through; until then the flag
 	 * stays for the next consume.  The ring still holds at least half
 	 * its size, so there will be one if anybody reads. */
-	if (s->cons.r.size - v4v_ring_used(&s->cons) - V4V_RING_SLOT <
-	    V4V_RING_MSG_HDR + need) {
+	if (!v4v_ring_chunk_fits(&s->cons)) {
 		v4v_ring_set_tx_flag(&s->cons.r, V4V_RING_TX_WAITING);
 		return;
 	}
@@ -901,14 +904,11 @@ int stream_shutdown(struct v4v_sock *s, int how)
 	if (how != SHUT_RD && !s->wr_shut) {
 		/* The end goes after what a send in progress places, and no
 		 * send places more after it: they look at wr_shut under
-		 * tx_lock.  A strict stream's kernel socket orders its end
-		 * itself, and its blocking send sleeps holding tx_lock. */
-		if (!s->strict)
-			pthread_mutex_lock(&s->tx_lock);
+		 * tx_lock. */
+		pthread_mutex_lock(&s->tx_lock);
 		__atomic_store_n(&s->wr_shut, true, __ATOMIC_RELEASE);
 		peer_flag(s, V4V_RING_TX_FIN);
-		if (!s->strict)
-			pthread_mutex_unlock(&s->tx_lock);
+		pthread_mutex_unlock(&s->tx_lock);
 	}
 	pthread_mutex_unlock(&s->lock);
 	/* Wake our own readers: they now see end of file. */

@@ -103,6 +103,11 @@ struct v4vp_register {
 /* REGISTER flags: the ring is a stream listener's (CONNECT only targets
  * those); partner must be V4V_DOMID_ANY. */
 #define V4VP_REG_LISTEN 1u
+/* REGISTER flags (strict mode, a ring for one partner): the memfd holds a
+ * second ring of the same size right after this one, the domain's
+ * transmit queue for the connection: the domain produces into it, v4vd's
+ * copy engine consumes it (src/hv/engine.c). */
+#define V4VP_REG_TXQ 2u
 
 struct v4vp_register_reply {
 	uint32_t handle;
@@ -190,6 +195,10 @@ struct v4vp_accept {
 #define V4VP_GRANT_DIRECT 1u
 #define V4VP_GRANT_BELL 2u
 #define V4VP_GRANT_GONE 4u
+/* Strict mode: nothing attached; the caller writes into its own transmit
+ * queue, the second ring of its receive ring's memory, and rings v4vd
+ * through its own doorbell (its socket) when v4vd has armed the queue. */
+#define V4VP_GRANT_TXQ 8u
 
 struct v4vp_grant {
 	uint32_t flags;

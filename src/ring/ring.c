@@ -90,13 +90,13 @@ void v4v_ring_format(void *mem, uint32_t size)
 	sh->size = size;
 }
 
-int v4v_ring_memfd(uint32_t size)
+int v4v_ring_memfd(uint32_t size, unsigned nrings)
 {
 	int fd = memfd_create("v4v-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING), e;
 
 	if (fd < 0)
 		return -errno;
-	if (ftruncate(fd, (off_t)v4v_ring_mem_size(size)) ||
+	if (ftruncate(fd, (off_t)(v4v_ring_mem_size(size) * nrings)) ||
 	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) {
 		e = errno;
 		close(fd);

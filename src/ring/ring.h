@@ -135,15 +135,29 @@ static inline uint32_t v4v_ring_max_payload(uint32_t size)
 	return size - V4V_RING_SLOT - V4V_RING_MSG_HDR;
 }
 
+/* Streams: the smallest piece a writer inserts when the ring is nearly
+ * full (waiting for more room beats flooding the ring with tiny
+ * messages): 4 KiB, or in a ring too small for that to leave room for
+ * pipelining, half its largest message.  Writer and reader must agree on
+ * it: a writer that may not insert waits, and its reader wakes it only
+ * once this much fits (v4v_ring_chunk_fits). */
+static inline uint32_t v4v_ring_min_chunk(uint32_t size)
+{
+	uint32_t half = v4v_ring_max_payload(size) / 2 & ~(V4V_RING_SLOT - 1);
+
+	return half < 4096u ? half : 4096u;
+}
+
 /* 0 if `size` is acceptable for a data area, else -EINVAL. */
 int v4v_ring_size_check(uint32_t size);
 
 /* Format fresh ring memory (done by the owner before registering). */
 void v4v_ring_format(void *mem, uint32_t size);
-/* Memory for a ring of `size` data bytes: a memfd sized for it and sealed
+/* Memory for `nrings` rings of `size` data bytes each, back to back (ring
+ * i at i * v4v_ring_mem_size(size)): a memfd sized for them and sealed
  * against shrinking and growing (what v4vd accepts), close-on-exec.
  * Returns the descriptor or a negative errno. */
-int v4v_ring_memfd(uint32_t size);
+int v4v_ring_memfd(uint32_t size, unsigned nrings);
 
 /* Make a private view of `mem` (at least v4v_ring_mem_size(size) bytes).
  * Does not trust the header: the caller supplies the size. */
@@ -215,6 +229,12 @@ int v4v_ring_arm_move(struct v4v_ring_cons *c, bool *rung);
 
 /* Bytes currently queued (headers and padding included). */
 uint32_t v4v_ring_used(const struct v4v_ring_cons *c);
+/* Does a waiting stream writer's piece (v4v_ring_min_chunk) fit now? */
+static inline bool v4v_ring_chunk_fits(const struct v4v_ring_cons *c)
+{
+	return c->r.size - v4v_ring_used(c) - V4V_RING_SLOT >=
+	       V4V_RING_MSG_HDR + v4v_ring_min_chunk(c->r.size);
+}
 
 /* Consumer: start and stop polling the ring (see RX_SPINNING).  After
  * spin_end, the caller must look at the ring again. */

@@ -60,21 +60,37 @@ static uint64_t rnd(uint64_t *s)
 
 
 /* A sealed, sized memfd for a ring of `size` data bytes. */
-static int ring_memfd(uint32_t size, unsigned seals)
+/* Strict mode gives connections a transmit queue after the ring. */
+static bool strict(void)
+{
+	const char *s = getenv("V4V_TEST_STRICT");
+
+	return s && *s && strcmp(s, "0");
+}
+
+static int ring_memfd_n(uint32_t size, unsigned seals, unsigned n)
 {
 	int fd = memfd_create("raw-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	size_t one = v4v_ring_mem_size(size);
 
 	struct v4v_ring_shared hdr;
 
-	if (fd < 0 || ftruncate(fd, (off_t)v4v_ring_mem_size(size)))
+	if (fd < 0 || ftruncate(fd, (off_t)(n * one)))
 		return -1;
-	/* Formatted as its owner would: v4vd checks the header. */
+	/* Formatted as its owner would: v4vd checks the headers. */
 	v4v_ring_format(&hdr, size);
-	if (pwrite(fd, &hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr))
-		return -1;
+	for (unsigned i = 0; i < n; i++)
+		if (pwrite(fd, &hdr, sizeof(hdr), (off_t)(i * one)) !=
+		    (ssize_t)sizeof(hdr))
+			return -1;
 	if (seals && fcntl(fd, F_ADD_SEALS, seals))
 		return -1;
 	return fd;
+}
+
+static int ring_memfd(uint32_t size, unsigned seals)
+{
+	return ring_memfd_n(size, seals, 1);
 }
 
 struct raw_ring {
@@ -91,6 +107,9 @@ static int raw_register(struct raw *r, uint32_t port, uint32_t size,
 {
 	struct v4vp_register req = { .port = port, .partner = partner,
 				     .size = size };
+
+	if (strict() && partner != V4V_DOMID_ANY)
+		req.flags = V4VP_REG_TXQ;
 	int fds[2] = { memfd, bell };
 
 	return raw_call(r, V4VP_REGISTER, &req, sizeof(req), fds, 2, rep,
@@ -101,15 +120,16 @@ static int raw_ring_new(struct raw *r, struct raw_ring *g, uint32_t port,
 			uint32_t size, v4v_domid_t partner)
 {
 	struct v4vp_register_reply rep = { 0 };
-	int memfd = ring_memfd(size, F_SEAL_SHRINK | F_SEAL_GROW);
+	unsigned n = strict() && partner != V4V_DOMID_ANY ? 2 : 1;
+	int memfd = ring_memfd_n(size, F_SEAL_SHRINK | F_SEAL_GROW, n);
 	int sv[2], rc;
 
 	g->handle = 0;
 	g->port = 0;
 	if (memfd < 0)
 		return -errno;
-	g->mem = mmap(NULL, v4v_ring_mem_size(size), PROT_READ | PROT_WRITE,
-		      MAP_SHARED, memfd, 0);
+	g->mem = mmap(NULL, n * v4v_ring_mem_size(size),
+		      PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
 	if (g->mem == MAP_FAILED ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
 		return -errno;
@@ -1357,6 +1377,28 @@ static int insert_into(int memfd, uint32_t port, v4v_domid_t domid,
 	return rc ? rc : kick; /* nobody armed a queued ring: no kick */
 }
 
+/* Strict: a message into our own transmit queue, and the token its
+ * armed state asks for. */
+static int insert_txq(struct raw_ring *g, v4v_domid_t domid,
+		      const char *text)
+{
+	size_t one = v4v_ring_mem_size(g->size);
+	struct iovec iov = { (void *)text, strlen(text) };
+	struct v4v_addr src = { .port = g->port, .domid = domid };
+	struct v4v_ring_prod prod;
+	struct v4v_ring view;
+	bool kick;
+	int rc = v4v_ring_view(&view, (uint8_t *)g->mem + one, one, g->size);
+
+	if (rc)
+		return rc;
+	v4v_ring_prod_init(&prod, &view);
+	rc = v4v_ring_insert(&prod, &src, V4VP_MT_STREAM, &iov, 1, &kick);
+	if (!rc && kick && write(g->app, "", 1) != 1)
+		rc = -errno;
+	return rc;
+}
+
 /*
  * A hostile client: CONNECT with descriptors that are not a bound TCP
  * socket, then ACCEPTs of rings that are not its to take (the queued
@@ -1398,12 +1440,12 @@ static int handshake(void *arg)
 	EXPECT(raw_connect(&r, g.handle, me.v4v_domid, me.v4v_port, two, 2,
 			   NULL) == -EBADF, 13);
 	/* The real one, granted the queued ring at once: write into it
-	 * (strict: into our socket, which v4vd moves into it). */
+	 * (strict: into our transmit queue, which v4vd moves into it). */
 	rc = raw_connect(&r, g.handle, me.v4v_domid, me.v4v_port, NULL, 0,
 			 &memfd);
 	EXPECT(rc == 0, 14);
 	if (memfd < 0)
-		EXPECT(write(g.app, "early", 5) == 5, 15);
+		EXPECT(insert_txq(&g, cli, "early") == 0, 15);
 	else
 		EXPECT(insert_into(memfd, g.port, cli, "early") == 0, 16);
 	/* ACCEPT of what is not ours, or without exactly one doorbell. */
