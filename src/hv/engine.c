@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <sched.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -75,6 +76,7 @@ void hv_pump_start(struct hv *hv, struct hv_ring *r)
 {
 	r->pumping = true;
 	list_add_tail(&hv->engine.active, &r->active);
+	hv->engine.queues++;
 	watch(hv, r, EPOLLIN | EPOLLRDHUP);
 	/* The queue is fresh and empty: armed, its first insert rings us
 	 * unless we are awake (then we see it anyway). */
@@ -84,9 +86,10 @@ void hv_pump_start(struct hv *hv, struct hv_ring *r)
 
 void hv_pump_forget(struct hv *hv, struct hv_ring *r)
 {
-	(void)hv;
-	if (r->pumping)
+	if (r->pumping) {
 		list_del(&r->active);
+		hv->engine.queues--;
+	}
 	r->pumping = false;
 }
 
@@ -190,8 +193,10 @@ static uint32_t copy_turn(struct hv *hv, struct hv_ring *r)
 					   pieces);
 			v4v_ring_commit(&dst->prod, &src, V4VP_MT_STREAM,
 					(uint32_t)n, &kick);
-			if (kick)
+			if (kick) {
 				hv_bell_ring(dst->bell);
+				hv->engine.bells++;
+			}
 			r->txq_off += (uint32_t)n;
 			moved += (uint32_t)n;
 			r->c.tx_msgs++;
@@ -327,4 +332,24 @@ int hv_engine_turn(struct hv *hv)
 	}
 	e->awake = false;
 	return -1;
+}
+
+void hv_engine_record(const struct hv *hv, struct v4vp_rec_engine *r)
+{
+	const struct hv_engine *e = &hv->engine;
+	struct timespec ts;
+
+	memset(r, 0, sizeof(*r));
+	r->queues = e->queues;
+	r->flags = e->awake ? V4VP_ENGINE_AWAKE : 0;
+	r->msgs = e->msgs;
+	r->bytes = e->bytes;
+	r->wakeups = e->wakeups;
+	r->bells = e->bells;
+	r->busy_ns = e->busy_ns;
+	r->resets = e->resets;
+	/* The engine is v4vd's loop thread. */
+	if (!clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
+		r->cpu_ns = (uint64_t)ts.tv_sec * 1000000000u +
+			    (uint64_t)ts.tv_nsec;
 }

@@ -144,7 +144,9 @@ struct hv_engine {
 	uint64_t busy_ns;	/* time spent in turns that moved data */
 	uint64_t wakeups;	/* from sleep, by a doorbell or a request */
 	uint64_t msgs, bytes;
+	uint64_t bells;		/* receivers' doorbells rung */
 	uint64_t resets;	/* connections reset for a corrupt queue */
+	uint32_t queues;	/* on active */
 };
 
 struct hv {
@@ -265,6 +267,7 @@ void hv_pump_forget(struct hv *hv, struct hv_ring *r);
 void hv_pump(struct hv *hv, struct hv_ring *r);
 void hv_pump_bell(struct hv *hv, struct hv_ring *r);
 int hv_engine_turn(struct hv *hv);
+void hv_engine_record(const struct hv *hv, struct v4vp_rec_engine *r);
 bool hv_pump_linger(struct hv *hv, struct hv_ring *r);
 bool hv_pump_out(struct hv *hv, struct hv_ring *r);
 void hv_ring_event(struct hv *hv, struct hv_ring *r, uint32_t events);

@@ -168,6 +168,10 @@ int hv_list(struct hv *hv, const struct v4vp_list *req, void *out,
 	case V4VP_LIST_RULES:
 		rep.count = fill_rules(hv, req->cursor, recs, max, &rep.next);
 		break;
+	case V4VP_LIST_ENGINE:
+		hv_engine_record(hv, (struct v4vp_rec_engine *)recs);
+		rep.count = 1;
+		break;
 	default:
 		return -EINVAL;
 	}

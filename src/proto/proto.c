@@ -66,6 +66,7 @@ size_t v4vp_record_size(uint32_t what)
 	case V4VP_LIST_DOMAINS: return sizeof(struct v4vp_rec_domain);
 	case V4VP_LIST_RINGS: return sizeof(struct v4vp_rec_ring);
 	case V4VP_LIST_RULES: return sizeof(struct v4vp_rec_rule);
+	case V4VP_LIST_ENGINE: return sizeof(struct v4vp_rec_engine);
 	default: return 0;
 	}
 }

@@ -287,6 +287,7 @@ struct v4vp_counters {
 #define V4VP_LIST_DOMAINS 2u
 #define V4VP_LIST_RINGS 3u
 #define V4VP_LIST_RULES 4u
+#define V4VP_LIST_ENGINE 5u
 
 struct v4vp_list {
 	uint32_t what;
@@ -309,6 +310,23 @@ struct v4vp_rec_hv {
 	uint64_t uptime_ms;
 	struct v4vp_counters c;
 };
+
+/* The strict-mode copy engine, one record per copy thread. */
+struct v4vp_rec_engine {
+	uint32_t thread;
+	uint32_t queues;	/* connections whose queues it drains */
+	uint32_t flags;		/* V4VP_ENGINE_AWAKE */
+	uint32_t pad;
+	uint64_t msgs;		/* messages (or pieces) copied */
+	uint64_t bytes;
+	uint64_t wakeups;	/* from sleep */
+	uint64_t bells;		/* receivers' doorbells it rang */
+	uint64_t busy_ns;	/* in turns that copied something */
+	uint64_t cpu_ns;	/* all the CPU time of its thread */
+	uint64_t resets;	/* connections reset for a corrupt queue */
+};
+
+#define V4VP_ENGINE_AWAKE 1u
 
 struct v4vp_rec_domain {
 	v4v_domid_t domid;

@@ -20,6 +20,8 @@ static const char usage[] =
 
 struct snapshot {
 	struct v4vp_rec_hv hv;
+	struct v4vp_rec_engine *engines;
+	uint32_t nengines;
 	struct v4vp_rec_domain *doms;
 	struct v4vp_rec_ring *rings;
 	uint32_t ndoms, nrings;
@@ -42,6 +44,9 @@ static int take(struct snapshot *s)
 	if (!rc)
 		rc = tool_list(c, V4VP_LIST_RINGS, (void **)&s->rings,
 			       &s->nrings);
+	if (!rc)
+		rc = tool_list(c, V4VP_LIST_ENGINE, (void **)&s->engines,
+			       &s->nengines);
 	v4v_ctl_close(c);
 	return rc;
 }
@@ -116,7 +121,21 @@ static void print_json(const struct snapshot *s)
 	       s->hv.policy == V4VP_VIPT_ACCEPT ? "ACCEPT" : "REJECT",
 	       s->hv.ndomains, s->hv.nrings);
 	counters_json(&s->hv.c);
-	printf("},\"domains\":[");
+	printf("},\"engines\":[");
+	for (uint32_t i = 0; i < s->nengines; i++) {
+		const struct v4vp_rec_engine *e = &s->engines[i];
+
+		printf("%s{\"thread\":%u,\"awake\":%s,\"queues\":%u,"
+		       "\"msgs\":%" PRIu64 ",\"bytes\":%" PRIu64
+		       ",\"wakeups\":%" PRIu64 ",\"bells\":%" PRIu64
+		       ",\"busy_ns\":%" PRIu64 ",\"cpu_ns\":%" PRIu64
+		       ",\"resets\":%" PRIu64 "}",
+		       i ? "," : "", e->thread,
+		       e->flags & V4VP_ENGINE_AWAKE ? "true" : "false",
+		       e->queues, e->msgs, e->bytes, e->wakeups, e->bells,
+		       e->busy_ns, e->cpu_ns, e->resets);
+	}
+	printf("],\"domains\":[");
 	for (uint32_t i = 0; i < s->ndoms; i++) {
 		const struct v4vp_rec_domain *d = &s->doms[i];
 
@@ -169,6 +188,28 @@ static void print_conns(const struct snapshot *s)
 	}
 }
 
+/* Strict mode: what each copy thread did; busy is the share of v4vd's
+ * lifetime spent in turns that copied something. */
+static void print_engines(const struct snapshot *s)
+{
+	double up_ns = (double)s->hv.uptime_ms * 1e6;
+
+	printf("%6s %6s %6s %12s %14s %10s %10s %7s %9s\n", "ENGINE", "STATE",
+	       "QUEUES", "MSGS", "BYTES", "WAKEUPS", "BELLS", "BUSY", "CPU-S");
+	for (uint32_t i = 0; i < s->nengines; i++) {
+		const struct v4vp_rec_engine *e = &s->engines[i];
+
+		printf("%6u %6s %6u %12" PRIu64 " %14" PRIu64 " %10" PRIu64
+		       " %10" PRIu64 " %6.2f%% %9.3f\n",
+		       e->thread, e->flags & V4VP_ENGINE_AWAKE ? "awake"
+							      : "asleep",
+		       e->queues, e->msgs, e->bytes, e->wakeups, e->bells,
+		       up_ns > 0 ? 100.0 * (double)e->busy_ns / up_ns : 0.0,
+		       (double)e->cpu_ns / 1e9);
+	}
+	printf("\n");
+}
+
 static void print_table(const struct snapshot *s)
 {
 	const struct v4vp_counters *c = &s->hv.c;
@@ -184,6 +225,8 @@ static void print_table(const struct snapshot *s)
 	       " bytes received\n\n",
 	       c->tx_msgs, c->tx_bytes, c->drops, c->rejects, c->norings,
 	       c->stream_bytes);
+	if (s->hv.flags & V4VP_HV_STRICT)
+		print_engines(s);
 	printf("%5s %-16s %7s %6s %5s %10s %10s %10s %7s %7s %12s\n",
 	       "DOMID", "NAME", "PID", "UID", "RINGS", "TX-MSGS", "RX-MSGS",
 	       "TX-BYTES", "DROPS", "REJECTS", "STREAM-RX");
@@ -246,5 +289,6 @@ int cmd_status(int argc, char **argv)
 		print_table(&s);
 	free(s.doms);
 	free(s.rings);
+	free(s.engines);
 	return 0;
 }

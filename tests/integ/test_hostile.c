@@ -1475,6 +1475,109 @@ static void test_handshake(void)
 	CHECK_EQ(dom_wait(dom_spawn(handshake, NULL)), 0);
 }
 
+/* An honest connection to listener `l` still carries a byte each way. */
+static bool pair_works(int l, const struct sockaddr_v4v *at)
+{
+	int c = v4v_socket(AF_V4V, SOCK_STREAM, 0), s = -1;
+	char b = 0;
+	bool ok = c >= 0 && !v4v_connect(c, (const struct sockaddr *)at,
+					 sizeof(*at)) &&
+		  (s = v4v_accept(l, NULL, NULL)) >= 0 &&
+		  v4v_send(c, "x", 1, 0) == 1 && v4v_recv(s, &b, 1, 0) == 1 &&
+		  b == 'x' && v4v_send(s, "y", 1, 0) == 1 &&
+		  v4v_recv(c, &b, 1, 0) == 1 && b == 'y';
+
+	v4v_close(c);
+	if (s >= 0)
+		v4v_close(s);
+	return ok;
+}
+
+/* Write a hostile transmit queue, `how`: 0 a tx_ptr off the slot grid,
+ * 1 beyond the ring, 2 a header claiming 4 GiB, 3 a header claiming
+ * less than a header, 4 random bytes rewritten while v4vd reads. */
+static void spoil_queue(struct raw_ring *g, int how)
+{
+	size_t one = v4v_ring_mem_size(g->size);
+	struct v4v_ring_shared *sh = (void *)((uint8_t *)g->mem + one);
+	uint8_t *data = (uint8_t *)sh + V4V_RING_HDR_SIZE;
+	struct v4v_ring_msghdr *h = (void *)data;
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+
+	switch (how) {
+	case 0: __atomic_store_n(&sh->tx_ptr, 8u, __ATOMIC_RELEASE); break;
+	case 1: __atomic_store_n(&sh->tx_ptr, g->size + 64, __ATOMIC_RELEASE);
+		break;
+	case 2: h->len = 0xffffffffu;
+		__atomic_store_n(&sh->tx_ptr, 64u, __ATOMIC_RELEASE); break;
+	case 3: h->len = 3;
+		__atomic_store_n(&sh->tx_ptr, 16u, __ATOMIC_RELEASE); break;
+	default:
+		for (int i = 0; i < 200000; i++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			data[x % g->size] = (uint8_t)x;
+			if (!(i % 64))
+				__atomic_store_n(&sh->tx_ptr,
+						 (uint32_t)(x >> 32) % g->size &
+							 ~15u,
+						 __ATOMIC_RELEASE);
+		}
+	}
+	if (write(g->app, "", 1) != 1)
+		return;
+}
+
+/* Strict: a client that writes garbage into its own transmit queue
+ * resets its own connection (the server gets ECONNRESET, the client's
+ * ring TX_RST), and v4vd, the listener and an honest pair go on. */
+static int corrupt_queue(void *arg)
+{
+	struct sockaddr_v4v me = { .v4v_family = AF_V4V,
+				   .v4v_domid = V4V_DOMID_ANY };
+	socklen_t len = sizeof(me);
+	int how = (int)(intptr_t)arg, l = v4v_socket(AF_V4V, SOCK_STREAM, 0);
+	int memfd = -1, s;
+	struct v4v_ring_shared *mine;
+	struct raw_ring g;
+	struct raw r;
+	v4v_domid_t cli;
+	char buf[8];
+
+	EXPECT(l >= 0 && !v4v_bind(l, (struct sockaddr *)&me, sizeof(me)) &&
+	       !v4v_listen(l, 4) &&
+	       !v4v_getsockname(l, (struct sockaddr *)&me, &len), 1);
+	EXPECT(raw_domain(&r, &cli) == 0, 2);
+	EXPECT(raw_ring_new(&r, &g, 0, 4096, me.v4v_domid) == 0, 3);
+	EXPECT(raw_connect(&r, g.handle, me.v4v_domid, me.v4v_port, NULL, 0,
+			   &memfd) == 0 && memfd < 0, 4);
+	s = v4v_accept(l, NULL, NULL);
+	EXPECT(s >= 0, 5);
+	spoil_queue(&g, how);
+	EXPECT(v4v_recv(s, buf, sizeof(buf), 0) < 0 && errno == ECONNRESET,
+	       6);
+	mine = g.mem;
+	EXPECT(__atomic_load_n(&mine->tx_flags, __ATOMIC_ACQUIRE) &
+		       V4V_RING_TX_RST, 7);
+	EXPECT(pair_works(l, &me), 8);
+	v4v_close(s);
+	close(r.fd);
+	close(g.app);
+	return 0;
+}
+
+static void test_corrupt_queue(void)
+{
+	if (!strict()) {
+		printf("skip corrupt_queue: strict mode only\n");
+		return;
+	}
+	for (int how = 0; how < 5; how++) {
+		CHECK_EQ(dom_wait(dom_spawn(corrupt_queue,
+					    (void *)(intptr_t)how)), 0);
+		CHECK(hv_alive(&hv));
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
@@ -1488,6 +1591,7 @@ int main(int argc, char **argv)
 		{ "corrupt_consumer", test_corrupt_consumer },
 		{ "pinned", test_pinned },
 		{ "handshake", test_handshake },
+		{ "corrupt_queue", test_corrupt_queue },
 		{ 0 }
 	};
 	const char *args[] = { "--max-ring-size", "1M", NULL };

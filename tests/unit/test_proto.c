@@ -88,6 +88,7 @@ static int rep(size_t len)
 
 static const uint32_t list_kinds[] = {
 	V4VP_LIST_HV, V4VP_LIST_DOMAINS, V4VP_LIST_RINGS, V4VP_LIST_RULES,
+	V4VP_LIST_ENGINE,
 };
 
 /* A header for `op` followed by a body of `body` bytes of filler. */
@@ -206,8 +207,10 @@ static void t_sizes(void)
 		 sizeof(struct v4vp_rec_ring));
 	CHECK_EQ(v4vp_record_size(V4VP_LIST_RULES),
 		 sizeof(struct v4vp_rec_rule));
+	CHECK_EQ(v4vp_record_size(V4VP_LIST_ENGINE),
+		 sizeof(struct v4vp_rec_engine));
 	CHECK_EQ(v4vp_record_size(0), 0);
-	CHECK_EQ(v4vp_record_size(5), 0);
+	CHECK_EQ(v4vp_record_size(6), 0);
 	CHECK_EQ(v4vp_record_size(0xffffffffu), 0);
 
 	/* The largest packet fits the advertised bound. */
@@ -230,7 +233,7 @@ static void t_list_page(void)
 		CHECK((page + 1) * rec > room);
 	}
 	CHECK_EQ(v4vp_list_page(0), 0);
-	CHECK_EQ(v4vp_list_page(5), 0);
+	CHECK_EQ(v4vp_list_page(6), 0);
 	CHECK_EQ(v4vp_list_page(0xffffffffu), 0);
 }
 
@@ -391,7 +394,7 @@ static void t_list_replies(void)
 	}
 	/* Unknown kinds, whatever the count. */
 	CHECK_EQ(rep(mk_list(0, 0, 0, 0)), -EPROTO);
-	CHECK_EQ(rep(mk_list(5, 0, 0, 0)), -EPROTO);
+	CHECK_EQ(rep(mk_list(6, 0, 0, 0)), -EPROTO);
 	CHECK_EQ(rep(mk_list(0xffffffffu, 0, 0, 0)), -EPROTO);
 	/* The header alone: no list reply body to read. */
 	mk(V4VP_LIST, 0, 0);
