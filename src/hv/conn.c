@@ -179,8 +179,9 @@ static int grant_of(struct hv *hv, struct hv_ring *peer,
 	return 0;
 }
 
-/* Wake a writer blocked on a full ring (it filled its socket); in strict
- * mode the kernel socket itself is the buffer, drained by the pump. */
+/* Wake a direct writer blocked on a full ring (it filled its socket); a
+ * strict writer waits on its own queue, which hv_conn_ring_gone closes,
+ * and is woken by the shutdown of its doorbell. */
 static void wake_writer(struct hv *hv, struct hv_ring *r)
 {
 	if (hv->cfg.strict || r->bell < 0)
@@ -330,8 +331,8 @@ void hv_conn_ring_gone(struct hv *hv, struct hv_ring *r)
 	 * writable (select counts no hang-up as writable): empty its
 	 * doorbell, and its next send sees RX_CLOSED: EPIPE. */
 	wake_writer(hv, peer);
-	/* Strict: the peer writes into its socket; nobody will ever read
-	 * that now, so its writes must fail (EPIPE) rather than vanish. */
+	/* Strict: nobody will take what the peer queues now; the hang-up
+	 * wakes a writer waiting on its queue, whose sends then fail. */
 	if (peer->bell >= 0)
 		shutdown(peer->bell,
 			 unread || hv->cfg.strict ? SHUT_RDWR : SHUT_WR);

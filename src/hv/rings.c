@@ -324,8 +324,9 @@ int hv_ring_register(struct hv *hv, struct hv_domain *d,
 	return 0;
 }
 
-/* Something on a ring's doorbell: a strict stream's data, or the hang-up
- * that ends the ring (once a strict stream has delivered all it had). */
+/* Something on a ring's doorbell: a strict sender's token or fill (its
+ * queue has data), or the hang-up that ends the ring (once a strict
+ * stream has delivered all it queued). */
 void hv_ring_event(struct hv *hv, struct hv_ring *r, uint32_t events)
 {
 	if (hv_pumps(hv, r) && !r->eof)
@@ -488,8 +489,8 @@ static void unblock_sender(struct hv *hv, uint32_t handle)
 
 	if (!s)
 		return;
-	/* A strict stream's doorbell carries its data: pump it on, and
-	 * end a closed one once all it had is delivered. */
+	/* A strict stream's engine resumes copying its queue, and ends a
+	 * closed one once all it queued is delivered. */
 	if (s->bell < 0)
 		return;
 	if (hv_pumps(hv, s)) {

@@ -114,10 +114,9 @@ static int take_grant(struct v4v_sock *s, const struct v4vp_grant *g,
 	t->size = g->peer_size;
 	if (g->flags & V4VP_GRANT_TXQ)
 		return take_txq(s, fds);
+	/* We write into a ring ourselves: the peer's, or our own queue. */
 	t->direct = g->flags & V4VP_GRANT_DIRECT;
-	if (!t->direct)
-		return 0;
-	if (fds[0] < 0 || (g->flags & V4VP_GRANT_BELL && fds[1] < 0) ||
+	if (!t->direct || fds[0] < 0 || (g->flags & V4VP_GRANT_BELL && fds[1] < 0) ||
 	    v4v_ring_size_check(g->peer_size)) {
 		rc = -EPROTO;
 		goto out;
@@ -561,15 +560,9 @@ static void peer_flag(struct v4v_sock *s, uint32_t flag)
 	} else if (s->tx.txq && flag == V4V_RING_TX_RST) {
 		/* A reset overtakes what is queued. */
 		v4v_link_shutdown(s->handle, V4VP_SHUT_RST);
-	} else if (s->tx.direct) {
+	} else {
 		v4v_ring_set_tx_flag(&s->tx.prod.r, flag);
 		ring_peer(s);
-	} else if (flag == V4V_RING_TX_FIN) {
-		/* Mediated: the end travels after the data, in the stream
-		 * v4vd reads (see src/hv/pump.c). */
-		shutdown(s->fd, SHUT_WR);
-	} else {
-		v4v_link_shutdown(s->handle, V4VP_SHUT_RST);
 	}
 }
 
@@ -609,19 +602,15 @@ static long put_chunk(struct v4v_sock *s, const struct iovec *iov, int iovcnt,
 	max = v4v_ring_max_payload(s->tx.size);
 	if (max > MAX_CHUNK)
 		max = MAX_CHUNK;
-	if (!s->tx.direct && max > V4VP_MAX_DGRAM)
-		max = V4VP_MAX_DGRAM;
 	if (len > max)
 		len = max;
-	if (s->tx.direct) {
-		room = v4v_ring_space(&s->tx.prod);
-		/* A full ring whose reader is gone never drains: say so
-		 * (the insert below would, but is never reached). */
-		if (room < len && room < min_chunk(&s->tx))
-			return full_ring(s);
-		if (room < len)
-			len = room;
-	}
+	room = v4v_ring_space(&s->tx.prod);
+	/* A full ring whose reader is gone never drains: say so (the
+	 * insert below would, but is never reached). */
+	if (room < len && room < min_chunk(&s->tx))
+		return full_ring(s);
+	if (room < len)
+		len = room;
 	/* Gather the chunk's pieces of the caller's iovec. */
 	for (int i = 0; i < iovcnt && len && n < 16; i++) {
 		size_t l = iov[i].iov_len;
@@ -639,13 +628,6 @@ static long put_chunk(struct v4v_sock *s, const struct iovec *iov, int iovcnt,
 	len = 0;
 	for (int i = 0; i < n; i++)
 		len += part[i].iov_len;
-	if (!s->tx.direct) {
-		struct v4v_addr dst = { .port = s->tx.port,
-					.domid = s->peer.domid };
-
-		rc = v4v_link_sendv(s->handle, &dst, V4VP_MT_STREAM, part, n);
-		return rc == -ECONNREFUSED ? -EPIPE : rc;
-	}
 	rc = v4v_ring_insert(&s->tx.prod, &s->local, V4VP_MT_STREAM, part, n,
 			     &kick);
 	if (rc)
@@ -656,23 +638,16 @@ static long put_chunk(struct v4v_sock *s, const struct iovec *iov, int iovcnt,
 }
 
 /* No room: make our descriptor unwritable, then say whether to try once
- * more before sleeping.  Direct: the peer drains our doorbell when it
- * frees room and sees TX_WAITING, set after the fill.  Mediated: v4vd
- * queued us at the failed SEND, possibly before the fill, so a fresh fill
- * needs one more SEND to be sure its wakeup comes after. */
+ * more before sleeping.  Whoever consumes the ring we write (the peer, or
+ * v4vd's engine for our own queue) drains our doorbell when it frees room
+ * and sees TX_WAITING, set after the fill. */
 static bool wait_room(struct v4v_sock *s)
 {
-	bool fresh = false;
-
 	if (!s->filled || bell_writable(s->fd)) {
 		bell_fill(s->fd);
 		s->filled = true;
-		fresh = true;
 	}
-	if (s->tx.direct)
-		return v4v_ring_want_space(&s->tx.prod,
-					   min_chunk(&s->tx));
-	return fresh;
+	return v4v_ring_want_space(&s->tx.prod, min_chunk(&s->tx));
 }
 
 static void room_again(struct v4v_sock *s)
@@ -680,6 +655,10 @@ static void room_again(struct v4v_sock *s)
 	if (s->filled) {
 		bell_drain(s->bell);
 		s->filled = false;
+		/* Our own queue's tokens travel the same way as our fill:
+		 * one this send wrote for a sleeping engine went too. */
+		if (s->tx.txq)
+			bell_token(s->fd);
 	}
 }
 
