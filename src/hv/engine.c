@@ -37,8 +37,12 @@
 #include <time.h>
 
 /* The most one connection moves in one turn: fairness between the
- * connections that share the engine. */
-#define TURN_BYTES (256u * 1024u)
+ * connections that share the engine.  A turn costs about as many
+ * microseconds as it moves ten-kilobyte units, and every other
+ * connection's message may wait behind one. */
+#define TURN_BYTES (64u * 1024u)
+/* How long the engine keeps the loop from its other events. */
+#define PASS_NS 50000u
 
 static uint64_t now_ns(void)
 {
@@ -180,11 +184,15 @@ static uint32_t copy_turn(struct hv *hv, struct hv_ring *r)
 			break;
 		}
 		if (dst && r->txq_off < m.payload_len) {
-			struct iovec iov[2];
 			uint32_t want = m.payload_len - r->txq_off;
-			int pieces = v4v_ring_reserve(&dst->prod, want, iov);
+			struct iovec iov[2];
+			int pieces;
 			size_t n;
 
+			/* A large message goes in turn-sized pieces too. */
+			if (want > TURN_BYTES)
+				want = TURN_BYTES;
+			pieces = v4v_ring_reserve(&dst->prod, want, iov);
 			if (!pieces) {
 				stall(hv, r, dst);
 				continue;
@@ -291,23 +299,13 @@ static bool arm_all(struct hv *hv)
 	return true;
 }
 
-/*
- * One turn of the engine, after the loop's events: every active queue in
- * turn, each bounded.  With nothing to do it yields the CPU; after the
- * idle window it arms the queues and sleeps.  Returns the epoll timeout
- * for the next wait: 0 while awake, -1 asleep.
- */
-int hv_engine_turn(struct hv *hv)
+/* Every active queue once, each at most a turn; true if any moved. */
+static bool pass(struct hv *hv)
 {
-	struct hv_engine *e = &hv->engine;
 	struct list *pos, *tmp;
-	uint64_t t0, now;
 	bool work = false;
 
-	if (!e->awake)
-		return -1;
-	t0 = now_ns();
-	list_for_each_safe(pos, tmp, &e->active) {
+	list_for_each_safe(pos, tmp, &hv->engine.active) {
 		struct hv_ring *r = container_of(pos, struct hv_ring, active);
 
 		/* A dying ring is stalled: its reader's NOTIFY ends it. */
@@ -316,8 +314,32 @@ int hv_engine_turn(struct hv *hv)
 		if (copy_turn(hv, r))
 			work = true;
 	}
-	now = now_ns();
-	if (work) {
+	return work;
+}
+
+/*
+ * The engine's work after the loop's events: passes over the active
+ * queues, each queue bounded per pass.  With nothing to do it yields the
+ * CPU; after the idle window it arms the queues and sleeps.  Returns the epoll timeout
+ * for the next wait: 0 while awake, -1 asleep.
+ */
+int hv_engine_turn(struct hv *hv)
+{
+	struct hv_engine *e = &hv->engine;
+	uint64_t t0, now;
+	bool work, any = false;
+
+	if (!e->awake)
+		return -1;
+	t0 = now_ns();
+	/* Passes while there is work, for up to PASS_NS: a pass is cheap,
+	 * a trip through epoll is not, but control requests wait for it. */
+	do {
+		work = pass(hv);
+		any |= work;
+		now = now_ns();
+	} while (work && now - t0 < PASS_NS);
+	if (any) {
 		e->busy_ns += now - t0;
 		e->last_work_ns = now;
 		return 0;
