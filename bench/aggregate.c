@@ -44,10 +44,14 @@ static const char usage[] =
 "  --llc BYTES         last-level cache size for the memcpy reference\n"
 "  --memref-seconds S  time per memcpy measurement (default 1)\n"
 "  --no-memref         skip the memcpy reference\n"
+"  --idle-seconds S    after the strict runs, v4vd's CPU time over S idle\n"
+"                      seconds, every connection still open (default 10;\n"
+"                      0 skips it)\n"
 "  --json FILE         write results as a JSON array\n"
 "  --plot FILE.png     plot aggregate against pairs with the memcpy lines\n"
 "  --quick             1,2 pairs, 4K:16K, 0.05 s windows, --pin spread,\n"
-"                      memcpy reference with a 4 MiB LLC (for tests)\n"
+"                      memcpy reference with a 4 MiB LLC, no idle\n"
+"                      measurement (for tests)\n"
 "  -q, --quiet         no progress line\n";
 
 static const struct atrans all_trans[] = {
@@ -133,6 +137,7 @@ static int parse(int argc, char **argv, struct aopts *o)
 		{ "llc", required_argument, NULL, 'L' },
 		{ "memref-seconds", required_argument, NULL, 'M' },
 		{ "no-memref", no_argument, NULL, 'N' },
+		{ "idle-seconds", required_argument, NULL, 'I' },
 		{ "json", required_argument, NULL, 'j' },
 		{ "plot", required_argument, NULL, 'g' },
 		{ "quick", no_argument, NULL, 'Q' },
@@ -141,12 +146,13 @@ static int parse(int argc, char **argv, struct aopts *o)
 		{ 0 }
 	};
 	bool quick = false, sizes = false, pairs = false, secs = false;
-	bool pin = false;
+	bool pin = false, idle = false;
 	int c;
 	size_t v;
 
 	*o = (struct aopts){ .min = 4096, .max = 4u << 20, .step = 4,
 			     .seconds = 0.3, .warm = 0.1, .memref_seconds = 1,
+			     .idle_s = 10,
 			     .modes = AM_STREAM | AM_PINGPONG, .pin = PIN_BEST,
 			     .spin = -1, .buf = 2 << 20, .memref = true,
 			     .npairs = 4, .pairs = { 1, 2, 4, 8 } };
@@ -222,6 +228,12 @@ static int parse(int argc, char **argv, struct aopts *o)
 				goto bad;
 			break;
 		case 'N': o->memref = false; break;
+		case 'I':
+			o->idle_s = atof(optarg);
+			if (!(o->idle_s >= 0 && o->idle_s <= 3600))
+				goto bad;
+			idle = true;
+			break;
 		case 'j': o->json = optarg; break;
 		case 'g': o->plot = optarg; break;
 		case 'Q': quick = true; break;
@@ -246,6 +258,8 @@ static int parse(int argc, char **argv, struct aopts *o)
 		if (!pin)
 			o->pin = PIN_SPREAD;
 		o->memref_seconds = 0.1;
+		if (!idle)
+			o->idle_s = 0;
 		if (!o->llc)
 			o->llc = 4u << 20;
 	}
@@ -265,6 +279,7 @@ int cmd_bench_aggregate(int argc, char **argv)
 	bool have_m = false;
 	int nts = 0, nres = 0, step = 0, nsteps, rc;
 	struct aopts o;
+	double idle_cpu_s = -1;
 
 	rc = parse(argc, argv, &o);
 	if (rc)
@@ -293,7 +308,8 @@ int cmd_bench_aggregate(int argc, char **argv)
 	nsteps = nts * agg_nsizes(&o) * o.npairs * agg_nmodes(&o);
 	fflush(stdout);
 	for (int i = 0; i < nts; i++)
-		agg_run_transport(&o, ts[i], res, &nres, &step, nsteps);
+		agg_run_transport(&o, ts[i], res, &nres, &step, nsteps,
+				  &idle_cpu_s);
 	if (!o.quiet)
 		fprintf(stderr, "\r%75s\r", "");
 	{
@@ -316,6 +332,10 @@ int cmd_bench_aggregate(int argc, char **argv)
 			agg_print_grid(res, nres, &o, ts, nts, m2);
 	agg_print_details(res, nres);
 	agg_print_summary(res, nres, &o, have_m ? &m : NULL);
+	if (idle_cpu_s >= 0)
+		printf("\nv4vd --strict after its runs, idle for %.0f s with "
+		       "every connection open: %.3f CPU seconds\n", o.idle_s,
+		       idle_cpu_s);
 	if (o.json && agg_write_json(o.json, res, nres, have_m ? &m : NULL)) {
 		fprintf(stderr, "v4v bench aggregate: cannot write %s: %s\n",
 			o.json, strerror(errno));

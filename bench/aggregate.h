@@ -32,6 +32,7 @@ struct aopts {
 	size_t min, max;
 	unsigned step;
 	double seconds, warm, memref_seconds;
+	double idle_s;		/* strict v4vd's CPU over this long idle */
 	int modes, pin, spin, buf;
 	size_t llc;
 	bool netns, quiet, memref;
@@ -73,9 +74,12 @@ _Noreturn void agg_domain(const struct aopts *o, const struct atrans *t,
 			  int addr_w, struct bench_addr *peer);
 
 /* aggregate_fleet.c: every point of one transport, appended to res
- * (*nres of them so far); *step of nsteps counts the progress line. */
+ * (*nres of them so far); *step of nsteps counts the progress line.  For
+ * v4v-strict with o->idle_s, *idle_cpu_s gets its v4vd's CPU seconds
+ * over that long after the runs, every connection still open. */
 int agg_run_transport(const struct aopts *o, const struct atrans *t,
-		      struct aresult *res, int *nres, int *step, int nsteps);
+		      struct aresult *res, int *nres, int *step, int nsteps,
+		      double *idle_cpu_s);
 int agg_nsizes(const struct aopts *o);
 int agg_nmodes(const struct aopts *o);
 const char *agg_mode_name(int m);

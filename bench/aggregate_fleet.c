@@ -266,8 +266,24 @@ const char *agg_mode_name(int m)
 	return m == AM_STREAM ? "stream" : "pingpong";
 }
 
+/* The hypervisor once traffic stops: its engine must go to sleep. */
+static double idle_cpu(const struct aopts *o, pid_t hv)
+{
+	double cpu0;
+
+	if (!o->quiet)
+		fprintf(stderr, "\rv4v bench aggregate: v4vd idle for %.0f s "
+			"...%30s", o->idle_s, "");
+	/* Past the engine's idle window first. */
+	bench_sleep_until(bench_now_us() + 100000);
+	cpu0 = proc_cpu_us(hv);
+	bench_sleep_until(bench_now_us() + o->idle_s * 1e6);
+	return (proc_cpu_us(hv) - cpu0) / 1e6;
+}
+
 int agg_run_transport(const struct aopts *o, const struct atrans *t,
-			 struct aresult *res, int *nres, int *step, int nsteps)
+			 struct aresult *res, int *nres, int *step, int nsteps,
+			 double *idle_cpu_s)
 {
 	struct fleet f;
 	int rc = 0;
@@ -311,6 +327,8 @@ int agg_run_transport(const struct aopts *o, const struct atrans *t,
 				++*nres;
 			}
 	}
+	if (!rc && o->idle_s > 0 && t->st == &st_v4v_strict)
+		*idle_cpu_s = idle_cpu(o, st_strict_pid());
 	fleet_end(&f, rc != 0);
 out:
 	if (t->gen)

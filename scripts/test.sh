@@ -7,9 +7,11 @@
 #   V4V_FUZZ_SECONDS   time per fuzzer (default 20)
 #   V4V_SKIP_ASAN=1    skip the sanitizer pass (faster local runs)
 # The Promela model of the wakeup protocol is checked with spin (suite model).
-# No ThreadSanitizer pass: it does not model the standalone fences the
-# ring's doorbell protocol rests on (gcc refuses atomic_thread_fence under
-# -fsanitize=thread), so that protocol is model-checked instead.
+# ThreadSanitizer covers v4vd's copy threads only (tests/integ/
+# tsan_engine.sh): it does not model the standalone fences the ring's
+# doorbell protocol between processes rests on (gcc refuses
+# atomic_thread_fence under -fsanitize=thread), so that protocol is
+# model-checked instead.
 set -u
 cd "$(dirname "$0")/.."
 sh scripts/deps.sh || exit 1
@@ -70,6 +72,20 @@ else
 	grep -E "error|warning|libv4v" build-release.build.log | head -20
 	echo "BUILD FAILED" >build-release.failed
 	logs="$logs build-release.failed"
+fi
+echo "== v4vd copy threads under ThreadSanitizer =="
+rm -f build-tsan.ok
+if [ ! -f build-tsan/build.ninja ]; then
+	CC=clang meson setup build-tsan -Db_sanitize=thread -Db_lundef=false \
+		>/dev/null
+fi
+if ninja -C build-tsan src/hv/v4vd >build-tsan.build.log 2>&1 &&
+   sh tests/integ/tsan_engine.sh build-tsan/src/hv/v4vd build; then
+	echo ok >build-tsan.ok
+	logs="$logs build-tsan.ok"
+else
+	echo "TSAN FAILED" >build-tsan.failed
+	logs="$logs build-tsan.failed"
 fi
 SUITES="--suite fuzz"
 CC=clang suite "fuzzers (${V4V_FUZZ_SECONDS:-20} s each)" build-fuzz \

@@ -7,9 +7,11 @@
  * private memory, and copies its payload into the peer's receive ring, so
  * no page is ever mapped by two domains.
  *
- * The engine runs in v4vd's loop and polls its queues while there is work
- * and for an idle window after it (--copy-idle-us); then it arms every
- * queue and sleeps in epoll_wait.  An armed queue is the ring's own event
+ * The engine is one or more shards (shards.c), each a set of connections
+ * run by a copy thread or, with --copy-threads 0, by v4vd's loop; the
+ * code here runs with the shard locked.  A shard polls its queues while
+ * there is work and for an idle window after it (--copy-idle-us); then
+ * it arms every queue and sleeps in epoll_wait.  An armed queue is the ring's own event
  * suppression, model-checked in tests/model: a sender that inserts into
  * an armed queue writes one token into its socket, whose other end (the
  * ring's doorbell) v4vd watches.  While the engine is awake nobody rings:
@@ -30,7 +32,6 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <sched.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -41,7 +42,7 @@
  * microseconds as it moves ten-kilobyte units, and every other
  * connection's message may wait behind one. */
 #define TURN_BYTES (64u * 1024u)
-/* How long the engine keeps the loop from its other events. */
+/* How long a shard keeps its lock in one go: the loop waits for it. */
 #define PASS_NS 50000u
 
 static uint64_t now_ns(void)
@@ -57,65 +58,80 @@ bool hv_pumps(const struct hv *hv, const struct hv_ring *r)
 	return hv->cfg.strict && r->pumping;
 }
 
-static void watch(struct hv *hv, struct hv_ring *r, uint32_t events)
+/* The shard's epoll set names rings by handle: a ring may be gone by the
+ * time its thread, having waited for the lock, looks at an event. */
+static void watch_op(struct hv_ring *r, int op, uint32_t events)
 {
-	struct epoll_event ev = { .events = events, .data.ptr = r };
+	struct epoll_event ev = { .events = events, .data.u64 = r->handle };
 
 	if (r->bell >= 0 && !r->dying)
-		epoll_ctl(hv->epfd, EPOLL_CTL_MOD, r->bell, &ev);
+		epoll_ctl(r->shard->epfd, op, r->bell, &ev);
 }
 
-static void wake_engine(struct hv *hv)
+static void watch(struct hv_ring *r, uint32_t events)
 {
-	struct hv_engine *e = &hv->engine;
+	watch_op(r, EPOLL_CTL_MOD, events);
+}
 
-	if (!e->awake) {
-		e->awake = true;
-		e->wakeups++;
-	}
-	e->last_work_ns = now_ns();
+/* Only copying counts as work: a doorbell that stays readable while we
+ * are awake (tokens are drained only before we sleep) must not keep the
+ * idle window open for ever. */
+static void wake_engine(struct hv_shard *sh)
+{
+	if (sh->awake)
+		return;
+	sh->awake = true;
+	sh->wakeups++;
+	sh->last_work_ns = now_ns();
+	hv_shard_wake(sh);
 }
 
 void hv_pump_start(struct hv *hv, struct hv_ring *r)
 {
+	struct hv_shard *sh = hv_shard_pick(hv, r);
+
 	r->pumping = true;
-	list_add_tail(&hv->engine.active, &r->active);
-	hv->engine.queues++;
-	watch(hv, r, EPOLLIN | EPOLLRDHUP);
+	r->shard = sh;
+	list_add_tail(&sh->active, &r->active);
+	sh->queues++;
+	watch_op(r, EPOLL_CTL_ADD, EPOLLIN);
 	/* The queue is fresh and empty: armed, its first insert rings us
 	 * unless we are awake (then we see it anyway). */
 	v4v_ring_arm(&r->txq);
-	wake_engine(hv);
+	wake_engine(sh);
 }
 
 void hv_pump_forget(struct hv *hv, struct hv_ring *r)
 {
+	(void)hv;
 	if (r->pumping) {
 		list_del(&r->active);
-		hv->engine.queues--;
+		r->shard->queues--;
+		if (r->bell >= 0)
+			epoll_ctl(r->shard->epfd, EPOLL_CTL_DEL, r->bell, NULL);
 	}
 	r->pumping = false;
 }
 
 /* Stop copying until the peer frees room (a waiter on its ring). */
-static void stall(struct hv *hv, struct hv_ring *r, struct hv_ring *dst)
+static void stall(struct hv_ring *r, struct hv_ring *dst)
 {
 	/* Not readable meanwhile: the sender's filled doorbell must not
 	 * wake us again and again while we cannot help it. */
-	watch(hv, r, 0);
+	watch(r, 0);
 	r->stalled = true;
 	hv_ring_add_waiter(dst, r->handle, 1);
 	/* Room may have appeared between our look and the flag. */
 	if (v4v_ring_want_space(&dst->prod, 1)) {
 		hv_ring_del_waiter(dst, r->handle);
 		r->stalled = false;
-		watch(hv, r, EPOLLIN | EPOLLRDHUP);
+		watch(r, EPOLLIN);
 	}
 }
 
 /* A queue that fails validation: only its hostile owner's connection
  * pays, reset on both sides. */
-static void corrupt(struct hv *hv, struct hv_ring *r)
+static void corrupt(struct hv_ring *r)
 {
 	hv_log(HV_LOG_WARN, "ring %u (domain %u): corrupt transmit queue, "
 	       "connection reset", r->handle, r->dom->domid);
@@ -127,8 +143,8 @@ static void corrupt(struct hv *hv, struct hv_ring *r)
 		hv_bell_ring(r->peer->bell);
 	}
 	r->eof = true;
-	watch(hv, r, 0);
-	hv->engine.resets++;
+	watch(r, 0);
+	r->shard->resets++;
 }
 
 /* The sender waits for room in its queue (TX_WAITING, consumed): wake it
@@ -144,10 +160,10 @@ static void sender_room(struct hv_ring *r)
 
 /* The end of the owner's writes: FIN into the peer's ring after all the
  * data (a socket closed outright is ended by hv_conn_ring_gone). */
-static void end_of_queue(struct hv *hv, struct hv_ring *r)
+static void end_of_queue(struct hv_ring *r)
 {
 	r->eof = true;
-	watch(hv, r, 0); /* only the hang-up from now on */
+	watch(r, 0); /* only the hang-up from now on */
 	if (r->peer) {
 		v4v_ring_set_tx_flag(&r->peer->prod.r, V4V_RING_TX_FIN);
 		hv_bell_ring(r->peer->bell);
@@ -160,8 +176,9 @@ static void end_of_queue(struct hv *hv, struct hv_ring *r)
  * data has no boundaries.  Returns the bytes moved (0: nothing to do, or
  * stalled, or ended).
  */
-static uint32_t copy_turn(struct hv *hv, struct hv_ring *r)
+static uint32_t copy_turn(struct hv_ring *r)
 {
+	struct hv_shard *sh = r->shard;
 	struct v4v_addr src = { .port = r->port, .domid = r->dom->domid };
 	struct hv_ring *dst = r->peer;
 	uint32_t moved = 0, flags;
@@ -175,12 +192,12 @@ static uint32_t copy_turn(struct hv *hv, struct hv_ring *r)
 		flags = v4v_ring_tx_flags(&r->txq.r);
 		rc = v4v_ring_peek(&r->txq, &m);
 		if (rc < 0) {
-			corrupt(hv, r);
+			corrupt(r);
 			break;
 		}
 		if (rc == 0) {
 			if (flags & V4V_RING_TX_FIN)
-				end_of_queue(hv, r);
+				end_of_queue(r);
 			break;
 		}
 		if (dst && r->txq_off < m.payload_len) {
@@ -194,7 +211,7 @@ static uint32_t copy_turn(struct hv *hv, struct hv_ring *r)
 				want = TURN_BYTES;
 			pieces = v4v_ring_reserve(&dst->prod, want, iov);
 			if (!pieces) {
-				stall(hv, r, dst);
+				stall(r, dst);
 				continue;
 			}
 			n = v4v_ring_readv(&r->txq, &m, r->txq_off, iov,
@@ -203,7 +220,7 @@ static uint32_t copy_turn(struct hv *hv, struct hv_ring *r)
 					(uint32_t)n, &kick);
 			if (kick) {
 				hv_bell_ring(dst->bell);
-				hv->engine.bells++;
+				sh->bells++;
 			}
 			r->txq_off += (uint32_t)n;
 			moved += (uint32_t)n;
@@ -211,8 +228,8 @@ static uint32_t copy_turn(struct hv *hv, struct hv_ring *r)
 			r->c.tx_bytes += n;
 			dst->c.rx_msgs++;
 			dst->c.rx_bytes += n;
-			hv->engine.msgs++;
-			hv->engine.bytes += n;
+			sh->msgs++;
+			sh->bytes += n;
 			if (r->txq_off < m.payload_len)
 				continue;
 		}
@@ -229,14 +246,15 @@ static uint32_t copy_turn(struct hv *hv, struct hv_ring *r)
 /* Data came or room came: copy now, and keep polling for a while. */
 void hv_pump(struct hv *hv, struct hv_ring *r)
 {
+	(void)hv;
 	if (!r->pumping || r->eof)
 		return;
 	if (r->stalled) {
 		r->stalled = false;
-		watch(hv, r, EPOLLIN | EPOLLRDHUP);
+		watch(r, EPOLLIN);
 	}
-	wake_engine(hv);
-	copy_turn(hv, r);
+	wake_engine(r->shard);
+	copy_turn(r);
 }
 
 /* The ring's doorbell is readable: a token (the queue was armed), or the
@@ -253,8 +271,9 @@ void hv_pump_bell(struct hv *hv, struct hv_ring *r)
  * peer's ring is full.  True when done. */
 bool hv_pump_out(struct hv *hv, struct hv_ring *r)
 {
+	(void)hv;
 	r->stalled = false; /* called when room may have come */
-	while (!r->eof && !r->stalled && copy_turn(hv, r))
+	while (!r->eof && !r->stalled && copy_turn(r))
 		;
 	/* Not stalled: the queue is empty, and the close is its end. */
 	return !r->stalled || r->eof || !r->peer;
@@ -271,6 +290,7 @@ bool hv_pump_linger(struct hv *hv, struct hv_ring *r)
 	/* Still data and no room: wait for the peer, without the hang-up
 	 * waking us again and again meanwhile. */
 	epoll_ctl(hv->epfd, EPOLL_CTL_DEL, r->bell, NULL);
+	epoll_ctl(r->shard->epfd, EPOLL_CTL_DEL, r->bell, NULL);
 	r->dying = true;
 	hv_log(HV_LOG_DEBUG, "ring %u closed with data queued: delivering "
 	       "it first", r->handle);
@@ -279,11 +299,11 @@ bool hv_pump_linger(struct hv *hv, struct hv_ring *r)
 
 /* Arm every queue that can take no more from us now; false if one has
  * data after all (the engine stays awake). */
-static bool arm_all(struct hv *hv)
+static bool arm_all(struct hv_shard *sh)
 {
 	struct list *pos, *tmp;
 
-	list_for_each_safe(pos, tmp, &hv->engine.active) {
+	list_for_each_safe(pos, tmp, &sh->active) {
 		struct hv_ring *r = container_of(pos, struct hv_ring, active);
 
 		if (r->eof || r->stalled || r->dying)
@@ -300,18 +320,18 @@ static bool arm_all(struct hv *hv)
 }
 
 /* Every active queue once, each at most a turn; true if any moved. */
-static bool pass(struct hv *hv)
+static bool pass(struct hv_shard *sh)
 {
 	struct list *pos, *tmp;
 	bool work = false;
 
-	list_for_each_safe(pos, tmp, &hv->engine.active) {
+	list_for_each_safe(pos, tmp, &sh->active) {
 		struct hv_ring *r = container_of(pos, struct hv_ring, active);
 
 		/* A dying ring is stalled: its reader's NOTIFY ends it. */
 		if (r->eof || r->stalled || r->dying)
 			continue;
-		if (copy_turn(hv, r))
+		if (copy_turn(r))
 			work = true;
 	}
 	return work;
@@ -319,59 +339,38 @@ static bool pass(struct hv *hv)
 
 /*
  * The engine's work after the loop's events: passes over the active
- * queues, each queue bounded per pass.  With nothing to do it yields the
- * CPU; after the idle window it arms the queues and sleeps.  Returns the epoll timeout
- * for the next wait: 0 while awake, -1 asleep.
+ * queues, each queue bounded per pass.  Returns 0 after work (poll
+ * again), 1 with nothing to do in the idle window (the caller yields the
+ * CPU, with the lock dropped, and polls again), -1 asleep: every queue
+ * armed, the next doorbell or request wakes it.
  */
-int hv_engine_turn(struct hv *hv)
+int hv_shard_turn(struct hv_shard *sh)
 {
-	struct hv_engine *e = &hv->engine;
 	uint64_t t0, now;
 	bool work, any = false;
 
-	if (!e->awake)
+	if (!sh->awake)
 		return -1;
 	t0 = now_ns();
 	/* Passes while there is work, for up to PASS_NS: a pass is cheap,
 	 * a trip through epoll is not, but control requests wait for it. */
 	do {
-		work = pass(hv);
+		work = pass(sh);
 		any |= work;
 		now = now_ns();
 	} while (work && now - t0 < PASS_NS);
 	if (any) {
-		e->busy_ns += now - t0;
-		e->last_work_ns = now;
+		sh->busy_ns += now - t0;
+		sh->last_work_ns = now;
 		return 0;
 	}
-	if (now - e->last_work_ns < (uint64_t)hv->cfg.copy_idle_us * 1000u) {
-		sched_yield();
+	if (now - sh->last_work_ns <
+	    (uint64_t)sh->hv->cfg.copy_idle_us * 1000u)
+		return 1;
+	if (!arm_all(sh)) {
+		sh->last_work_ns = now;
 		return 0;
 	}
-	if (!arm_all(hv)) {
-		e->last_work_ns = now;
-		return 0;
-	}
-	e->awake = false;
+	sh->awake = false;
 	return -1;
-}
-
-void hv_engine_record(const struct hv *hv, struct v4vp_rec_engine *r)
-{
-	const struct hv_engine *e = &hv->engine;
-	struct timespec ts;
-
-	memset(r, 0, sizeof(*r));
-	r->queues = e->queues;
-	r->flags = e->awake ? V4VP_ENGINE_AWAKE : 0;
-	r->msgs = e->msgs;
-	r->bytes = e->bytes;
-	r->wakeups = e->wakeups;
-	r->bells = e->bells;
-	r->busy_ns = e->busy_ns;
-	r->resets = e->resets;
-	/* The engine is v4vd's loop thread. */
-	if (!clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
-		r->cpu_ns = (uint64_t)ts.tv_sec * 1000000000u +
-			    (uint64_t)ts.tv_nsec;
 }

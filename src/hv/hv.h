@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * v4vd internals: the state the hypervisor keeps about domains, their
- * control connections and their rings.  Single-threaded: one epoll loop
- * owns everything, so nothing here is locked.
+ * control connections and their rings.  One epoll loop owns everything;
+ * the only other threads are strict mode's copy threads (shards.c), each
+ * of which touches only the connections of its shard, under its shard's
+ * lock, which the loop takes (all of them) around each event.
  */
 #ifndef V4V_HV_H
 #define V4V_HV_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -32,13 +35,14 @@ struct hv_config {
 	uint64_t max_fds;	/* held for domains; 0: from RLIMIT_NOFILE */
 	uint64_t max_fds_uid;	/* of one non-admin user; 0: a quarter */
 	uint32_t copy_idle_us;	/* engine.c: polling after the last work */
+	uint32_t copy_threads;	/* shards.c: 0, the engine runs in the loop */
 	uint32_t policy;	/* viptables default */
 	bool have_admin_gid;
 	gid_t admin_gid;
 };
 
 /* Every object registered with epoll starts with its kind. */
-enum hv_kind { HV_LISTENER, HV_CONN, HV_BELL, HV_SIGNAL };
+enum hv_kind { HV_LISTENER, HV_CONN, HV_BELL, HV_SIGNAL, HV_SHARD };
 
 struct hv_domain {
 	v4v_domid_t domid;
@@ -109,7 +113,8 @@ struct hv_ring {
 	bool granted;		/* the peer produces into this ring itself */
 	bool listening;		/* a stream listener: takes SYNs */
 	bool pumping;		/* strict stream: the engine moves its owner's
-				 * writes, from txq (on hv->engine.active) */
+				 * writes, from txq (on shard->active) */
+	struct hv_shard *shard;	/* pumping: whose; the peer's is the same */
 	bool stalled;		/* the engine waits for room in the peer's
 				 * ring */
 	bool eof;		/* the engine met the end of the owner's
@@ -136,8 +141,22 @@ struct hv_ring {
 	struct list link;	/* all rings, in handle order */
 };
 
-/* engine.c: the strict-mode copy engine. */
-struct hv_engine {
+/*
+ * shards.c: the strict-mode copy engine is one or more shards, each a set
+ * of connections (both directions of one connection in the same shard)
+ * with the epoll set of their queues' doorbells.  With --copy-threads 0
+ * the one shard runs in v4vd's loop; else each shard has a thread.
+ */
+struct hv_shard {
+	enum hv_kind kind;	/* HV_SHARD: epfd is in the loop's set */
+	struct hv *hv;
+	uint32_t id;
+	pthread_mutex_t lock;
+	pthread_t thread;
+	bool threaded;
+	bool stop;		/* the thread's end: v4vd is exiting */
+	int epfd;		/* queues' doorbells, by ring handle */
+	int wake;		/* eventfd: the loop gave the thread work */
 	struct list active;	/* pumping rings */
 	bool awake;		/* polling; else every queue is armed */
 	uint64_t last_work_ns;
@@ -147,6 +166,11 @@ struct hv_engine {
 	uint64_t bells;		/* receivers' doorbells rung */
 	uint64_t resets;	/* connections reset for a corrupt queue */
 	uint32_t queues;	/* on active */
+};
+
+struct hv_engine {
+	struct hv_shard *shards;
+	uint32_t n;
 };
 
 struct hv {
@@ -257,20 +281,39 @@ int hv_shutdown_ring(struct hv *hv, struct hv_domain *d,
 /* A ring is going away: tell its peer or its pending clients. */
 void hv_conn_ring_gone(struct hv *hv, struct hv_ring *r);
 
-/* engine.c: strict-mode stream data.  start: r's owner writes into its
- * queue from now on; forget: r goes; pump: data or room came; bell: r's
- * doorbell is readable; turn: the engine's work after each event, which
- * returns the next epoll timeout. */
+/* engine.c: strict-mode stream data, with the ring's shard locked (by
+ * its thread, or by the loop around each event).  start: r's owner
+ * writes into its queue from now on; forget: r goes; pump: data or room
+ * came; bell: r's doorbell is readable; out: copy all that is queued
+ * (true when done); linger: r's socket closed with data queued (true: r
+ * stays until it is delivered). */
 bool hv_pumps(const struct hv *hv, const struct hv_ring *r);
 void hv_pump_start(struct hv *hv, struct hv_ring *r);
 void hv_pump_forget(struct hv *hv, struct hv_ring *r);
 void hv_pump(struct hv *hv, struct hv_ring *r);
 void hv_pump_bell(struct hv *hv, struct hv_ring *r);
-int hv_engine_turn(struct hv *hv);
-void hv_engine_record(const struct hv *hv, struct v4vp_rec_engine *r);
 bool hv_pump_linger(struct hv *hv, struct hv_ring *r);
 bool hv_pump_out(struct hv *hv, struct hv_ring *r);
+/* One turn of a shard's engine: 0 it worked, 1 it is idle but polls
+ * (the caller yields first, unlocked), -1 it sleeps until woken. */
+int hv_shard_turn(struct hv_shard *sh);
 void hv_ring_event(struct hv *hv, struct hv_ring *r, uint32_t events);
+
+/* shards.c */
+int hv_engine_init(struct hv *hv);
+void hv_engine_fini(struct hv *hv);
+/* The loop's side: every shard locked around each event; the loop's own
+ * shard's turn, as hv_shard_turn (-1 when copy threads do it). */
+void hv_engine_lock(struct hv *hv);
+void hv_engine_unlock(struct hv *hv);
+int hv_engine_turn(struct hv *hv);
+/* The shard's epoll set is readable (copy threads 0). */
+void hv_shard_events(struct hv_shard *sh);
+/* Where a new connection's queue goes; wake a shard that sleeps. */
+struct hv_shard *hv_shard_pick(struct hv *hv, struct hv_ring *r);
+void hv_shard_wake(struct hv_shard *sh);
+uint32_t hv_engine_records(struct hv *hv, struct v4vp_rec_engine *recs,
+			   uint32_t max);
 
 /* sendv.c */
 int hv_sendv(struct hv *hv, struct hv_domain *d, const struct v4vp_send *s,

@@ -169,8 +169,8 @@ int hv_list(struct hv *hv, const struct v4vp_list *req, void *out,
 		rep.count = fill_rules(hv, req->cursor, recs, max, &rep.next);
 		break;
 	case V4VP_LIST_ENGINE:
-		hv_engine_record(hv, (struct v4vp_rec_engine *)recs);
-		rep.count = 1;
+		rep.count = hv_engine_records(hv,
+				(struct v4vp_rec_engine *)recs, max);
 		break;
 	default:
 		return -EINVAL;

@@ -64,7 +64,8 @@ int hv_sendv(struct hv *hv, struct hv_domain *d, const struct v4vp_send *s,
 	 * only through us while its peer has no grant to write it. */
 	if (dst->state == HV_RING_LINKED && dst->peer != own)
 		return -ECONNREFUSED;
-	if (dst->granted)
+	/* Nor while the engine produces into it (strict): two producers. */
+	if (dst->granted || (dst->state == HV_RING_LINKED && own->pumping))
 		return -EISCONN;
 	if (s->len > v4v_ring_max_payload(dst->size))
 		return -EMSGSIZE;

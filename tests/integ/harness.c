@@ -53,11 +53,16 @@ static void hv_exec(struct hv_proc *hv, const char *const *extra)
 	argv[n++] = "--verbose";
 	argv[n++] = "--socket";
 	argv[n++] = hv->sock;
-	for (; extra && *extra && n < 29; extra++)
+	for (; extra && *extra && n < 27; extra++)
 		argv[n++] = *extra;
 	/* The whole suite runs twice in CI: direct, then strict. */
 	if (getenv("V4V_TEST_STRICT") && getenv("V4V_TEST_STRICT")[0] == '1')
 		argv[n++] = "--strict";
+	/* And strict with copy threads, where that is not the default. */
+	if (getenv("V4V_TEST_COPY_THREADS")) {
+		argv[n++] = "--copy-threads";
+		argv[n++] = getenv("V4V_TEST_COPY_THREADS");
+	}
 	argv[n] = NULL;
 	hv->pid = fork();
 	if (hv->pid == 0) {

@@ -63,4 +63,15 @@ for png in bench.png aggregate.png; do
 	fi
 done
 
+# The strict hypervisor's copy engine sleeps once traffic stops, with
+# every connection still open: about no CPU over 2 idle seconds.
+"$V4V" bench aggregate -q --pairs 1,2 --sizes 4K:4K --seconds 0.05 \
+	--warmup 0.02 --transports v4v-strict --modes stream --pin spread \
+	--no-memref --idle-seconds 2 >"$dir/idle.out" 2>"$dir/idle.err"
+check "strict aggregate exits 0" test $? -eq 0
+idle=$(sed -n 's/^v4vd --strict after its runs, idle for 2 s with every connection open: \([0-9.]*\) CPU seconds$/\1/p' "$dir/idle.out")
+check "strict idle CPU reported (got '$idle')" test -n "$idle"
+check "strict v4vd idle: under 0.1 CPU s in 2 s (got '$idle')" \
+	awk -v c="${idle:-9}" 'BEGIN { exit !(c < 0.1) }'
+
 t_done

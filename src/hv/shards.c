@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The copy engine's shards and copy threads (--copy-threads N).
+ *
+ * Each strict connection (both of its directions) belongs to one shard:
+ * the shard's list of active queues, and its epoll set of their
+ * doorbells.  With no copy threads there is one shard and v4vd's loop
+ * runs it: its epoll set sits in the loop's, and the loop makes the
+ * engine's turns between events.  With N threads there are N shards, a
+ * thread each, and a new connection goes to the shard with the fewest
+ * queues.
+ *
+ * Locking is deliberately coarse.  A copy thread holds its shard's lock
+ * while it copies (a pass is bounded, engine.c PASS_NS) and drops it
+ * before it yields or sleeps.  The loop takes every shard's lock, in
+ * order, around each event it handles, so control requests, ring
+ * set-up and tear-down and the listings see the engine still; a thread
+ * never takes any lock but its own.  What a thread touches is its
+ * shard's rings and their peers (same shard), and their doorbells, which
+ * the loop closes only with the shard locked.
+ */
+#include "hv.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The most copy threads: each takes a core, and the loop takes every
+ * shard's lock per event. */
+#define MAX_THREADS 64u
+
+static uint64_t cpu_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	if (clock_gettime(clk, &ts))
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* An event of the shard's epoll set: its wake-up, or a doorbell. */
+static void shard_event(struct hv_shard *sh, const struct epoll_event *e)
+{
+	struct hv_ring *r;
+	uint64_t n;
+
+	if (e->data.u64 == 0) {
+		if (read(sh->wake, &n, sizeof(n)) < 0 && errno != EAGAIN)
+			hv_log(HV_LOG_WARN, "copy thread %u: eventfd: %s",
+			       sh->id, strerror(errno));
+		return;
+	}
+	r = hv_ring_by_handle(sh->hv, (uint32_t)e->data.u64);
+	if (!r || r->shard != sh || !r->pumping)
+		return; /* gone while we waited for the lock */
+	if (e->events & (EPOLLHUP | EPOLLERR)) {
+		/* The loop ends the ring (its own set reports the hang-up
+		 * too); here it would only be reported again and again. */
+		epoll_ctl(sh->epfd, EPOLL_CTL_DEL, r->bell, NULL);
+		return;
+	}
+	hv_pump_bell(sh->hv, r);
+}
+
+/* Take what the shard's epoll set holds, without waiting; lock held. */
+static void shard_drain_events(struct hv_shard *sh)
+{
+	struct epoll_event ev[16];
+	int n = epoll_wait(sh->epfd, ev, 16, 0);
+
+	for (int i = 0; i < n; i++)
+		shard_event(sh, &ev[i]);
+}
+
+void hv_shard_events(struct hv_shard *sh)
+{
+	shard_drain_events(sh);
+}
+
+/* A copy thread: turns while it has work, else sleeps in its epoll set. */
+static void *copy_thread(void *arg)
+{
+	struct hv_shard *sh = arg;
+	struct epoll_event ev[16];
+	int timeout, n;
+
+	pthread_mutex_lock(&sh->lock);
+	while (!sh->stop) {
+		timeout = hv_shard_turn(sh);
+		pthread_mutex_unlock(&sh->lock);
+		if (timeout > 0) {
+			/* Idle but polling: give way to the programs we
+			 * serve where they share our core. */
+			sched_yield();
+			timeout = 0;
+		}
+		n = epoll_wait(sh->epfd, ev, 16, timeout);
+		pthread_mutex_lock(&sh->lock);
+		for (int i = 0; i < n; i++)
+			shard_event(sh, &ev[i]);
+	}
+	pthread_mutex_unlock(&sh->lock);
+	return NULL;
+}
+
+void hv_shard_wake(struct hv_shard *sh)
+{
+	uint64_t one = 1;
+
+	/* The loop gave work to a sleeping thread (a thread that wakes
+	 * itself is already awake). */
+	if (sh->threaded && !pthread_equal(pthread_self(), sh->thread) &&
+	    write(sh->wake, &one, sizeof(one)) < 0)
+		hv_log(HV_LOG_WARN, "copy thread %u: eventfd: %s", sh->id,
+		       strerror(errno));
+}
+
+struct hv_shard *hv_shard_pick(struct hv *hv, struct hv_ring *r)
+{
+	struct hv_engine *e = &hv->engine;
+	struct hv_shard *best = &e->shards[0];
+
+	/* Both directions of a connection in one shard: a thread touches
+	 * a ring's peer (it produces into it) under its own lock only. */
+	if (r->peer && r->peer->pumping)
+		return r->peer->shard;
+	for (uint32_t i = 1; i < e->n; i++)
+		if (e->shards[i].queues < best->queues)
+			best = &e->shards[i];
+	return best;
+}
+
+static int shard_init(struct hv *hv, struct hv_shard *sh, uint32_t id)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0 };
+
+	sh->kind = HV_SHARD;
+	sh->hv = hv;
+	sh->id = id;
+	list_init(&sh->active);
+	pthread_mutex_init(&sh->lock, NULL);
+	sh->epfd = epoll_create1(EPOLL_CLOEXEC);
+	sh->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (sh->epfd < 0 || sh->wake < 0 ||
+	    epoll_ctl(sh->epfd, EPOLL_CTL_ADD, sh->wake, &ev))
+		return -errno;
+	return 0;
+}
+
+/* The default: a thread takes a core of its own, so none on a machine
+ * with fewer than 4 cores (there the loop's polling shares them better),
+ * and a quarter of the cores beyond. */
+static uint32_t default_threads(void)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (cores < 4)
+		return 0;
+	return cores / 4 > 16 ? 16 : (uint32_t)(cores / 4);
+}
+
+int hv_engine_init(struct hv *hv)
+{
+	struct hv_engine *e = &hv->engine;
+	uint32_t threads = hv->cfg.copy_threads;
+	struct epoll_event ev = { .events = EPOLLIN };
+	int rc;
+
+	if (threads == UINT32_MAX)
+		threads = default_threads();
+	if (threads > MAX_THREADS)
+		threads = MAX_THREADS;
+	if (!hv->cfg.strict)
+		threads = 0; /* one idle shard: nothing pumps */
+	e->n = threads ? threads : 1;
+	e->shards = calloc(e->n, sizeof(*e->shards));
+	if (!e->shards)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < e->n; i++) {
+		rc = shard_init(hv, &e->shards[i], i);
+		if (rc)
+			return rc;
+	}
+	if (!threads) {
+		ev.data.ptr = &e->shards[0];
+		if (epoll_ctl(hv->epfd, EPOLL_CTL_ADD, e->shards[0].epfd, &ev))
+			return -errno;
+		return 0;
+	}
+	for (uint32_t i = 0; i < e->n; i++) {
+		struct hv_shard *sh = &e->shards[i];
+
+		rc = pthread_create(&sh->thread, NULL, copy_thread, sh);
+		if (rc)
+			return -rc;
+		sh->threaded = true;
+	}
+	hv_log(HV_LOG_INFO, "%u copy threads", threads);
+	return 0;
+}
+
+void hv_engine_fini(struct hv *hv)
+{
+	struct hv_engine *e = &hv->engine;
+
+	for (uint32_t i = 0; i < e->n; i++) {
+		struct hv_shard *sh = &e->shards[i];
+
+		if (!sh->threaded)
+			continue;
+		pthread_mutex_lock(&sh->lock);
+		sh->stop = true;
+		pthread_mutex_unlock(&sh->lock);
+		hv_shard_wake(sh);
+		pthread_join(sh->thread, NULL);
+		sh->threaded = false;
+	}
+}
+
+void hv_engine_lock(struct hv *hv)
+{
+	for (uint32_t i = 0; i < hv->engine.n; i++)
+		pthread_mutex_lock(&hv->engine.shards[i].lock);
+}
+
+void hv_engine_unlock(struct hv *hv)
+{
+	for (uint32_t i = hv->engine.n; i-- > 0;)
+		pthread_mutex_unlock(&hv->engine.shards[i].lock);
+}
+
+int hv_engine_turn(struct hv *hv)
+{
+	struct hv_shard *sh = &hv->engine.shards[0];
+
+	return sh->threaded ? -1 : hv_shard_turn(sh);
+}
+
+uint32_t hv_engine_records(struct hv *hv, struct v4vp_rec_engine *recs,
+			   uint32_t max)
+{
+	struct hv_engine *e = &hv->engine;
+	uint32_t n = e->n < max ? e->n : max;
+
+	for (uint32_t i = 0; i < n; i++) {
+		const struct hv_shard *sh = &e->shards[i];
+		struct v4vp_rec_engine *r = &recs[i];
+		clockid_t clk = CLOCK_THREAD_CPUTIME_ID;
+
+		memset(r, 0, sizeof(*r));
+		r->thread = sh->id;
+		r->queues = sh->queues;
+		r->flags = sh->awake ? V4VP_ENGINE_AWAKE : 0;
+		r->msgs = sh->msgs;
+		r->bytes = sh->bytes;
+		r->wakeups = sh->wakeups;
+		r->bells = sh->bells;
+		r->busy_ns = sh->busy_ns;
+		r->resets = sh->resets;
+		/* Without threads the engine is the loop, this thread. */
+		if (!sh->threaded ||
+		    !pthread_getcpuclockid(sh->thread, &clk))
+			r->cpu_ns = cpu_ns(clk);
+	}
+	return n;
+}
