@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,10 +94,15 @@ static const struct option longopts[] = {
 	{ 0 }
 };
 
-static void die_usage(const char *fmt, const char *arg)
+static void __attribute__((format(printf, 1, 2), noreturn))
+die_usage(const char *fmt, ...)
 {
+	va_list ap;
+
 	fprintf(stderr, "v4vd: ");
-	fprintf(stderr, fmt, arg);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fprintf(stderr, "\nTry 'v4vd --help' for more information.\n");
 	exit(2);
 }
@@ -119,6 +125,15 @@ static uint64_t parse_size(const char *s, const char *opt)
 	if (*end)
 		die_usage("invalid size for %s", opt);
 	return v;
+}
+
+static uint32_t parse_at_most(const char *s, const char *opt, uint32_t max)
+{
+	uint64_t v = parse_size(s, opt);
+
+	if (v > max)
+		die_usage("%s must be at most %u, not '%s'", opt, max, s);
+	return (uint32_t)v;
 }
 
 static void parse_args(int argc, char **argv, struct hv_config *cfg)
@@ -160,24 +175,15 @@ static void parse_args(int argc, char **argv, struct hv_config *cfg)
 			cfg->max_ring_size = (uint32_t)v;
 			break;
 		}
-		case OPT_COPY_IDLE: {
-			uint64_t v = parse_size(optarg, "--copy-idle-us");
-
-			if (v > 1000000)
-				die_usage("--copy-idle-us must be at most "
-					  "1000000, not '%s'", optarg);
-			cfg->copy_idle_us = (uint32_t)v;
+		case OPT_COPY_IDLE:
+			cfg->copy_idle_us = parse_at_most(optarg,
+							  "--copy-idle-us",
+							  1000000);
 			break;
-		}
-		case OPT_COPY_THREADS: {
-			uint64_t v = parse_size(optarg, "--copy-threads");
-
-			if (v > 64)
-				die_usage("--copy-threads must be at most 64, "
-					  "not '%s'", optarg);
-			cfg->copy_threads = (uint32_t)v;
+		case OPT_COPY_THREADS:
+			cfg->copy_threads = parse_at_most(optarg,
+							  "--copy-threads", 64);
 			break;
-		}
 		case OPT_QUOTA:
 			cfg->domain_quota = parse_size(optarg, "--domain-quota");
 			break;

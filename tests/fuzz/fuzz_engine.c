@@ -33,18 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "hv/hv.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define ASSERT(c)                                                         \
-	do {                                                              \
-		if (!(c)) {                                               \
-			fprintf(stderr, "%s:%d: ASSERT failed: %s\n",     \
-				__FILE__, __LINE__, #c);                  \
-			abort();                                          \
-		}                                                         \
-	} while (0)
 
 #define SENDER_DOMID 3
 #define SENDER_PORT 7
@@ -107,29 +97,6 @@ void hv_log(int level, const char *fmt, ...)
 }
 
 /* ---- the input ---- */
-
-struct input {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t in_u8(struct input *in)
-{
-	if (!in->n)
-		return 0;
-	in->n--;
-	return *in->p++;
-}
-
-static uint16_t in_u16(struct input *in)
-{
-	return (uint16_t)(in_u8(in) | in_u8(in) << 8);
-}
-
-static uint32_t in_u32(struct input *in)
-{
-	return (uint32_t)in_u16(in) | (uint32_t)in_u16(in) << 16;
-}
 
 /* ---- one connection ---- */
 

@@ -20,21 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "preload/preload.h"
 #include "proto/proto.h"
 #include "lib/interposer.h"
 #include "v4v/link.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define ASSERT(c)                                                         \
-	do {                                                              \
-		if (!(c)) {                                               \
-			fprintf(stderr, "%s:%d: ASSERT failed: %s\n",     \
-				__FILE__, __LINE__, #c);                  \
-			abort();                                          \
-		}                                                         \
-	} while (0)
 
 /* ---- the input as a stream of choices ---- */
 

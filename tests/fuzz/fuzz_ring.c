@@ -31,45 +31,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "ring/ring.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define ASSERT(c)                                                         \
-	do {                                                              \
-		if (!(c)) {                                               \
-			fprintf(stderr, "%s:%d: ASSERT failed: %s\n",     \
-				__FILE__, __LINE__, #c);                  \
-			abort();                                          \
-		}                                                         \
-	} while (0)
 
 #define SLOT V4V_RING_SLOT
 #define MHDR V4V_RING_MSG_HDR
 #define MAXQ 128 /* more than a 1264-byte ring can hold: 1264 / 16 */
-
-struct input {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t in_u8(struct input *in)
-{
-	if (!in->n)
-		return 0;
-	in->n--;
-	return *in->p++;
-}
-
-static uint16_t in_u16(struct input *in)
-{
-	return (uint16_t)(in_u8(in) | in_u8(in) << 8);
-}
-
-static uint32_t in_u32(struct input *in)
-{
-	return (uint32_t)in_u16(in) | (uint32_t)in_u16(in) << 16;
-}
 
 struct qmsg {
 	uint32_t len, type;
