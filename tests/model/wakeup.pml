@@ -91,6 +91,22 @@
  *  - NO_REARM_CHECK:   rearm arms after its drain even if a producer
  *                      took ARMED meanwhile: that producer's token comes
  *                      after the drain, for nothing
+ *
+ * Checks (tests/model/check_model.sh): variant name, spin defines
+ * (comma-separated, "-" for none), then the verdicts expected without a
+ * claim (deadlock/assert) and for each ltl claim in the order of this
+ * file: no_stale, no_lost_rx, no_lost_tx.
+ *
+ * check: correct          -                 ok ok ok ok
+ * check: correct-N1       -DN=1,-DM=4       ok ok ok ok
+ * check: correct-N3       -DN=3,-DM=8       ok ok ok ok
+ * check: NO_FENCE         -DNO_FENCE        error ok error ok
+ * check: NO_RECHECK       -DNO_RECHECK      error ok error ok
+ * check: NO_CONS_FENCE    -DNO_CONS_FENCE   error ok ok error
+ * check: NO_SPACE_RECHECK -DNO_SPACE_RECHECK error ok ok error
+ * check: NO_FIN_RECHECK   -DNO_FIN_RECHECK  error ok error ok
+ * check: NO_ARM_MOVE      -DNO_ARM_MOVE     ok error ok ok
+ * check: NO_REARM_CHECK   -DNO_REARM_CHECK  ok error ok ok
  */
 
 #ifndef N
