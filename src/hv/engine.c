@@ -264,6 +264,7 @@ void hv_pump(struct hv *hv, struct hv_ring *r)
  * waiting on an empty queue. */
 void hv_pump_bell(struct hv *hv, struct hv_ring *r)
 {
+	r->bell_hot = true;
 	hv_pump(hv, r);
 }
 
@@ -312,7 +313,14 @@ static bool arm_all(struct hv_shard *sh)
 		 * waiting sender's fill is emptied when its room comes. */
 		if (v4v_ring_pending(&r->txq))
 			return false;
-		hv_bell_drain(r->bell);
+		/* Only doorbells seen readable: with thousands of queues a
+		 * system call each would make every sleep cost milliseconds.
+		 * A token that came unseen stays and wakes us at once, to
+		 * be drained next time: a wake-up for nothing, never lost. */
+		if (r->bell_hot) {
+			r->bell_hot = false;
+			hv_bell_drain(r->bell);
+		}
 		if (!v4v_ring_arm(&r->txq))
 			return false;
 		/* A FIN set after this pass looked, whose token the drain

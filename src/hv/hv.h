@@ -117,6 +117,8 @@ struct hv_ring {
 	struct hv_shard *shard;	/* pumping: whose; the peer's is the same */
 	bool stalled;		/* the engine waits for room in the peer's
 				 * ring */
+	bool bell_hot;		/* its doorbell was seen readable since the
+				 * engine last drained it */
 	bool eof;		/* the engine met the end of the owner's
 				 * writes (or reset the connection) */
 	bool dying;		/* closed; waits to deliver its last data */
