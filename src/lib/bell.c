@@ -170,8 +170,14 @@ void bell_rx_leave(struct v4v_sock *s)
 			armed_or_token(s, armed, rung);
 		return;
 	}
-	/* Data left behind while armed (we found it by polling, so nobody
-	 * rang): make the descriptor readable ourselves. */
+	bell_rx_show(s);
+}
+
+/* Data left behind while armed (we found it by polling, so nobody rang):
+ * make the descriptor readable ourselves.  Not armed: a producer took
+ * the arm and rings. */
+void bell_rx_show(struct v4v_sock *s)
+{
 	if (v4v_ring_armed(&s->cons) && v4v_ring_disarm(&s->cons))
 		bell_token(s->bell);
 }

@@ -8,6 +8,7 @@
 #ifndef V4V_LIB_INTERPOSER_H
 #define V4V_LIB_INTERPOSER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -18,6 +19,17 @@
 int v4v_sock_move(int from, int to, int flags);
 int v4v_sock_alias(int fd, int newfd);
 void v4v_sock_refresh(int fd);
+
+/* sock.c: poll the receive rings of the V4V sockets fds[0..n) (others
+ * are skipped) for up to budget_us, their peers' doorbells suppressed
+ * meanwhile (RX_SPINNING), yielding the CPU between looks; every 10 us
+ * or so, stop early if kernel(arg) says a kernel descriptor is ready.  A
+ * socket found with data, the end of its stream or a reset is made
+ * readable (a token in its doorbell), so that the kernel reports it
+ * exactly as it would have.  Returns how many rings had something. */
+#define V4V_POLL_RINGS_MAX 256
+int v4v_poll_rings(const int *fds, int n, int budget_us,
+		   bool (*kernel)(void *arg), void *arg);
 
 /* The interposer's TCP ports: `kfd`, a bound TCP socket, goes to v4vd
  * with the connect (the socket takes it; its port is what the server

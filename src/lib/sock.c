@@ -6,6 +6,7 @@
 #include "sock.h"
 #include "v4v/link.h"
 #include "proto/proto.h"
+#include "interposer.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -200,6 +201,79 @@ found:
 	return v4v_ring_used(&s->cons) ||
 	       v4v_ring_tx_flags(&s->cons.r) &
 		       (V4V_RING_TX_FIN | V4V_RING_TX_RST);
+}
+
+static bool ring_has_news(struct v4v_sock *s)
+{
+	return v4v_ring_used(&s->cons) ||
+	       v4v_ring_tx_flags(&s->cons.r) &
+		       (V4V_RING_TX_FIN | V4V_RING_TX_RST);
+}
+
+/* The sockets of fds that have a receive ring, referenced, and spinning. */
+static int spin_start(const int *fds, int n, struct v4v_sock **ss)
+{
+	int m = 0;
+
+	for (int i = 0; i < n && m < V4V_POLL_RINGS_MAX; i++) {
+		struct v4v_sock *s = sock_get(fds[i]);
+
+		if (!s)
+			continue;
+		if (!__atomic_load_n(&s->mem, __ATOMIC_ACQUIRE)) {
+			sock_put(s);
+			continue;
+		}
+		v4v_ring_spin_begin(&s->cons);
+		ss[m++] = s;
+	}
+	return m;
+}
+
+static bool any_news(struct v4v_sock **ss, int m)
+{
+	for (int i = 0; i < m; i++)
+		if (ring_has_news(ss[i]))
+			return true;
+	return false;
+}
+
+int v4v_poll_rings(const int *fds, int n, int budget_us,
+		   bool (*kernel)(void *arg), void *arg)
+{
+	struct v4v_sock *ss[V4V_POLL_RINGS_MAX];
+	uint64_t now = sock_now_us(), until = now + (uint64_t)budget_us;
+	uint64_t look = now + 10;
+	int m = spin_start(fds, n, ss), ready = 0;
+
+	while (m && !any_news(ss, m) && now < until) {
+		for (int i = 0; i < 64; i++)
+			__builtin_ia32_pause();
+		/* Whoever we wait for may need this core: on two cores
+		 * both ends of a connection poll. */
+		sched_yield();
+		now = sock_now_us();
+		if (kernel && now >= look) {
+			if (kernel(arg))
+				break;
+			look = now + 10;
+		}
+	}
+	for (int i = 0; i < m; i++) {
+		struct v4v_sock *s = ss[i];
+
+		v4v_ring_spin_end(&s->cons);
+		if (ring_has_news(s)) {
+			ready++;
+			/* Busy: its receiver leaves it exact itself. */
+			if (!pthread_mutex_trylock(&s->rx_lock)) {
+				bell_rx_show(s);
+				pthread_mutex_unlock(&s->rx_lock);
+			}
+		}
+		sock_put(s);
+	}
+	return ready;
 }
 
 /* 50 us in both modes.  Strict: nothing arrives unless v4vd's copy

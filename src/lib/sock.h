@@ -182,6 +182,9 @@ bool bell_rx_rearm(struct v4v_sock *s);
 /* Leaving a receive call: keep readiness exact for the next poller,
  * whether the ring is empty or not. */
 void bell_rx_leave(struct v4v_sock *s);
+/* The ring holds data found by polling: make the descriptor readable.
+ * rx_lock held. */
+void bell_rx_show(struct v4v_sock *s);
 /* A ring that may already hold data (an accepted connection's): arm it,
  * or make the descriptor readable. */
 void bell_rx_start(struct v4v_sock *s);

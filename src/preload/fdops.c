@@ -27,8 +27,10 @@ static int close_entry(int fd)
 	struct pfd *p = pfd_at(fd, false);
 	int kind = pfd_kind_of(p), kfd = -1, vfd = -1;
 
-	if (kind == PFD_NONE)
+	if (kind == PFD_NONE) {
+		pl_wait_forget(fd);
 		return real.close(fd);
+	}
 	pthread_mutex_lock(&p->lock);
 	kind = p->kind;
 	kfd = p->kfd;
@@ -200,7 +202,10 @@ int epoll_ctl(int ep, int op, int fd, struct epoll_event *ev)
 		mine.events &= ~EPOLLEXCLUSIVE;
 		ev = &mine;
 	}
-	return real.epoll_ctl(ep, op, fd, ev);
+	if (real.epoll_ctl(ep, op, fd, ev))
+		return -1;
+	pl_wait_epoll_ctl(ep, op, fd, ev);
+	return 0;
 }
 
 int shutdown(int fd, int how)

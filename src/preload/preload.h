@@ -14,6 +14,7 @@
 #ifndef V4V_PRELOAD_H
 #define V4V_PRELOAD_H
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -91,6 +92,10 @@ struct real {
 	int (*getsockname)(int, struct sockaddr *, socklen_t *);
 	int (*getpeername)(int, struct sockaddr *, socklen_t *);
 	int (*epoll_ctl)(int, int, int, struct epoll_event *);
+	int (*epoll_pwait)(int, struct epoll_event *, int, int,
+			   const sigset_t *);
+	int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *,
+		     const sigset_t *);
 	int (*execve)(const char *, char *const[], char *const[]);
 	int (*execvpe)(const char *, char *const[], char *const[]);
 	int (*fexecve)(int, char *const[], char *const[]);
@@ -99,6 +104,11 @@ struct real {
 
 extern struct real real;
 void real_init(void);
+
+/* wait.c: polling waits; epoll sets as epoll_ctl left them; a closed
+ * descriptor is no epoll set any more. */
+void pl_wait_epoll_ctl(int ep, int op, int fd, const struct epoll_event *ev);
+void pl_wait_forget(int fd);
 
 /* fdtab.c */
 /* The entry of fd, created if `create`; NULL if fd is out of range. */
@@ -149,6 +159,8 @@ int pl_accept(int fd, struct pfd *p, struct sockaddr *addr, socklen_t *len,
  * pl_sig_restart says whether the kernel would have restarted it (the
  * socket's SO_RCVTIMEO or SO_SNDTIMEO is `timeo_opt`). */
 void pl_sig_arm(void);
+/* The signal whose handler ran since pl_sig_arm, 0 if none. */
+int pl_sig_last(void);
 bool pl_sig_restart(struct pfd *p, int timeo_opt);
 
 /* opts.c */

@@ -55,6 +55,8 @@ __attribute__((constructor)) void real_init(void)
 	RESOLVE(getsockname);
 	RESOLVE(getpeername);
 	RESOLVE(epoll_ctl);
+	RESOLVE(epoll_pwait);
+	RESOLVE(ppoll);
 	RESOLVE(execve);
 	RESOLVE(execvpe);
 	RESOLVE(fexecve);
@@ -69,6 +71,7 @@ __attribute__((constructor)) void real_init(void)
 
 /* The V4V library's system calls (see above). */
 int v4v_sys_close(int fd);
+int v4v_sys_poll(struct pollfd *fds, nfds_t n, int timeout);
 int v4v_sys_connect(int fd, const struct sockaddr *a, socklen_t l);
 int v4v_sys_dup3(int a, int b, int f);
 int v4v_sys_fcntl64(int fd, int cmd, ...);
@@ -86,6 +89,14 @@ int v4v_sys_close(int fd)
 {
 	NEED();
 	return real.close(fd);
+}
+
+int v4v_sys_poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	struct timespec ts = { timeout / 1000, (long)(timeout % 1000) * 1000000 };
+
+	NEED();
+	return real.ppoll(fds, n, timeout < 0 ? NULL : &ts, NULL);
 }
 
 int v4v_sys_connect(int fd, const struct sockaddr *a, socklen_t l)

@@ -77,6 +77,11 @@ sighandler_t signal(int sig, sighandler_t handler)
 	return old.sa_handler;
 }
 
+int pl_sig_last(void)
+{
+	return last_sig;
+}
+
 void pl_sig_arm(void)
 {
 	last_sig = 0;

@@ -76,6 +76,32 @@ t_conform() {
 	diff "$dir/tcp.out" "$dir/v4v.out" | head -20
 }
 
+# An event loop (epoll level- and edge-triggered, poll) echoing for 8
+# clients: over TCP, and over V4V with the interposer's polling waits on
+# (the default) and off; every byte echoed, no wake-up lost, few stale.
+t_evloop() {
+	need "$EVLOOP"
+	for m in epoll-lt epoll-et poll; do
+		p=$(free_port)
+		"$EVLOOP" "$p" "$m" 8 400 >"$dir/ev.out" 2>&1
+		check "$m over TCP" [ $? -eq 0 ]
+		for us in 0 50; do
+			p=$(free_port)
+			mark
+			V4V_POLL_US=$us v4vrun "ev$us$m" "$EVLOOP" "$p" "$m" 8 400 \
+				>"$dir/ev.out" 2>&1
+			check "$m over V4V, V4V_POLL_US=$us" [ $? -eq 0 ]
+			check "$m moved its bytes over V4V" carried 100000
+			grep -h "server:" "$dir/ev.out"
+		done
+	done
+	# A signal ends a wait, also while the ring is still being polled.
+	V4V_POLL_US=100000 V4V_POLL_MAX_US=100000 v4vrun eintr python3 \
+		"$(dirname "$0")/eintr.py" "$(free_port)" >"$dir/eintr.out" 2>&1
+	check "a signal interrupts poll and epoll_wait while polling" [ $? -eq 0 ]
+	cat "$dir/eintr.out"
+}
+
 t_socat() {
 	need socat
 	port=$(free_port)
@@ -279,7 +305,7 @@ t_run() {
 }
 
 case $scenario in
-run | conform | socat | http | redis | nginx | iperf | sockperf | netns | fallback | exec)
+run | conform | evloop | socat | http | redis | nginx | iperf | sockperf | netns | fallback | exec)
 	"t_$scenario" ;;
 *) echo "unknown scenario $scenario"; exit 2 ;;
 esac
