@@ -7,9 +7,11 @@
  * byte stream through a V4V stream socket whose rings are tiny (SO_RCVBUF
  * 4096 on both ends), so the receiver's ring goes empty <-> non-empty and
  * the sender's peer ring full <-> not full all the time.  The receiver and
- * the sender each wait with one of five APIs (blocking calls, poll,
- * select, epoll level-triggered, epoll edge-triggered), all 25 pairs;
- * then datagram sockets with a tiny ring, through poll/select/epoll.
+ * the sender each wait with one of six APIs (blocking calls, poll,
+ * select, epoll level-triggered, epoll edge-triggered, and the
+ * interposer's polling wait: its ring polled with v4v_poll_rings, then
+ * epoll level-triggered), all 36 pairs; then datagram sockets with a tiny
+ * ring, through poll/select/epoll.
  *
  *  - A lost wakeup is a hang: every wait is unbounded and each child arms
  *    a watchdog (alarm) that fails the test with what it was doing.
@@ -38,6 +40,7 @@
 #include "harness.h"
 #include "../unit/t.h"
 #include "v4v/socket.h"
+#include "lib/interposer.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -78,13 +81,19 @@ static bool strict;
 #define MIN_TRANSITIONS_PER_S 5
 
 enum api { API_BLOCK, API_POLL, API_SELECT, API_EPOLL_LT, API_EPOLL_ET,
-	   API_N };
+	   API_SPIN, API_N };
 static const char *const api_name[API_N] = { "block", "poll", "select",
-					     "epoll-lt", "epoll-et" };
+					     "epoll-lt", "epoll-et", "spin" };
 
 static bool api_lt(enum api a)
 {
-	return a == API_POLL || a == API_SELECT || a == API_EPOLL_LT;
+	return a == API_POLL || a == API_SELECT || a == API_EPOLL_LT ||
+	       a == API_SPIN;
+}
+
+static bool api_epoll(enum api a)
+{
+	return a == API_EPOLL_LT || a == API_EPOLL_ET || a == API_SPIN;
 }
 
 /* One side's tally, written by the child into shared memory. */
@@ -277,7 +286,7 @@ static int waiter_init(struct waiter *w, enum api api, int fd, bool out)
 		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK))
 			return -1;
 	}
-	if (api == API_EPOLL_LT || api == API_EPOLL_ET) {
+	if (api_epoll(api)) {
 		struct epoll_event ev = { .events = out ? EPOLLOUT : EPOLLIN };
 
 		if (api == API_EPOLL_ET)
@@ -315,6 +324,13 @@ static int wait_once(struct waiter *w, int timeout_ms)
 			   timeout_ms < 0 ? NULL : &tv);
 		return n;
 	}
+	case API_SPIN:
+		/* What src/preload/wait.c does before it sleeps: poll the
+		 * ring (its peer does not ring meanwhile); what it found,
+		 * the descriptor must then report. */
+		if (timeout_ms && !w->out)
+			v4v_poll_rings(&w->fd, 1, 30, NULL, NULL);
+		/* fall through */
 	case API_EPOLL_LT:
 	case API_EPOLL_ET: {
 		struct epoll_event ev;
