@@ -175,6 +175,14 @@ int sock_time_left(int timeout_ms, uint64_t t0)
 
 /* Spin on the ring for up to the busy-poll budget: a message due within
  * microseconds is cheaper to wait for than a sleep and a wakeup. */
+/* Data, or the end of the stream, or a reset: what a waiter wakes for. */
+static bool ring_has_news(struct v4v_sock *s)
+{
+	return v4v_ring_used(&s->cons) ||
+	       v4v_ring_tx_flags(&s->cons.r) &
+		       (V4V_RING_TX_FIN | V4V_RING_TX_RST);
+}
+
 bool sock_busy_wait(struct v4v_sock *s)
 {
 	int busy_us = __atomic_load_n(&s->busy_us, __ATOMIC_RELAXED);
@@ -187,9 +195,7 @@ bool sock_busy_wait(struct v4v_sock *s)
 	v4v_ring_spin_begin(&s->cons);
 	do {
 		for (int i = 0; i < 64; i++) {
-			if (v4v_ring_used(&s->cons) ||
-			    v4v_ring_tx_flags(&s->cons.r) &
-				    (V4V_RING_TX_FIN | V4V_RING_TX_RST))
+			if (ring_has_news(s))
 				goto found;
 			__builtin_ia32_pause();
 		}
@@ -198,16 +204,7 @@ bool sock_busy_wait(struct v4v_sock *s)
 	} while (sock_now_us() < until);
 found:
 	v4v_ring_spin_end(&s->cons);
-	return v4v_ring_used(&s->cons) ||
-	       v4v_ring_tx_flags(&s->cons.r) &
-		       (V4V_RING_TX_FIN | V4V_RING_TX_RST);
-}
-
-static bool ring_has_news(struct v4v_sock *s)
-{
-	return v4v_ring_used(&s->cons) ||
-	       v4v_ring_tx_flags(&s->cons.r) &
-		       (V4V_RING_TX_FIN | V4V_RING_TX_RST);
+	return ring_has_news(s);
 }
 
 /* The sockets of fds that have a receive ring, referenced, and spinning. */
