@@ -57,6 +57,7 @@ __attribute__((constructor)) void real_init(void)
 	RESOLVE(epoll_ctl);
 	RESOLVE(epoll_pwait);
 	RESOLVE(ppoll);
+	RESOLVE(pselect);
 	RESOLVE(execve);
 	RESOLVE(execvpe);
 	RESOLVE(fexecve);

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Polling waits: epoll_wait, epoll_pwait, poll and ppoll look at the
- * rings of the V4V sockets they wait on for a while before they sleep in
- * the kernel.  An event-driven server otherwise pays a doorbell and a
- * kernel wake-up on each side of every request, which costs far more
- * than the ring; OpenOnload and libvma win their latency the same way.
+ * Polling waits: epoll_wait, epoll_pwait, poll and ppoll (here) and
+ * select and pselect (select.c) look at the rings of the V4V sockets
+ * they wait on for a while before they sleep in the kernel.  An
+ * event-driven server otherwise pays a doorbell and a kernel wake-up on
+ * each side of every request, which costs far more than the ring;
+ * OpenOnload and libvma win their latency the same way.
  *
  * The kernel stays the only source of events: a ring found with data is
  * made readable (a token in its doorbell, which is what its producer
@@ -27,6 +28,7 @@
  * event: only V4V sockets are polled, and a token only ever marks data.
  */
 #include "preload.h"
+#include "wait.h"
 #include "lib/interposer.h"
 
 #include <errno.h>
@@ -158,7 +160,7 @@ static int env_us(const char *name, int dflt)
 }
 
 /* Is polling on at all?  Sets this thread's budget up. */
-static bool polling(void)
+bool pl_polling(void)
 {
 	if (__atomic_load_n(&base_us, __ATOMIC_ACQUIRE) < 0) {
 		max_us = env_us("V4V_POLL_MAX_US", 400);
@@ -203,14 +205,6 @@ static int left_ms(int timeout, uint64_t spent_us)
 
 /* ---- the wait ---- */
 
-/* One call being served: how to look at the kernel without waiting, and
- * how to sleep in it; n is what the last look or sleep returned. */
-struct waiter {
-	int n;
-	bool (*look)(struct waiter *w);
-	int (*sleep)(struct waiter *w, int ms);	/* ms -1: no timeout */
-};
-
 /* A handler ran while we polled: the call the application made would
  * have failed with EINTR (poll and epoll_wait never restart). */
 static bool interrupted(struct waiter *w)
@@ -231,7 +225,7 @@ static bool look_cb(void *arg)
 
 /* Poll the rings v[0..nv) for the budget, then sleep for what is left of
  * the timeout (ms, -1 none) if nothing came; learn from the outcome. */
-static int polled_wait(struct waiter *w, const int *v, int nv, int timeout)
+int pl_polled_wait(struct waiter *w, const int *v, int nv, int timeout)
 {
 	uint64_t t0 = now_us(), t1;
 	int b = budget_us;
@@ -284,10 +278,10 @@ static int wait_epoll(int ep, struct epoll_event *ev, int max, int timeout,
 	int v[V4V_POLL_RINGS_MAX], nv;
 
 	NEED();
-	if (timeout == 0 || max <= 0 || !polling() ||
+	if (timeout == 0 || max <= 0 || !pl_polling() ||
 	    !(nv = set_v4v(ep, v, V4V_POLL_RINGS_MAX)))
 		return real.epoll_pwait(ep, ev, max, timeout, mask);
-	return polled_wait(&c.w, v, nv, timeout);
+	return pl_polled_wait(&c.w, v, nv, timeout);
 }
 
 int epoll_wait(int ep, struct epoll_event *ev, int max, int timeout)
@@ -342,10 +336,10 @@ static int wait_poll(struct pollfd *fds, nfds_t n, int timeout,
 	struct pollcall c = { { 0, poll_look, poll_sleep }, fds, n, mask };
 	int v[V4V_POLL_RINGS_MAX], nv;
 
-	if (timeout == 0 || !n || !polling() ||
+	if (timeout == 0 || !n || !pl_polling() ||
 	    !(nv = poll_v4v(fds, n, v, V4V_POLL_RINGS_MAX)))
 		return poll_sleep(&c.w, timeout);
-	return polled_wait(&c.w, v, nv, timeout);
+	return pl_polled_wait(&c.w, v, nv, timeout);
 }
 
 int poll(struct pollfd *fds, nfds_t n, int timeout)

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: MIT
-# poll and epoll on a V4V socket with nothing to read: a signal whose
+# poll, epoll and select on a V4V socket with nothing to read: a signal whose
 # handler raises must end the wait at once (EINTR), also while the
 # interposer is still polling the ring (V4V_POLL_US larger than the
-# timer).  Usage: eintr.py PORT; prints one line per wait, exit 0 if both
+# timer).  Usage: eintr.py PORT; prints one line per wait, exit 0 if all
 # were interrupted in time.
 import select
 import signal
@@ -29,7 +29,7 @@ def handler(sig, frame):
 
 signal.signal(signal.SIGALRM, handler)
 bad = 0
-for kind in ("poll", "epoll"):
+for kind in ("poll", "epoll", "select"):
     signal.setitimer(signal.ITIMER_REAL, 0.03)
     t0 = time.monotonic()
     try:
@@ -37,6 +37,8 @@ for kind in ("poll", "epoll"):
             p = select.poll()
             p.register(conn, select.POLLIN)
             p.poll(3000)
+        elif kind == "select":
+            select.select([conn], [], [], 3)
         else:
             e = select.epoll()
             e.register(conn.fileno(), select.EPOLLIN)

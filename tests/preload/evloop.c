@@ -8,7 +8,7 @@
  *   evloop PORT MODE CLIENTS ROUNDS
  *
  * MODE: epoll-lt, epoll-et (the server reads and writes until EAGAIN and
- * must still see every request), or poll.  The server (a child process)
+ * must still see every request), poll or select.  The server (a child process)
  * serves CLIENTS connections at once; each client (a thread of the parent)
  * sends ROUNDS requests of varying size and checks each echo, waiting for
  * it with poll.  A lost wake-up hangs a run (the alarm fails it); a stale
@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -185,9 +186,50 @@ static void serve_poll(int l)
 	}
 }
 
+static void serve_select(int l)
+{
+	struct conn *cs = calloc(MAXC, sizeof(*cs));
+	int accepted = 0, open = 0, top = l;
+
+	while (accepted < nclients || open) {
+		struct timeval tv = { 10, 0 };
+		fd_set r;
+		int n;
+
+		FD_ZERO(&r);
+		FD_SET(l, &r);
+		for (int i = 0; i < accepted; i++)
+			if (cs[i].fd >= 0)
+				FD_SET(cs[i].fd, &r);
+		n = select(top + 1, &r, NULL, NULL, &tv);
+		if (n <= 0)
+			die(n ? "select" : "select: nothing for 10 s");
+		if (FD_ISSET(l, &r)) {
+			int fd = accept4(l, NULL, NULL, SOCK_NONBLOCK);
+
+			if (fd >= 0 && fd < FD_SETSIZE) {
+				cs[accepted++].fd = fd;
+				top = fd > top ? fd : top;
+				open++;
+			}
+		}
+		for (int i = 0; i < accepted; i++) {
+			if (cs[i].fd < 0 || !FD_ISSET(cs[i].fd, &r))
+				continue;
+			if (serve(&cs[i]) < 0) {
+				close(cs[i].fd);
+				cs[i].fd = -1;
+				open--;
+			}
+		}
+	}
+}
+
 static int server(int l)
 {
-	if (!strcmp(mode, "poll"))
+	if (!strcmp(mode, "select"))
+		serve_select(l);
+	else if (!strcmp(mode, "poll"))
 		serve_poll(l);
 	else
 		serve_epoll(l, !strcmp(mode, "epoll-et"));
@@ -262,7 +304,7 @@ int main(int argc, char **argv)
 	rounds = atoi(argv[4]);
 	if (nclients < 1 || nclients > MAXC || rounds < 1 ||
 	    (strcmp(mode, "poll") && strcmp(mode, "epoll-lt") &&
-	     strcmp(mode, "epoll-et")))
+	     strcmp(mode, "epoll-et") && strcmp(mode, "select")))
 		return fprintf(stderr, "evloop: bad arguments\n"), 2;
 	alarm(120);
 	a = here();

@@ -76,12 +76,12 @@ t_conform() {
 	diff "$dir/tcp.out" "$dir/v4v.out" | head -20
 }
 
-# An event loop (epoll level- and edge-triggered, poll) echoing for 8
+# An event loop (epoll level- and edge-triggered, poll, select) echoing for 8
 # clients: over TCP, and over V4V with the interposer's polling waits on
 # (the default) and off; every byte echoed, no wake-up lost, few stale.
 t_evloop() {
 	need "$EVLOOP"
-	for m in epoll-lt epoll-et poll; do
+	for m in epoll-lt epoll-et poll select; do
 		p=$(free_port)
 		"$EVLOOP" "$p" "$m" 8 400 >"$dir/ev.out" 2>&1
 		check "$m over TCP" [ $? -eq 0 ]
@@ -98,7 +98,7 @@ t_evloop() {
 	# A signal ends a wait, also while the ring is still being polled.
 	V4V_POLL_US=100000 V4V_POLL_MAX_US=100000 v4vrun eintr python3 \
 		"$(dirname "$0")/eintr.py" "$(free_port)" >"$dir/eintr.out" 2>&1
-	check "a signal interrupts poll and epoll_wait while polling" [ $? -eq 0 ]
+	check "a signal interrupts poll, epoll_wait and select while polling" [ $? -eq 0 ]
 	cat "$dir/eintr.out"
 }
 
