@@ -12,6 +12,8 @@
 #   socat curl redis-server redis-tools nginx-light wrk iperf3 sockperf
 #                                        real programs the interposer is
 #                                        tested and benchmarked with
+#   memcached libmemcached-tools         memcached and its load generator
+#                                        (memcaslap) for bench/servers.sh
 #   postgresql libpython3.11-testsuite   the conformance suite: PostgreSQL
 #                                        and CPython's own socket tests
 #                                        under the interposer
@@ -20,6 +22,7 @@ need=""
 for pkg in gcc meson ninja-build pkg-config clang libclang-rt-14-dev \
            iproute2 gnuplot-nox spin python3 socat curl redis-server \
            redis-tools nginx-light wrk iperf3 sockperf postgresql \
+           memcached libmemcached-tools \
            libpython3.11-testsuite man-db groff-base; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null |
 		grep -q "install ok installed" || need="$need $pkg"
