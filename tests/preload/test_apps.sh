@@ -304,8 +304,27 @@ t_run() {
 		"$V4V run -d member -- sh -c '$V4V status' | grep -q member"
 }
 
+# bench/servers.sh with tiny parameters (not a measurement): every redis
+# row measured over all three transports, with CPU per request where
+# cgroups account for it, and V4V carrying the V4V rows.
+t_servers() {
+	need redis-server redis-benchmark
+	mark
+	sh "$(dirname "$0")/../../bench/servers.sh" --only redis --reps 1 \
+		--seconds 1 >"$dir/srv.out" 2>"$dir/srv.err"
+	check "bench/servers.sh exits 0" [ $? -eq 0 ]
+	n=$(grep -cE '^\| redis-(get|set)-c(1|50) \| (v4v|tcp|unix) \| [1-9][0-9]* \| [0-9.]+ \(p50\)' "$dir/srv.out")
+	check "12 redis rows with figures ($n)" [ "$n" -eq 12 ]
+	check "V4V carried the V4V rows" carried 500000
+	if [ -d /sys/fs/cgroup/cpuacct ] || [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+		check "CPU per request measured" grep -qE \
+			'^\| redis-get-c1 \| v4v \| [0-9]+ \| [0-9.]+ \(p50\) \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|' "$dir/srv.out"
+	fi
+	[ "$fails" -eq 0 ] || cat "$dir/srv.out" "$dir/srv.err"
+}
+
 case $scenario in
-run | conform | evloop | socat | http | redis | nginx | iperf | sockperf | netns | fallback | exec)
+run | conform | evloop | socat | http | redis | nginx | iperf | sockperf | netns | fallback | exec | servers)
 	"t_$scenario" ;;
 *) echo "unknown scenario $scenario"; exit 2 ;;
 esac
