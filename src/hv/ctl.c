@@ -106,17 +106,43 @@ void hv_ctl_accept(struct hv *hv)
 	       (unsigned)c->uid);
 }
 
+/* A VM's channels hold no descriptor and are limited per VM, so they
+ * count against no user's connections or descriptors. */
+struct hv_conn *hv_ctl_vm_open(struct hv *hv, struct hv_vm *vm,
+			       uint32_t chan)
+{
+	struct hv_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->kind = HV_CONN;
+	c->fd = -1;
+	c->vm = vm;
+	c->chan = chan;
+	c->pid = vm->dom->pid;
+	c->netns = vm->dom->netns;
+	list_add_tail(&hv->conns, &c->link);
+	return c;
+}
+
 void hv_ctl_close(struct hv *hv, struct hv_conn *c, const char *why)
 {
 	struct hv_domain *d = c->dom;
 
-	hv_log(HV_LOG_DEBUG, "connection from pid %d closed: %s", (int)c->pid,
-	       why);
-	epoll_ctl(hv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
 	list_del(&c->link);
-	hv->nconns--;
-	hv_fds_charge(hv, c->uid, -1);
+	if (c->vm) {
+		hv_log(HV_LOG_DEBUG, "vm %s: channel %u closed: %s",
+		       c->vm->name, c->chan, why);
+		hv_vm_chan_rings_gone(hv, c);
+		hv_vm_chan_closed(c);
+	} else {
+		hv_log(HV_LOG_DEBUG, "connection from pid %d closed: %s",
+		       (int)c->pid, why);
+		epoll_ctl(hv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		close(c->fd);
+		hv->nconns--;
+		hv_fds_charge(hv, c->uid, -1);
+	}
 	free(c);
 	if (d) {
 		d->nconns--;
@@ -136,6 +162,15 @@ static bool reply_fds(struct hv_conn *c, const struct v4vp_hdr *req,
 	v4vp_hdr_init(&h, req->op, req->seq, status);
 	iov[0] = (struct iovec){ &h, sizeof(h) };
 	iov[1] = (struct iovec){ (void *)body, status < 0 ? 0 : len };
+	if (c->vm) {
+		/* Descriptors cannot cross into a guest: no op that gives
+		 * any succeeds for one yet. */
+		rc = hv_vm_reply(c, iov, 2);
+		if (rc)
+			hv_log(HV_LOG_WARN, "vm %s: dropping channel %u: %s",
+			       c->vm->name, c->chan, strerror(-rc));
+		return rc == 0;
+	}
 	rc = v4vp_sendv(c->fd, iov, 2, fds, status < 0 ? 0 : nfds,
 			MSG_DONTWAIT);
 	if (rc)
@@ -157,6 +192,20 @@ static void close_all(int *fds, int n)
 			close(fds[i]);
 }
 
+/* Every channel of a VM is its domain, whatever it asks to be: the
+ * guest's processes are the VM.  Status (CONTROL) is for the host. */
+static int vm_hello(struct hv_conn *c, const struct v4vp_hello *req,
+		    int nfds)
+{
+	if (nfds || req->flags == V4VP_HELLO_CONTROL)
+		return -EPERM;
+	if (req->flags != V4VP_HELLO_NEW && req->flags != V4VP_HELLO_JOIN)
+		return -EINVAL;
+	c->dom = c->vm->dom;
+	c->dom->nconns++;
+	return 0;
+}
+
 static bool do_hello(struct hv *hv, struct hv_conn *c,
 		     const struct v4vp_hdr *h, const void *body, int *fds,
 		     int nfds)
@@ -169,6 +218,8 @@ static bool do_hello(struct hv *hv, struct hv_conn *c,
 	memcpy(&req, body, sizeof(req));
 	if (c->hello_done)
 		rc = -EISCONN;
+	else if (c->vm)
+		rc = vm_hello(c, &req, nfds);
 	else if (v4vp_name_check(req.name) ||
 		 (req.name[0] && v4vp_name_valid(req.name)))
 		rc = -EINVAL;
@@ -208,6 +259,8 @@ static int do_register(struct hv *hv, struct hv_conn *c, const void *body,
 	memcpy(&req, body, sizeof(req));
 	if (!c->dom)
 		return -ENOTCONN;
+	if (c->vm)
+		return hv_vm_register(hv, c, &req, rep);
 	if (nfds != 2)
 		return -EBADF;
 	rc = hv_ring_register(hv, c->dom, &req, fds[0], fds[1], rep);
@@ -377,6 +430,8 @@ static bool dispatch(struct hv *hv, struct hv_conn *c, int *fds, int nfds)
 	} else if (h.op == V4VP_REGISTER) {
 		rc = do_register(hv, c, body, fds, nfds, &rep.reg);
 		replen = sizeof(rep.reg);
+	} else if (h.op >= V4VP_CONNECT && h.op <= V4VP_SHUTDOWN && c->vm) {
+		rc = -EOPNOTSUPP; /* streams: not yet between VMs */
 	} else if (h.op >= V4VP_CONNECT && h.op <= V4VP_SHUTDOWN) {
 		return do_stream(hv, c, &h, body, fds, nfds);
 	} else if (nfds) {
@@ -393,8 +448,9 @@ static bool dispatch(struct hv *hv, struct hv_conn *c, int *fds, int nfds)
 		struct v4vp_handle u;
 
 		memcpy(&u, body, sizeof(u));
-		rc = c->dom ? hv_ring_unregister(hv, c->dom, u.handle, u.flags)
-			    : -ENOTCONN;
+		rc = !c->dom  ? -ENOTCONN
+		     : c->vm ? hv_vm_unregister(hv, c, u.handle)
+			     : hv_ring_unregister(hv, c->dom, u.handle, u.flags);
 	} else if (h.op == V4VP_LOOKUP) {
 		rc = do_lookup(hv, body, &rep.lookup);
 		replen = sizeof(rep.lookup);
@@ -419,6 +475,49 @@ static bool dispatch(struct hv *hv, struct hv_conn *c, int *fds, int nfds)
 	return reply(c, &h, rc, &rep, replen, -1);
 }
 
+/* The packet of n bytes in pkt; false if c was closed. */
+static bool one_packet(struct hv *hv, struct hv_conn *c, ssize_t n,
+		       int *fds, int nfds)
+{
+	if (n < 0 || v4vp_check_request(pkt, (size_t)n)) {
+		struct v4vp_hdr h;
+
+		close_all(fds, nfds);
+		if (n < 0 || (size_t)n < sizeof(h)) {
+			hv_log(HV_LOG_WARN, "dropping pid %d: unreadable packet",
+			       (int)c->pid);
+			hv_ctl_close(hv, c, "protocol error");
+			return false;
+		}
+		/* Say what was wrong, then go on. */
+		memcpy(&h, pkt, sizeof(h));
+		hv_log(HV_LOG_WARN, "malformed packet from pid %d (op %u, %zd bytes)",
+		       (int)c->pid, h.op, n);
+		if (h.magic != V4VP_MAGIC || h.version != V4VP_VERSION ||
+		    !reply(c, &h, -EPROTO, NULL, 0, -1)) {
+			hv_ctl_close(hv, c, "protocol error");
+			return false;
+		}
+		return true;
+	}
+	if (!dispatch(hv, c, fds, nfds)) {
+		hv_ctl_close(hv, c, "reply failed");
+		return false;
+	}
+	return true;
+}
+
+void hv_ctl_packet(struct hv *hv, struct hv_conn *c, const void *p,
+		   size_t n)
+{
+	if (n > V4VP_MAX_PACKET) {
+		hv_ctl_close(hv, c, "packet too large");
+		return;
+	}
+	memcpy(pkt, p, n);
+	one_packet(hv, c, (ssize_t)n, NULL, 0);
+}
+
 void hv_ctl_input(struct hv *hv, struct hv_conn *c)
 {
 	/* Bounded: one busy client cannot starve the others. */
@@ -433,32 +532,7 @@ void hv_ctl_input(struct hv *hv, struct hv_conn *c)
 			hv_ctl_close(hv, c, "end of connection");
 			return;
 		}
-		if (n < 0 || v4vp_check_request(pkt, (size_t)n)) {
-			struct v4vp_hdr h;
-
-			close_all(fds, nfds);
-			if (n < 0 || (size_t)n < sizeof(h)) {
-				hv_log(HV_LOG_WARN,
-				       "dropping pid %d: unreadable packet",
-				       (int)c->pid);
-				hv_ctl_close(hv, c, "protocol error");
-				return;
-			}
-			/* Say what was wrong, then go on. */
-			memcpy(&h, pkt, sizeof(h));
-			hv_log(HV_LOG_WARN,
-			       "malformed packet from pid %d (op %u, %zd bytes)",
-			       (int)c->pid, h.op, n);
-			if (h.magic != V4VP_MAGIC || h.version != V4VP_VERSION ||
-			    !reply(c, &h, -EPROTO, NULL, 0, -1)) {
-				hv_ctl_close(hv, c, "protocol error");
-				return;
-			}
-			continue;
-		}
-		if (!dispatch(hv, c, fds, nfds)) {
-			hv_ctl_close(hv, c, "reply failed");
+		if (!one_packet(hv, c, n, fds, nfds))
 			return;
-		}
 	}
 }

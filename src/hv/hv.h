@@ -20,6 +20,14 @@
 #include "list.h"
 
 struct vipt_table;
+struct hv_vm;
+
+/* A VM declared with --vm NAME[=SIZE]. */
+struct hv_vm_spec {
+	char name[V4V_NAME_MAX];
+	uint64_t size;		/* its region, a power of two */
+};
+#define HV_MAX_VMS 64
 
 struct hv_config {
 	const char *socket_path;
@@ -39,10 +47,13 @@ struct hv_config {
 	uint32_t policy;	/* viptables default */
 	bool have_admin_gid;
 	gid_t admin_gid;
+	const char *vm_dir;	/* the VMs' QEMU sockets */
+	struct hv_vm_spec vms[HV_MAX_VMS];
+	uint32_t nvms;
 };
 
 /* Every object registered with epoll starts with its kind. */
-enum hv_kind { HV_LISTENER, HV_CONN, HV_BELL, HV_SIGNAL, HV_SHARD };
+enum hv_kind { HV_LISTENER, HV_CONN, HV_BELL, HV_SIGNAL, HV_SHARD, HV_VM };
 
 struct hv_domain {
 	v4v_domid_t domid;
@@ -60,6 +71,7 @@ struct hv_domain {
 	ino_t netns;		/* of the process that created it */
 	struct v4vp_inet_addr addrs[V4VP_INET_MAX_ADDRS]; /* declared */
 	uint32_t naddrs;
+	struct hv_vm *vm;	/* a VM's domain (vm.c), else NULL */
 };
 
 struct hv_conn {
@@ -71,6 +83,8 @@ struct hv_conn {
 	pid_t pid;
 	uid_t uid;
 	ino_t netns;		/* the peer process's network namespace */
+	struct hv_vm *vm;	/* a channel of this VM's link: no socket */
+	uint32_t chan;
 	struct list link;
 };
 
@@ -129,6 +143,8 @@ struct hv_ring {
 	 * ring of the memfd (V4VP_REG_TXQ), which the engine consumes;
 	 * txq_off: bytes of its current message already copied. */
 	bool has_txq;
+	bool in_region;		/* a VM's: at mem_off in its region */
+	uint64_t mem_off;
 	struct v4v_ring_cons txq;
 	uint32_t txq_off;
 	struct list active;
@@ -197,6 +213,7 @@ struct hv {
 	struct hv_domain *domains[V4V_DOMID_MAX + 1];
 	struct list conns;
 	struct list rings;
+	struct list vms;
 	struct htab rings_by_addr;
 	struct htab rings_by_handle;
 	struct htab rings_by_bell;
@@ -229,6 +246,12 @@ void hv_domain_put(struct hv *hv, struct hv_domain *d);
 int hv_ring_register(struct hv *hv, struct hv_domain *d,
 		     const struct v4vp_register *req, int memfd, int bell,
 		     struct v4vp_register_reply *out);
+/* The same for a VM's domain: the ring at `off` of its region (memfd),
+ * formatted here, never granted. */
+int hv_ring_register_vm(struct hv *hv, struct hv_domain *d,
+			const struct v4vp_register *req, int memfd,
+			uint64_t off, int bell,
+			struct v4vp_register_reply *out);
 void hv_ring_destroy(struct hv *hv, struct hv_ring *r, const char *why);
 /* A receive ring of our own making for domain d, for one partner: the
  * ring of a connection queued on a listener (no doorbell yet). */
@@ -325,6 +348,12 @@ int hv_sendv(struct hv *hv, struct hv_domain *d, const struct v4vp_send *s,
 void hv_ctl_accept(struct hv *hv);
 void hv_ctl_input(struct hv *hv, struct hv_conn *c);
 void hv_ctl_close(struct hv *hv, struct hv_conn *c, const char *why);
+/* A VM's channel `chan` as a control connection of its domain (NULL if
+ * out of memory), and one packet it sent. */
+struct hv_conn *hv_ctl_vm_open(struct hv *hv, struct hv_vm *vm,
+			       uint32_t chan);
+void hv_ctl_packet(struct hv *hv, struct hv_conn *c, const void *p,
+		   size_t n);
 
 /* inet.c: TCP/IP addresses of domains (the interposer) */
 ino_t hv_netns_of(pid_t pid);
@@ -336,6 +365,83 @@ int hv_list(struct hv *hv, const struct v4vp_list *req, void *out,
 	    size_t *outlen);
 
 uint64_t hv_now_ms(void);
+
+/*
+ * vm.c, vm_chan.c: QEMU guests as domains.  v4vd is each VM's ivshmem
+ * server; the guest talks through the control rings of its region
+ * (src/vm/region.h).  Each object on the loop's epoll set starts with
+ * its kind, so a VM has one small tag per descriptor.
+ */
+enum hv_vm_what { HV_VM_LISTEN, HV_VM_QEMU, HV_VM_BELL_IN, HV_VM_RING };
+
+struct hv_vm_ep {
+	enum hv_kind kind;	/* HV_VM */
+	enum hv_vm_what what;
+	struct hv_vm *vm;
+};
+
+/* A ring of a VM: its place in the region, and our end of its doorbell
+ * (the guest's end, were the guest a process), whose tokens we pass on
+ * to the channel that registered it. */
+struct hv_vm_ring {
+	struct hv_vm_ep ep;	/* HV_VM_RING */
+	int fd;
+	uint32_t chan;
+	uint32_t handle;
+	uint64_t off;
+	uint32_t pages;
+	struct list link;
+};
+
+struct hv_vm {
+	struct hv_vm_ep ep_listen, ep_qemu, ep_bell;
+	char name[V4V_NAME_MAX];
+	char path[108];		/* the QEMU socket */
+	struct hv_domain *dom;
+	uint64_t size;
+	int memfd;
+	void *mem;
+	int listen_fd;
+	int qemu_fd;		/* the connected QEMU, or -1 */
+	int bell_in;		/* eventfd the guest rings (peer 0, vector 0) */
+	int bell_out;		/* eventfd that interrupts the guest */
+	uint32_t h2g_off, heap_off;
+	uint32_t attach;	/* the request we acknowledged */
+	bool attached;
+	bool resetting;		/* closing every channel: no CLOSE messages */
+	struct v4v_ring_cons g2h;
+	struct v4v_ring_prod h2g;
+	struct hv_conn *chans[256];
+	uint32_t nchans;
+	uint8_t *page_used;	/* the heap, a byte a page (vm_ring.c) */
+	uint32_t npages;
+	struct list rings;	/* struct hv_vm_ring */
+	uint64_t connects, attaches, link_resets, bells;
+	struct list link;
+};
+
+int hv_vm_init(struct hv *hv);
+void hv_vm_fini(struct hv *hv);
+void hv_vm_event(struct hv *hv, struct hv_vm_ep *ep, uint32_t events);
+ino_t hv_vm_netns(v4v_domid_t domid);
+void hv_vm_link_reset(struct hv *hv, struct hv_vm *vm, const char *why);
+void hv_vm_link_input(struct hv *hv, struct hv_vm *vm);
+/* A channel's reply (0, or a negative errno: the channel must go). */
+int hv_vm_reply(struct hv_conn *c, const struct iovec *iov, int iovcnt);
+void hv_vm_chan_closed(struct hv_conn *c);
+/* vm_ring.c: a VM channel's REGISTER and UNREGISTER; a ring in a region
+ * is going (its memory returns to the region). */
+int hv_vm_register(struct hv *hv, struct hv_conn *c,
+		   const struct v4vp_register *req,
+		   struct v4vp_register_reply *out);
+int hv_vm_unregister(struct hv *hv, struct hv_conn *c, uint32_t handle);
+void hv_vm_ring_gone(struct hv *hv, struct hv_ring *r);
+void hv_vm_chan_rings_gone(struct hv *hv, struct hv_conn *c);
+void hv_vm_bell_event(struct hv *hv, struct hv_vm_ep *ep, uint32_t events);
+/* One message to the guest (vm_chan.c): 0, or -EAGAIN when its ring is
+ * full. */
+int hv_vm_put(struct hv_vm *vm, uint32_t type, uint32_t chan,
+	      const struct iovec *iov, int iovcnt);
 void hv_counters_add(struct v4vp_counters *c, const struct v4vp_counters *d);
 
 #endif

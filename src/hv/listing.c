@@ -52,6 +52,7 @@ static void rec_domain(struct hv *hv, const struct hv_domain *d,
 {
 	memset(r, 0, sizeof(*r));
 	r->domid = d->domid;
+	r->flags = d->vm ? V4VP_DOM_VM : 0;
 	r->pid = d->pid;
 	r->uid = d->uid;
 	r->nconns = d->nconns;

@@ -5,6 +5,7 @@
  */
 #include "hv.h"
 #include "viptables.h"
+#include "vm/region.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -61,6 +62,13 @@ static const char usage[] =
 "                           the connections; 0 runs the engine in v4vd's\n"
 "                           loop (default: 0 below 4 cores, else a quarter\n"
 "                           of the cores, at most 16; at most 64)\n"
+"      --vm NAME[=SIZE]     a QEMU/KVM guest as the domain NAME: v4vd is\n"
+"                           the ivshmem server of its ivshmem-doorbell\n"
+"                           device, on the socket DIR/NAME.sock, with a\n"
+"                           region of SIZE bytes (a power of two, 1M to\n"
+"                           1G, default 16M); repeat for more VMs\n"
+"      --vm-dir DIR         where the VMs' sockets go (default: vm/ beside\n"
+"                           the control socket)\n"
 "  -h, --help               show this help and exit\n"
 "  -V, --version            show the version and exit\n"
 "\n"
@@ -70,7 +78,7 @@ static const char usage[] =
 enum { OPT_STRICT = 256, OPT_SYSLOG, OPT_POLICY, OPT_ADMIN_GROUP,
        OPT_MAX_RING, OPT_QUOTA, OPT_MAX_RINGS, OPT_MAX_CONNS,
        OPT_MAX_CONNS_UID, OPT_MAX_FDS, OPT_MAX_FDS_UID,
-       OPT_COPY_IDLE, OPT_COPY_THREADS };
+       OPT_COPY_IDLE, OPT_COPY_THREADS, OPT_VM, OPT_VM_DIR };
 
 static const struct option longopts[] = {
 	{ "socket", required_argument, NULL, 's' },
@@ -89,6 +97,8 @@ static const struct option longopts[] = {
 	{ "max-fds-per-uid", required_argument, NULL, OPT_MAX_FDS_UID },
 	{ "copy-idle-us", required_argument, NULL, OPT_COPY_IDLE },
 	{ "copy-threads", required_argument, NULL, OPT_COPY_THREADS },
+	{ "vm", required_argument, NULL, OPT_VM },
+	{ "vm-dir", required_argument, NULL, OPT_VM_DIR },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ 0 }
@@ -134,6 +144,33 @@ static uint32_t parse_at_most(const char *s, const char *opt, uint32_t max)
 	if (v > max)
 		die_usage("%s must be at most %u, not '%s'", opt, max, s);
 	return (uint32_t)v;
+}
+
+/* --vm NAME[=SIZE] */
+static void parse_vm(const char *arg, struct hv_config *cfg)
+{
+	struct hv_vm_spec *v = &cfg->vms[cfg->nvms];
+	const char *eq = strchr(arg, '=');
+	size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+
+	if (cfg->nvms == HV_MAX_VMS)
+		die_usage("at most %d --vm", HV_MAX_VMS);
+	if (!len || len >= sizeof(v->name))
+		die_usage("--vm needs a name of 1 to %d characters: '%s'",
+			  V4V_NAME_MAX - 1, arg);
+	memcpy(v->name, arg, len);
+	if (v4vp_name_valid(v->name))
+		die_usage("--vm: '%s' is not a valid domain name (letters, "
+			  "digits, '-', '_', '.')", v->name);
+	for (uint32_t i = 0; i < cfg->nvms; i++)
+		if (!strcmp(cfg->vms[i].name, v->name))
+			die_usage("--vm %s given twice", v->name);
+	v->size = eq ? parse_size(eq + 1, "--vm") : V4V_VM_DEFAULT_REGION;
+	if (v->size < V4V_VM_MIN_REGION || v->size > V4V_VM_MAX_REGION ||
+	    (v->size & (v->size - 1)))
+		die_usage("--vm %s: the region must be a power of two from 1M "
+			  "to 1G, not '%s'", v->name, eq + 1);
+	cfg->nvms++;
 }
 
 static void parse_args(int argc, char **argv, struct hv_config *cfg)
@@ -208,6 +245,8 @@ static void parse_args(int argc, char **argv, struct hv_config *cfg)
 				cfg->max_conns_uid = (uint32_t)v;
 			break;
 		}
+		case OPT_VM: parse_vm(optarg, cfg); break;
+		case OPT_VM_DIR: cfg->vm_dir = optarg; break;
 		case 'h': fputs(usage, stdout); exit(0);
 		case 'V': puts("v4vd " V4V_VERSION); exit(0);
 		default:
@@ -348,7 +387,7 @@ static int hv_init(struct hv *hv)
 		hv_log(HV_LOG_ERR, "copy engine: %s", strerror(-rc));
 		return -1;
 	}
-	return 0;
+	return hv_vm_init(hv);
 }
 
 static void handle_event(struct hv *hv, struct epoll_event *e)
@@ -370,6 +409,9 @@ static void handle_event(struct hv *hv, struct epoll_event *e)
 		break;
 	case HV_SHARD:
 		hv_shard_events((struct hv_shard *)k);
+		break;
+	case HV_VM:
+		hv_vm_event(hv, (struct hv_vm_ep *)k, e->events);
 		break;
 	}
 }
@@ -415,6 +457,7 @@ static void hv_shutdown(struct hv *hv)
 
 	/* The copy threads first: from here on one thread owns it all. */
 	hv_engine_fini(hv);
+	hv_vm_fini(hv);
 	list_for_each_safe(pos, tmp, &hv->conns)
 		hv_ctl_close(hv, container_of(pos, struct hv_conn, link),
 			     "hypervisor exiting");
@@ -505,6 +548,31 @@ static int absolute_path(struct hv_config *cfg)
 	return 0;
 }
 
+/* The VMs' sockets: --vm-dir, else vm/ beside the control socket. */
+static int vm_dir(struct hv_config *cfg)
+{
+	static char dir[PATH_MAX];
+	char cwd[PATH_MAX];
+	const char *slash = strrchr(cfg->socket_path, '/');
+	int n;
+
+	if (cfg->vm_dir && cfg->vm_dir[0] == '/')
+		return 0;
+	if (cfg->vm_dir)
+		n = getcwd(cwd, sizeof(cwd))
+			    ? snprintf(dir, sizeof(dir), "%s/%s", cwd, cfg->vm_dir)
+			    : -1;
+	else
+		n = snprintf(dir, sizeof(dir), "%.*s/vm",
+			     (int)(slash - cfg->socket_path), cfg->socket_path);
+	if (n < 0 || n >= (int)sizeof(dir)) {
+		fprintf(stderr, "v4vd: the VM directory's path is too long\n");
+		return -1;
+	}
+	cfg->vm_dir = dir;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct hv hv;
@@ -522,7 +590,7 @@ int main(int argc, char **argv)
 		.policy = V4VP_VIPT_ACCEPT,
 	};
 	parse_args(argc, argv, &hv.cfg);
-	if (absolute_path(&hv.cfg))
+	if (absolute_path(&hv.cfg) || vm_dir(&hv.cfg))
 		return 1;
 	if (!hv.cfg.foreground)
 		hv.cfg.use_syslog = true;

@@ -189,10 +189,10 @@ static int view_ring(const struct hv_ring *r, unsigned i,
 	return 0;
 }
 
-/* The ring, and a strict connection's transmit queue after it.  `fresh`:
- * memory of our own making, formatted here (and not armed, so that a
- * producer rings nobody until its consumer arms it). */
-static int map_ring(struct hv_ring *r, int memfd, bool fresh)
+/* The ring, and a strict connection's transmit queue after it, at `off`
+ * in memfd.  `fresh`: memory of our own making, formatted here (and not
+ * armed, so that a producer rings nobody until its consumer arms it). */
+static int map_ring(struct hv_ring *r, int memfd, uint64_t off, bool fresh)
 {
 	unsigned n = r->has_txq ? 2 : 1;
 	size_t one = v4v_ring_mem_size(r->size);
@@ -201,7 +201,7 @@ static int map_ring(struct hv_ring *r, int memfd, bool fresh)
 	r->memlen = n * one;
 	/* Pre-fault now: the data path must never take a page fault. */
 	r->mem = mmap(NULL, r->memlen, PROT_READ | PROT_WRITE,
-		      MAP_SHARED | MAP_POPULATE, memfd, 0);
+		      MAP_SHARED | MAP_POPULATE, memfd, (off_t)off);
 	if (r->mem == MAP_FAILED)
 		return -errno;
 	for (unsigned i = 0; fresh && i < n; i++)
@@ -256,24 +256,21 @@ static uint32_t alloc_handle(struct hv *hv)
 	return hv->next_handle;
 }
 
-int hv_ring_register(struct hv *hv, struct hv_domain *d,
-		     const struct v4vp_register *req, int memfd, int bell,
-		     struct v4vp_register_reply *out)
+/* A ring in `memfd` at `off` (a VM's: in its region, formatted here, and
+ * never granted: `in_region`), its doorbell `bell`. */
+static int register_ring(struct hv *hv, struct hv_domain *d,
+			 const struct v4vp_register *req, int memfd,
+			 uint64_t off, bool in_region, int bell,
+			 struct v4vp_register_reply *out)
 {
 	/* Only the hang-up (always reported): a half-close (shutdown of
 	 * the application's writing side) is not the end of the ring. */
 	struct epoll_event ev = { .events = 0 };
 	struct hv_ring *r;
+	ino_t bell_ino = 0;
 	int rc;
 
-	rc = check_register(hv, d, req);
-	if (!rc)
-		rc = check_memfd(memfd, v4v_ring_mem_size(req->size) *
-					  (req->flags & V4VP_REG_TXQ ? 2 : 1));
-	ino_t bell_ino = 0;
-
-	if (!rc)
-		rc = check_bell(hv, bell, &bell_ino);
+	rc = check_bell(hv, bell, &bell_ino);
 	if (rc)
 		return rc;
 	r = calloc(1, sizeof(*r));
@@ -291,11 +288,13 @@ int hv_ring_register(struct hv *hv, struct hv_domain *d,
 	r->memfd = -1;
 	r->inet_fd = -1;
 	r->port = req->port;
+	r->in_region = in_region;
+	r->mem_off = off;
 	rc = r->port ? 0 : alloc_port(hv, d, &r->port);
 	if (!rc)
-		rc = map_ring(r, memfd, false);
+		rc = map_ring(r, memfd, off, in_region);
 	/* A ring for one partner may be granted to it later. */
-	if (!rc && r->partner != V4V_DOMID_ANY) {
+	if (!rc && r->partner != V4V_DOMID_ANY && !in_region) {
 		r->memfd = fcntl(memfd, F_DUPFD_CLOEXEC, 0);
 		if (r->memfd < 0) {
 			rc = -errno;
@@ -319,9 +318,34 @@ int hv_ring_register(struct hv *hv, struct hv_domain *d,
 	hv_guardian_watch(hv, r);
 	out->handle = r->handle;
 	out->port = r->port;
+	out->offset = off;
 	hv_log(HV_LOG_DEBUG, "ring %u: %u:%u partner %u, %u bytes", r->handle,
 	       d->domid, r->port, r->partner, r->size);
 	return 0;
+}
+
+int hv_ring_register(struct hv *hv, struct hv_domain *d,
+		     const struct v4vp_register *req, int memfd, int bell,
+		     struct v4vp_register_reply *out)
+{
+	int rc = check_register(hv, d, req);
+
+	if (!rc)
+		rc = check_memfd(memfd, v4v_ring_mem_size(req->size) *
+					  (req->flags & V4VP_REG_TXQ ? 2 : 1));
+	if (rc)
+		return rc;
+	return register_ring(hv, d, req, memfd, 0, false, bell, out);
+}
+
+int hv_ring_register_vm(struct hv *hv, struct hv_domain *d,
+			const struct v4vp_register *req, int memfd,
+			uint64_t off, int bell,
+			struct v4vp_register_reply *out)
+{
+	int rc = check_register(hv, d, req);
+
+	return rc ? rc : register_ring(hv, d, req, memfd, off, true, bell, out);
 }
 
 /* Something on a ring's doorbell: a strict sender's token or fill (its
@@ -398,6 +422,8 @@ void hv_ring_destroy(struct hv *hv, struct hv_ring *r, const char *why)
 		close(r->bell);
 	}
 	munmap(r->mem, r->memlen);
+	if (r->in_region)
+		hv_vm_ring_gone(hv, r);
 	free(r->waiters);
 	d->nrings--;
 	d->ring_bytes -= ring_bytes(r);
@@ -554,7 +580,7 @@ int hv_ring_make(struct hv *hv, struct hv_domain *d, v4v_domid_t partner,
 	r->memfd = v4v_ring_memfd(size, r->has_txq ? 2 : 1);
 	rc = r->memfd < 0 ? r->memfd : alloc_port(hv, d, &r->port);
 	if (!rc)
-		rc = map_ring(r, r->memfd, true);
+		rc = map_ring(r, r->memfd, 0, true);
 	if (rc) {
 		if (r->memfd >= 0)
 			close(r->memfd);

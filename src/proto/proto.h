@@ -25,7 +25,7 @@
 #include "v4v/addr.h"
 
 #define V4VP_MAGIC 0x50563456u /* "V4VP" */
-#define V4VP_VERSION 2u
+#define V4VP_VERSION 3u
 
 /* Default control socket; overridden by `v4vd --socket` and V4V_SOCKET. */
 #define V4VP_DEFAULT_SOCKET "/run/v4v/v4vd.sock"
@@ -112,6 +112,7 @@ struct v4vp_register {
 struct v4vp_register_reply {
 	uint32_t handle;
 	uint32_t port;
+	uint64_t offset;	/* a VM's ring: where it is in the region */
 };
 
 struct v4vp_handle {
@@ -328,9 +329,11 @@ struct v4vp_rec_engine {
 
 #define V4VP_ENGINE_AWAKE 1u
 
+#define V4VP_DOM_VM 1u	/* a QEMU guest (v4vd --vm) */
+
 struct v4vp_rec_domain {
 	v4v_domid_t domid;
-	uint16_t pad;
+	uint16_t flags;		/* V4VP_DOM_VM */
 	int32_t pid;
 	uint32_t uid;
 	uint32_t nconns;

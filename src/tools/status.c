@@ -139,10 +139,11 @@ static void print_json(const struct snapshot *s)
 	for (uint32_t i = 0; i < s->ndoms; i++) {
 		const struct v4vp_rec_domain *d = &s->doms[i];
 
-		printf("%s{\"domid\":%u,\"name\":\"%.*s\",\"pid\":%d,"
-		       "\"uid\":%u,\"conns\":%u,\"rings\":%u,"
+		printf("%s{\"domid\":%u,\"name\":\"%.*s\",\"vm\":%s,"
+		       "\"pid\":%d,\"uid\":%u,\"conns\":%u,\"rings\":%u,"
 		       "\"ring_bytes\":%" PRIu64 ",",
 		       i ? "," : "", d->domid, V4V_NAME_MAX - 1, d->name,
+		       d->flags & V4VP_DOM_VM ? "true" : "false",
 		       d->pid, d->uid, d->nconns, d->nrings, d->ring_bytes);
 		counters_json(&d->c);
 		printf("}");
@@ -232,11 +233,15 @@ static void print_table(const struct snapshot *s)
 	       "TX-BYTES", "DROPS", "REJECTS", "STREAM-RX");
 	for (uint32_t i = 0; i < s->ndoms; i++) {
 		const struct v4vp_rec_domain *d = &s->doms[i];
+		char name[V4V_NAME_MAX + 8];
 
+		/* A VM's PID is its QEMU's (0 while none is connected). */
+		snprintf(name, sizeof(name), "%s%s", name_of(d->name),
+			 d->flags & V4VP_DOM_VM ? " [vm]" : "");
 		printf("%5u %-16.31s %7d %6u %5u %10" PRIu64 " %10" PRIu64
 		       " %10" PRIu64 " %7" PRIu64 " %7" PRIu64 " %12" PRIu64
 		       "\n",
-		       d->domid, name_of(d->name), d->pid, d->uid, d->nrings,
+		       d->domid, name, d->pid, d->uid, d->nrings,
 		       d->c.tx_msgs, d->c.rx_msgs, d->c.tx_bytes, d->c.drops,
 		       d->c.rejects, d->c.stream_bytes);
 	}
