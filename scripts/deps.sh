@@ -14,6 +14,10 @@
 #                                        tested and benchmarked with
 #   memcached libmemcached-tools         memcached and its load generator
 #                                        (memcaslap) for bench/servers.sh
+#   qemu-system-x86 busybox-static cpio  real virtual machines as domains:
+#                                        the VM tests boot a guest (Debian's
+#                                        kernel, fetched by apt-get download,
+#                                        and busybox) under QEMU
 #   postgresql libpython3.11-testsuite   the conformance suite: PostgreSQL
 #                                        and CPython's own socket tests
 #                                        under the interposer
@@ -22,7 +26,7 @@ need=""
 for pkg in gcc meson ninja-build pkg-config clang libclang-rt-14-dev \
            iproute2 gnuplot-nox spin python3 socat curl redis-server \
            redis-tools nginx-light wrk iperf3 sockperf postgresql \
-           memcached libmemcached-tools \
+           memcached libmemcached-tools qemu-system-x86 busybox-static cpio \
            libpython3.11-testsuite man-db groff-base; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null |
 		grep -q "install ok installed" || need="$need $pkg"

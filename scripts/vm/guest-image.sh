@@ -76,6 +76,7 @@ if [ $stale = 1 ]; then
 	echo "root:x:0:0:root:/:/bin/sh" > "$root/etc/passwd"
 	cat > "$root/init" <<'INIT'
 #!/bin/sh
+echo # the firmware leaves the console mid-line
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev

@@ -51,16 +51,12 @@ static void format_rings(struct hv_vm *vm)
 	v4v_ring_prod_init(&vm->h2g, &r);
 }
 
-void hv_vm_link_reset(struct hv *hv, struct hv_vm *vm, const char *why)
+/* What v4vd says in the header, written again at every attach: the
+ * guest may have scribbled over it. */
+static void write_header(struct hv_vm *vm)
 {
 	struct v4v_vm_region *h = hdr(vm);
-	size_t ring = v4v_ring_mem_size(V4V_VM_CTL_SIZE);
 
-	close_chans(hv, vm, why);
-	/* A new guest finds nothing of the last one. */
-	memset(vm->mem, 0, vm->size);
-	vm->h2g_off = (uint32_t)((V4V_VM_HDR_SIZE + ring + 4095) & ~4095ul);
-	vm->heap_off = (uint32_t)((vm->h2g_off + ring + 4095) & ~4095ul);
 	h->magic = V4V_VM_MAGIC;
 	h->version = V4V_VM_VERSION;
 	h->size = vm->size;
@@ -70,6 +66,18 @@ void hv_vm_link_reset(struct hv *hv, struct hv_vm *vm, const char *why)
 	h->heap_off = vm->heap_off;
 	h->domid = vm->dom->domid;
 	memcpy(h->name, vm->dom->name, sizeof(h->name));
+}
+
+void hv_vm_link_reset(struct hv *hv, struct hv_vm *vm, const char *why)
+{
+	size_t ring = v4v_ring_mem_size(V4V_VM_CTL_SIZE);
+
+	close_chans(hv, vm, why);
+	/* A new guest finds nothing of the last one. */
+	memset(vm->mem, 0, vm->size);
+	vm->h2g_off = (uint32_t)((V4V_VM_HDR_SIZE + ring + 4095) & ~4095ul);
+	vm->heap_off = (uint32_t)((vm->h2g_off + ring + 4095) & ~4095ul);
+	write_header(vm);
 	format_rings(vm);
 	vm->attach = 0;
 	vm->attached = false;
@@ -79,6 +87,7 @@ void hv_vm_link_reset(struct hv *hv, struct hv_vm *vm, const char *why)
 static void attach(struct hv *hv, struct hv_vm *vm, uint32_t req)
 {
 	close_chans(hv, vm, "guest attached again");
+	write_header(vm);
 	format_rings(vm);
 	vm->attach = req;
 	vm->attached = true;

@@ -283,26 +283,50 @@ int v4v_link_info(struct v4v_link_info *out)
 	return 0;
 }
 
-int v4v_link_register(uint32_t port, v4v_domid_t partner, uint32_t size,
-		      uint32_t flags, uint32_t accept_size, int memfd,
-		      int bell, v4v_handle_t *handle, uint32_t *port_out)
+int v4v_link_register_mem(uint32_t port, v4v_domid_t partner, uint32_t size,
+			  uint32_t flags, uint32_t accept_size, int memfd,
+			  int bell, v4v_handle_t *handle, uint32_t *port_out,
+			  struct v4v_link_mem *at)
 {
 	struct v4vp_register req = { .port = port, .partner = partner,
 				     .size = size, .flags = flags,
 				     .accept_size = accept_size };
 	struct v4vp_register_reply rep;
-	int fds[2] = { memfd, bell };
+	int fds[2] = { memfd, bell }, rfd[V4VP_MAX_FDS];
 	int rc = link_lock(true);
 
 	if (rc)
 		return rc;
 	rc = call(&L.conn, V4VP_REGISTER, &req, sizeof(req), NULL, 0, fds, 2,
-		  &rep, sizeof(rep), NULL, NULL);
+		  &rep, sizeof(rep), NULL, rfd);
+	at->fd = -1;
+	at->off = 0;
 	if (!rc) {
 		*handle = (v4v_handle_t)L.gen << 32 | rep.handle;
 		*port_out = rep.port;
+		if (rfd[0] >= 0 && rep.offset) {
+			at->fd = rfd[0];
+			at->off = rep.offset;
+			rfd[0] = -1;
+		}
 	}
+	for (int i = 0; i < V4VP_MAX_FDS; i++)
+		if (rfd[i] >= 0)
+			close(rfd[i]);
 	link_put();
+	return rc;
+}
+
+int v4v_link_register(uint32_t port, v4v_domid_t partner, uint32_t size,
+		      uint32_t flags, uint32_t accept_size, int memfd,
+		      int bell, v4v_handle_t *handle, uint32_t *port_out)
+{
+	struct v4v_link_mem at;
+	int rc = v4v_link_register_mem(port, partner, size, flags, accept_size,
+				       memfd, bell, handle, port_out, &at);
+
+	if (at.fd >= 0)
+		close(at.fd); /* a caller that maps its own memory */
 	return rc;
 }
 

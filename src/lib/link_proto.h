@@ -26,4 +26,16 @@ int v4v_link_accept(uint32_t ring, v4v_handle_t listener,
 		    int fds[3]);
 int v4v_link_grant(v4v_handle_t handle, struct v4vp_grant *g, int fds[2]);
 
+/* Where the hypervisor put a ring it registered: in a VM, memory of the
+ * VM's region (fd, offset: the guest agent's answer), not the memfd the
+ * domain offered; fd is -1 on a host. */
+struct v4v_link_mem {
+	int fd;
+	uint64_t off;
+};
+int v4v_link_register_mem(uint32_t port, v4v_domid_t partner, uint32_t size,
+			  uint32_t flags, uint32_t accept_size, int memfd,
+			  int bell, v4v_handle_t *handle, uint32_t *port_out,
+			  struct v4v_link_mem *at);
+
 #endif

@@ -6,6 +6,7 @@
 #include "sock.h"
 #include "v4v/link.h"
 #include "proto/proto.h"
+#include "link_proto.h"
 #include "interposer.h"
 
 #include <fcntl.h>
@@ -386,8 +387,8 @@ int sock_install(struct v4v_sock *s)
 
 /* Map a ring's memory as its consumer: pre-faulted, so that no page
  * fault ever comes on the data path. */
-int sock_ring_map(struct v4v_sock *s, int memfd, uint32_t size,
-		  unsigned nrings)
+int sock_ring_map(struct v4v_sock *s, int memfd, uint64_t off,
+		  uint32_t size, unsigned nrings)
 {
 	struct v4v_ring view;
 	size_t len = v4v_ring_mem_size(size) * nrings;
@@ -395,7 +396,7 @@ int sock_ring_map(struct v4v_sock *s, int memfd, uint32_t size,
 	if (v4v_ring_size_check(size))
 		return -EPROTO;
 	s->mem = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		      MAP_SHARED | MAP_POPULATE, memfd, 0);
+		      MAP_SHARED | MAP_POPULATE, memfd, (off_t)off);
 	if (s->mem == MAP_FAILED) {
 		s->mem = NULL;
 		return -errno;
@@ -416,7 +417,7 @@ int sock_ring_alloc(struct v4v_sock *s, int *memfd, unsigned nrings)
 
 	if (fd < 0)
 		return fd;
-	rc = sock_ring_map(s, fd, size, nrings);
+	rc = sock_ring_map(s, fd, 0, size, nrings);
 	if (rc) {
 		close(fd);
 		return rc;
@@ -430,11 +431,28 @@ int sock_ring_alloc(struct v4v_sock *s, int *memfd, unsigned nrings)
 	return 0;
 }
 
+/* In a guest the hypervisor keeps the ring in the VM's region, not in
+ * the memory we offered: use that instead (fresh, so armed as ours was). */
+static int sock_ring_move(struct v4v_sock *s, struct v4v_link_mem *at)
+{
+	uint32_t size = s->cons.r.size;
+	int rc;
+
+	munmap(s->mem, s->memlen);
+	s->mem = NULL;
+	rc = sock_ring_map(s, at->fd, at->off, size, 1);
+	close(at->fd);
+	if (!rc)
+		v4v_ring_arm(&s->cons);
+	return rc;
+}
+
 /* Called with s->lock held. */
 int sock_bind_ring(struct v4v_sock *s, uint32_t port)
 {
 	v4v_handle_t handle;
 	uint32_t got;
+	struct v4v_link_mem at;
 	int memfd = -1, rc;
 
 	if (s->handle)
@@ -444,13 +462,16 @@ int sock_bind_ring(struct v4v_sock *s, uint32_t port)
 		return rc;
 	/* A listener's queued connections get rings of the size its
 	 * accepted sockets would have had (SO_RCVBUF). */
-	rc = v4v_link_register(port, V4V_DOMID_ANY, s->cons.r.size,
-			       s->listen_ring ? V4VP_REG_LISTEN : 0,
-			       s->listen_ring ? s->ring_size : 0, memfd,
-			       s->bell, &handle, &got);
+	rc = v4v_link_register_mem(port, V4V_DOMID_ANY, s->cons.r.size,
+				   s->listen_ring ? V4VP_REG_LISTEN : 0,
+				   s->listen_ring ? s->ring_size : 0, memfd,
+				   s->bell, &handle, &got, &at);
 	close(memfd);
+	if (!rc && at.fd >= 0)
+		rc = sock_ring_move(s, &at);
 	if (rc) {
-		munmap(s->mem, s->memlen);
+		if (s->mem)
+			munmap(s->mem, s->memlen);
 		s->mem = NULL;
 		return rc;
 	}

@@ -196,8 +196,8 @@ int sock_make_doorbell(struct v4v_sock *s, int type_flags);
 /* The receive ring (and, nrings 2, a strict connection's transmit queue
  * after it: the second ring of the memfd). */
 int sock_ring_alloc(struct v4v_sock *s, int *memfd, unsigned nrings);
-int sock_ring_map(struct v4v_sock *s, int memfd, uint32_t size,
-		  unsigned nrings);
+int sock_ring_map(struct v4v_sock *s, int memfd, uint64_t off,
+		  uint32_t size, unsigned nrings);
 int sock_install(struct v4v_sock *s);
 void sock_unmap_ring(struct v4v_sock *s);
 uint64_t sock_now_us(void);

@@ -401,7 +401,7 @@ static struct v4v_sock *answer(struct v4v_sock *lst,
 	if (!rc) {
 		ns->handle = handle;
 		ns->ring_size = rep.ring_size;
-		rc = sock_ring_map(ns, fds[0], rep.ring_size,
+		rc = sock_ring_map(ns, fds[0], 0, rep.ring_size,
 				   rep.grant.flags & V4VP_GRANT_TXQ ? 2 : 1);
 	}
 	if (fds[0] >= 0)

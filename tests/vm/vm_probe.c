@@ -7,14 +7,17 @@
  *
  *   vm_probe info                    attach, HELLO: "domid N name S"
  *   vm_probe send NAME PORT TEXT N   N datagrams "TEXT i" to NAME:PORT
+ *                                    (waiting up to 20 s for a receiver)
  *   vm_probe recv PORT N             N datagrams on PORT: "got S from D:P"
- *   vm_probe scribble                garbage over the whole region, then
- *                                    attach again and HELLO
+ *   vm_probe scribble                corrupt the guest-to-host ring, then
+ *                                    the whole region; attach again and
+ *                                    HELLO after each
  *   vm_probe refused NAME PORT       a send to NAME:PORT must fail with
  *                                    ECONNREFUSED
  */
 #include "proto/proto.h"
 #include "vm/guest.h"
+#include "lib/sock.h" /* V4V_MT_DGRAM: what libv4v receives as datagrams */
 
 #include <errno.h>
 #include <stdio.h>
@@ -89,7 +92,9 @@ static int lookup(const char *name, v4v_domid_t *out)
 static int send_one(uint32_t handle, v4v_domid_t dom, uint32_t port,
 		    const char *text)
 {
-	struct v4vp_send s = { .handle = handle, .dst = { .port = port,
+	struct v4vp_send s = { .handle = handle,
+			       .message_type = V4V_MT_DGRAM,
+			       .dst = { .port = port,
 							  .domid = dom },
 			       .len = (uint32_t)strlen(text) };
 	struct v4vp_send_reply r;
@@ -115,6 +120,14 @@ static int do_send(const char *name, uint32_t port, const char *text,
 	for (int i = 0; i < n; i++) {
 		snprintf(line, sizeof(line), "%s %d\n", text, i);
 		rc = send_one(r.handle, dom, port, line);
+		/* The receiver may not be listening yet: wait for it. */
+		for (int t = 0; !want_refused && rc == -ECONNREFUSED && t < 200;
+		     t++) {
+			struct timespec ts = { 0, 100000000 };
+
+			nanosleep(&ts, NULL);
+			rc = send_one(r.handle, dom, port, line);
+		}
 		if (want_refused) {
 			printf("send: %s\n", rc ? strerror(-rc) : "accepted");
 			return rc == -ECONNREFUSED ? 0 : 1;
@@ -174,16 +187,40 @@ static int do_recv(uint32_t port, int n)
 	return 0;
 }
 
+/* First garbage in the guest-to-host ring alone: v4vd must see it
+ * corrupt and reset the link (attach_ack goes to 0); then garbage over
+ * the whole region.  Either way the guest attaches again and goes on. */
 static int do_scribble(void)
 {
 	unsigned seed = (unsigned)time(NULL);
+	struct v4v_vm_region h;
+	uint8_t *ring;
+	int rc;
 
+	memcpy(&h, g.hdr, sizeof(h));
+	ring = v4v_guest_at(&g, h.g2h_off, v4v_ring_mem_size(h.ctl_size));
+	if (!ring)
+		return fail("header", -EPROTO);
+	/* A producer position no ring can have. */
+	memset(ring + 64, 0xa5, 4);
+	g.regs[V4V_VM_REG_DOORBELL / 4] = V4V_VM_HOST_PEER << 16;
+	for (int i = 0; i < 200 && g.hdr->attach_ack; i++) {
+		struct timespec ts = { 0, 10000000 };
+
+		nanosleep(&ts, NULL);
+	}
+	printf("corrupt ring: %s\n", g.hdr->attach_ack ? "not noticed"
+						       : "link reset");
+	if (g.hdr->attach_ack)
+		return 1;
+	rc = start();
+	if (rc)
+		return rc;
 	for (size_t i = 0; i < g.size; i += 4) {
 		uint32_t v = (uint32_t)rand_r(&seed);
 
 		memcpy(g.mem + i, &v, 4);
 	}
-	/* Now ring: v4vd reads garbage where its rings were. */
 	g.regs[V4V_VM_REG_DOORBELL / 4] = V4V_VM_HOST_PEER << 16;
 	printf("scribbled %zu bytes\n", g.size);
 	return start();
