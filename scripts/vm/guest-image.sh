@@ -8,8 +8,8 @@
 # `apt-get download` and unpacked without installing it on the host; it
 # is kept in the cache (default /var/cache/v4v-vm) and fetched only once.
 # The initramfs is rebuilt when anything in it is newer than it: busybox
-# (busybox-static) for the shell, the build's tools (the v4v CLI,
-# libv4v, the interposer, the VM tests' probe), every PROGRAM named, and the shared
+# (busybox-static) for the shell, the build's guest agent and tools (the
+# v4v CLI, libv4v, the interposer, the VM tests' probe), every PROGRAM named, and the shared
 # libraries all of them load (found with ldd, so dynamic programs and
 # `v4v run` work in the guest).  /init mounts /proc, /sys and /dev, runs
 # the script the kernel command line names (v4v.run=PATH, a file
@@ -44,7 +44,7 @@ if [ ! -s "$cache/vmlinuz" ]; then
 fi
 
 # ---- the initramfs, when its inputs changed ----
-tools="$build/src/tools/v4v $build/src/preload/libv4v-preload.so $build/tests/vm/vm_probe"
+tools="$build/src/vm/v4v-guestd $build/src/tools/v4v $build/src/preload/libv4v-preload.so $build/tests/vm/vm_probe"
 for f in $tools "$@"; do
 	[ -e "$f" ] || die "$f is missing (build first: sh scripts/build.sh)"
 done

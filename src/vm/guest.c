@@ -144,6 +144,7 @@ int v4v_guest_attach(struct v4v_guest *g, int timeout_ms)
 
 	if (!nonce)
 		nonce = 1;
+	g->attach = nonce;
 	__atomic_store_n(&g->hdr->attach_req, nonce, __ATOMIC_RELEASE);
 	ring_host(g);
 	while (__atomic_load_n(&g->hdr->attach_ack, __ATOMIC_ACQUIRE) !=
@@ -178,7 +179,7 @@ int v4v_guest_get(struct v4v_guest *g, uint32_t *type, uint32_t *chan,
 	int rc;
 
 	while ((rc = v4v_ring_peek(&g->h2g, &m)) == 0) {
-		if (timeout_ms >= 0 && now_ms() > end)
+		if (timeout_ms == 0 || (timeout_ms > 0 && now_ms() > end))
 			return 0;
 		back_off(&step);
 	}
@@ -243,6 +244,12 @@ int v4v_guest_call(struct v4v_guest *g, uint32_t chan, uint16_t op,
 		memcpy(rep, reply + sizeof(r), replen);
 		return 0;
 	}
+}
+
+bool v4v_guest_attached(const struct v4v_guest *g)
+{
+	return g->attach && __atomic_load_n(&g->hdr->attach_ack,
+					    __ATOMIC_ACQUIRE) == g->attach;
 }
 
 void *v4v_guest_at(struct v4v_guest *g, uint64_t off, size_t len)

@@ -10,6 +10,7 @@
 #ifndef V4V_VM_GUEST_H
 #define V4V_VM_GUEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -25,6 +26,7 @@ struct v4v_guest {
 	struct v4v_ring_prod g2h;
 	struct v4v_ring_cons h2g;
 	uint32_t seq;
+	uint32_t attach;		/* our last attach request */
 	char dev[64];			/* the PCI address */
 };
 
@@ -49,6 +51,9 @@ int v4v_guest_call(struct v4v_guest *g, uint32_t chan, uint16_t op,
 		   const struct iovec *body, int nbody, void *rep,
 		   size_t replen, int timeout_ms,
 		   void (*on_bell)(uint32_t chan, uint32_t handle));
+/* Is the link still the one we attached?  (v4vd resets a link whose
+ * ring it found corrupt, and a new QEMU starts a new one.) */
+bool v4v_guest_attached(const struct v4v_guest *g);
 /* Region memory [off, off + len), or NULL if outside it. */
 void *v4v_guest_at(struct v4v_guest *g, uint64_t off, size_t len);
 

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Real QEMU guests as domains (issue 13, first stage): v4vd --vm is each
 # guest's ivshmem server, and vm_probe in the guest talks to v4vd through
-# the region alone.  Datagrams guest to host, host to guest and guest to
+# the region alone; then the unmodified v4v tool, through the guest
+# agent (v4v-guestd).  Datagrams guest to host, host to guest and guest to
 # guest; a viptables REJECT between two VMs; a guest that corrupts its
 # control ring and then its whole region; a guest killed (QEMU -9) while
 # a host domain sends to it.  In each hostile case the offender alone is
@@ -114,6 +115,26 @@ wait $snd $sinkpid
 	{ bad "the other VM's traffic went on"; cat "$dir/g2.out"; }
 grep -q "corrupt guest-to-host ring" "$dir/v4vd.log" && ok "v4vd says what the guest did" ||
 	bad "v4vd logs the corrupt ring"
+
+# ---- unmodified programs in the guest, through v4v-guestd ----
+"$V4V" cat -u -l 7601 -c 1 -n sink3 > "$dir/sink3" 2>&1 &
+sinkpid=$!
+wait_ring "$(domid_of sink3):7601"
+vm_bg g1 'v4v-guestd 2>/tmp/agent.log &
+while [ ! -S /run/v4v/v4vd.sock ]; do sleep 0.1; done
+echo "from the guest" | v4v cat -u sink3:7601 && echo "cat sent"
+v4v cat -u -l 7600 -c 2 && echo "cat received"
+cat /tmp/agent.log'
+rcv=$bgpid
+wait_ring "$g1:7600" || bad "the guest's v4v cat listens"
+printf 'one\ntwo\n' | "$V4V" cat -u g1:7600
+wait $rcv $sinkpid
+[ "$(cat "$dir/sink3")" = "from the guest" ] && shows "$dir/g1.out" "cat sent" &&
+	ok "v4v cat in the guest sends to a host domain" ||
+	{ bad "v4v cat in the guest sends"; cat "$dir/sink3" "$dir/g1.out"; }
+shows "$dir/g1.out" "one" && shows "$dir/g1.out" "two" && shows "$dir/g1.out" "cat received" &&
+	ok "v4v cat in the guest receives from the host" ||
+	{ bad "v4v cat in the guest receives"; cat "$dir/g1.out"; }
 
 # ---- a guest killed while a host domain sends to it ----
 vm_bg g1 "vm_probe recv 7400 1000000"

@@ -1,0 +1,466 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * v4v-guestd: the V4V agent of a QEMU guest.  It is, for the guest's
+ * processes, what v4vd is for host processes: it listens on the control
+ * socket (/run/v4v/v4vd.sock) and speaks the same protocol, so libv4v,
+ * `v4v cat` and `v4v run` work unchanged in the guest.  Behind it is
+ * the VM link (src/vm/region.h): each process's connection becomes a
+ * channel to v4vd, its packets go through the region's control rings
+ * unchanged, and what cannot cross the VM boundary is translated here:
+ *
+ *   descriptors   a REGISTER's memfd is dropped (v4vd puts the ring in
+ *                 the region and says where); its doorbell stays here;
+ *                 the reply carries the region (the ivshmem BAR) for the
+ *                 process to map at the offset v4vd gave
+ *   doorbells     v4vd's BELL for a ring becomes a token in that
+ *                 socket's doorbell; a doorbell the process hung up (its
+ *                 socket is closed, in every process) unregisters the ring
+ *   HELLO         every process is the VM's domain: JOIN and a name are
+ *                 moot, the capability is not needed
+ *
+ * The agent trusts v4vd; it does not trust the guest's processes more
+ * than v4vd does (it forwards, v4vd validates).  Guests here get no
+ * interrupt from the host (that needs vfio), so the agent polls the
+ * host-to-guest ring: every millisecond while traffic is recent, every
+ * 20 ms when idle.  One thread, one epoll set.
+ */
+#include "vm/guest.h"
+#include "proto/proto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define AGENT_SEQ 0x80000000u	/* our own requests: replies stay here */
+enum { EV_LISTEN = 1, EV_CHAN, EV_BELL };
+
+struct chan {
+	int fd;			/* the process's connection; -1: free */
+	int pending_bell;	/* of the REGISTER in flight */
+};
+
+struct bell {
+	int fd;			/* the v4vd end of a socket's doorbell */
+	uint32_t chan, handle;
+};
+
+static struct v4v_guest g;
+static int epfd, lfd, region_fd = -1;
+static struct chan chans[V4V_VM_MAX_CHANS];
+static struct bell *bells;
+static uint32_t nbells;
+static uint8_t pkt[V4VP_MAX_PACKET] __attribute__((aligned(16)));
+static uint32_t agent_seq;
+static int verbose;
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("v4v-guestd: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static void watch(int fd, uint32_t kind, uint32_t idx, uint32_t events)
+{
+	struct epoll_event e = { .events = events,
+				 .data.u64 = (uint64_t)kind << 32 | idx };
+
+	epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e);
+}
+
+/* To v4vd, waiting a while if its ring is full. */
+static int put(uint32_t type, uint32_t ch, const struct iovec *iov, int n)
+{
+	for (int tries = 0; tries < 1000; tries++) {
+		struct timespec ts = { 0, 1000000 };
+		int rc = v4v_guest_put(&g, type, ch, iov, n);
+
+		if (rc != -EAGAIN)
+			return rc;
+		nanosleep(&ts, NULL);
+	}
+	return -EAGAIN;
+}
+
+/* ---- doorbells ---- */
+
+static void bell_free(struct bell *b)
+{
+	epoll_ctl(epfd, EPOLL_CTL_DEL, b->fd, NULL);
+	close(b->fd);
+	b->fd = -1;
+}
+
+static int bell_add(int fd, uint32_t ch, uint32_t handle)
+{
+	uint32_t i;
+
+	for (i = 0; i < nbells && bells[i].fd >= 0; i++)
+		;
+	if (i == nbells) {
+		struct bell *nb = realloc(bells, (nbells + 16) * sizeof(*nb));
+
+		if (!nb)
+			return -ENOMEM;
+		bells = nb;
+		for (uint32_t j = nbells; j < nbells + 16; j++)
+			bells[j].fd = -1;
+		nbells += 16;
+	}
+	bells[i] = (struct bell){ fd, ch, handle };
+	watch(fd, EV_BELL, i, EPOLLIN | EPOLLRDHUP);
+	return 0;
+}
+
+static struct bell *bell_find(uint32_t ch, uint32_t handle)
+{
+	for (uint32_t i = 0; i < nbells; i++)
+		if (bells[i].fd >= 0 && bells[i].chan == ch &&
+		    bells[i].handle == handle)
+			return &bells[i];
+	return NULL;
+}
+
+/* The process's socket is gone: so is its ring (as on a host, where
+ * v4vd sees this hang-up itself). */
+static void bell_event(uint32_t i, uint32_t events)
+{
+	struct bell *b = &bells[i];
+	char tok[64];
+
+	if (b->fd < 0)
+		return;
+	while (read(b->fd, tok, sizeof(tok)) > 0)
+		; /* a sender's fill: nothing waits on it here */
+	if (events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) {
+		struct v4vp_hdr h;
+		struct v4vp_handle u = { .handle = b->handle };
+		struct iovec iov[2] = { { &h, sizeof(h) }, { &u, sizeof(u) } };
+
+		v4vp_hdr_init(&h, V4VP_UNREGISTER, AGENT_SEQ | ++agent_seq, 0);
+		if (chans[b->chan].fd >= 0)
+			put(V4V_VMC_PKT, b->chan, iov, 2);
+		bell_free(b);
+	}
+}
+
+/* ---- channels ---- */
+
+static void chan_close(uint32_t ch, bool tell)
+{
+	struct chan *c = &chans[ch];
+
+	if (c->fd < 0)
+		return;
+	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	c->fd = -1;
+	if (c->pending_bell >= 0)
+		close(c->pending_bell);
+	c->pending_bell = -1;
+	for (uint32_t i = 0; i < nbells; i++)
+		if (bells[i].fd >= 0 && bells[i].chan == ch)
+			bell_free(&bells[i]);
+	if (tell)
+		put(V4V_VMC_CLOSE, ch, NULL, 0);
+	if (verbose)
+		say("channel %u closed", ch);
+}
+
+static void accept_one(void)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	uint32_t ch;
+
+	if (fd < 0)
+		return;
+	for (ch = 0; ch < V4V_VM_MAX_CHANS && chans[ch].fd >= 0; ch++)
+		;
+	if (ch == V4V_VM_MAX_CHANS || put(V4V_VMC_OPEN, ch, NULL, 0)) {
+		say("refusing a connection: no channel left");
+		close(fd);
+		return;
+	}
+	chans[ch] = (struct chan){ fd, -1 };
+	watch(fd, EV_CHAN, ch, EPOLLIN);
+}
+
+static void close_fds(int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+/* A packet from a process: its descriptors handled here, the rest on. */
+static void chan_input(uint32_t ch)
+{
+	struct chan *c = &chans[ch];
+
+	for (int budget = 16; budget > 0 && c->fd >= 0; budget--) {
+		int fds[V4VP_MAX_FDS], nfds = 0;
+		ssize_t n = v4vp_recv(c->fd, pkt, sizeof(pkt), fds, &nfds,
+				      MSG_DONTWAIT);
+		struct v4vp_hdr h;
+		struct iovec iov;
+
+		if (n == -EAGAIN)
+			return;
+		if (n <= 0 || (size_t)n < sizeof(h)) {
+			close_fds(fds, nfds);
+			chan_close(ch, true);
+			return;
+		}
+		memcpy(&h, pkt, sizeof(h));
+		if (h.op == V4VP_HELLO && (size_t)n == sizeof(h) +
+		    sizeof(struct v4vp_hello)) {
+			struct v4vp_hello *hello = (void *)(pkt + sizeof(h));
+
+			hello->flags = V4VP_HELLO_NEW;
+			memset(hello->name, 0, sizeof(hello->name));
+		} else if (h.op == V4VP_REGISTER && nfds == 2) {
+			if (c->pending_bell >= 0)
+				close(c->pending_bell);
+			c->pending_bell = fds[1];
+			fds[1] = -1;
+		}
+		close_fds(fds, nfds);
+		iov = (struct iovec){ pkt, (size_t)n };
+		if (put(V4V_VMC_PKT, ch, &iov, 1)) {
+			chan_close(ch, true);
+			return;
+		}
+	}
+}
+
+/* ---- from v4vd ---- */
+
+static void reply(uint32_t ch, size_t len)
+{
+	struct chan *c = &chans[ch];
+	struct v4vp_hdr h;
+	struct iovec iov = { pkt, len };
+	int fd = -1;
+
+	if (c->fd < 0 || len < sizeof(h))
+		return;
+	memcpy(&h, pkt, sizeof(h));
+	if (h.seq & AGENT_SEQ)
+		return; /* our UNREGISTER's answer */
+	if (h.op == V4VP_REGISTER && c->pending_bell >= 0) {
+		struct v4vp_register_reply r;
+
+		if (h.status == 0 && len == sizeof(h) + sizeof(r)) {
+			memcpy(&r, pkt + sizeof(h), sizeof(r));
+			if (!bell_add(c->pending_bell, ch, r.handle))
+				fd = region_fd;
+			else
+				close(c->pending_bell);
+		} else {
+			close(c->pending_bell);
+		}
+		c->pending_bell = -1;
+	}
+	if (v4vp_sendv(c->fd, &iov, 1, &fd, fd >= 0, MSG_DONTWAIT))
+		chan_close(ch, true);
+}
+
+static void ring_bell(uint32_t ch, size_t len)
+{
+	uint32_t handle;
+	struct bell *b;
+
+	if (len != sizeof(handle))
+		return;
+	memcpy(&handle, pkt, sizeof(handle));
+	b = bell_find(ch, handle);
+	if (b)
+		send(b->fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+static void reset_all(void)
+{
+	for (uint32_t ch = 0; ch < V4V_VM_MAX_CHANS; ch++)
+		chan_close(ch, false);
+}
+
+static int attach(void)
+{
+	int rc;
+
+	reset_all();
+	while ((rc = v4v_guest_attach(&g, 30000)) == -ETIMEDOUT)
+		say("v4vd does not answer; is this VM declared (v4vd --vm)?");
+	if (rc)
+		say("attach: %s", strerror(-rc));
+	else
+		say("attached: domain %u (%.*s)", g.hdr->domid, V4V_NAME_MAX,
+		    g.hdr->name);
+	return rc;
+}
+
+/* Everything v4vd has for us; true if there was anything. */
+static bool host_input(void)
+{
+	bool any = false;
+
+	for (;;) {
+		uint32_t type, ch;
+		size_t len;
+		int rc = v4v_guest_get(&g, &type, &ch, pkt, sizeof(pkt), &len,
+				       0);
+
+		if (rc == 0)
+			return any;
+		if (rc < 0 || len > sizeof(pkt) || ch >= V4V_VM_MAX_CHANS) {
+			say("the link is broken: attaching again");
+			attach();
+			return true;
+		}
+		any = true;
+		if (type == V4V_VMC_PKT)
+			reply(ch, len);
+		else if (type == V4V_VMC_BELL)
+			ring_bell(ch, len);
+		else if (type == V4V_VMC_CLOSE)
+			chan_close(ch, false);
+	}
+}
+
+static int listen_on(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[sizeof(sa.sun_path)];
+	char *slash;
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	strcpy(dir, path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		mkdir(dir, 0755);
+	}
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    chmod(path, 0666) || listen(fd, 64)) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+static const char usage[] =
+"Usage: v4v-guestd [--socket PATH] [--device PCI-ADDRESS] [-v]\n"
+"The V4V agent of a QEMU guest: serves the guest's programs (libv4v,\n"
+"v4v cat, v4v run) on the control socket and carries what they ask to\n"
+"v4vd through the VM's ivshmem-doorbell device (v4vd --vm on the host).\n"
+"\n"
+"  -s, --socket PATH   the control socket (default " V4VP_DEFAULT_SOCKET ")\n"
+"  -d, --device ADDR   the ivshmem device, like 0000:00:04.0 (default: the\n"
+"                      first one)\n"
+"  -v, --verbose       say when channels close\n"
+"  -h, --help          show this help and exit\n"
+"\n"
+"Runs in the foreground and logs to stderr.  Exit status 1 when there is\n"
+"no device or v4vd never answers, 2 on bad usage.  See docs/vm.md.\n";
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "device", required_argument, NULL, 'd' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	const char *path = V4VP_DEFAULT_SOCKET, *dev = NULL;
+	uint64_t last = 0;
+	int o, rc;
+
+	while ((o = getopt_long(argc, argv, "s:d:vh", opts, NULL)) != -1) {
+		switch (o) {
+		case 's': path = optarg; break;
+		case 'd': dev = optarg; break;
+		case 'v': verbose = 1; break;
+		case 'h': fputs(usage, stdout); return 0;
+		default: fputs("Try 'v4v-guestd --help'.\n", stderr); return 2;
+		}
+	}
+	signal(SIGPIPE, SIG_IGN);
+	rc = v4v_guest_open(&g, dev);
+	if (rc) {
+		say("no ivshmem device (%s): start QEMU with -device "
+		    "ivshmem-doorbell,chardev=... (docs/vm.md)", strerror(-rc));
+		return 1;
+	}
+	{
+		char res[128];
+
+		snprintf(res, sizeof(res), "/sys/bus/pci/devices/%s/resource2",
+			 g.dev);
+		region_fd = open(res, O_RDWR | O_CLOEXEC);
+	}
+	if (region_fd < 0 || attach())
+		return 1;
+	for (uint32_t i = 0; i < V4V_VM_MAX_CHANS; i++)
+		chans[i] = (struct chan){ -1, -1 };
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	lfd = listen_on(path);
+	if (lfd < 0) {
+		say("%s: %s", path, strerror(-lfd));
+		return 1;
+	}
+	watch(lfd, EV_LISTEN, 0, EPOLLIN);
+	say("serving %s", path);
+	for (;;) {
+		struct epoll_event ev[32];
+		struct timespec ts;
+		uint64_t now;
+		int n;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+		n = epoll_wait(epfd, ev, 32, now - last < 200 ? 1 : 20);
+		for (int i = 0; i < n; i++) {
+			uint32_t kind = (uint32_t)(ev[i].data.u64 >> 32);
+			uint32_t idx = (uint32_t)ev[i].data.u64;
+
+			if (kind == EV_LISTEN)
+				accept_one();
+			else if (kind == EV_CHAN)
+				chan_input(idx);
+			else
+				bell_event(idx, ev[i].events);
+		}
+		if (!v4v_guest_attached(&g)) {
+			say("v4vd reset the link: attaching again");
+			attach();
+		}
+		if (host_input() || n > 0)
+			last = now;
+	}
+}
