@@ -50,7 +50,7 @@ done
 rc=0
 wait $g1 || rc=$?
 echo "---- g1's console ----"
-grep -a -E "^(g1|hello|from|v4v-vm)" "$dir/g1.out" || true
+grep -a -E "^(g1|hello|v4v cat|v4v-vm)" "$dir/g1.out" || true
 grep -a "^g2" "$dir/g2.out" || true
 echo "---- v4v status ----"
 build/src/tools/v4v status | sed -n '/^DOMID/,/^$/p'
