@@ -48,7 +48,7 @@ set -- -M pc -accel "$accel" -m "$mem" -smp 1 -nographic -no-reboot \
 	-append "console=ttyS0 quiet loglevel=3 panic=-1 v4v.run=/test/run.sh"
 if [ -n "$sock" ]; then
 	set -- "$@" -chardev "socket,path=$sock,id=v4v" \
-		-device "ivshmem-doorbell,chardev=v4v,vectors=2"
+		-device "ivshmem-doorbell,chardev=v4v,vectors=1"
 fi
 timeout "$timeout" qemu-system-x86_64 "$@" > "$work/console" 2>&1 || rc=$?
 tr -d '\r' < "$work/console"

@@ -372,7 +372,8 @@ uint64_t hv_now_ms(void);
  * (src/vm/region.h).  Each object on the loop's epoll set starts with
  * its kind, so a VM has one small tag per descriptor.
  */
-enum hv_vm_what { HV_VM_LISTEN, HV_VM_QEMU, HV_VM_BELL_IN, HV_VM_RING };
+enum hv_vm_what { HV_VM_LISTEN, HV_VM_QEMU, HV_VM_BELL_IN, HV_VM_RING,
+		  HV_VM_THROTTLE };
 
 struct hv_vm_ep {
 	enum hv_kind kind;	/* HV_VM */
@@ -394,7 +395,7 @@ struct hv_vm_ring {
 };
 
 struct hv_vm {
-	struct hv_vm_ep ep_listen, ep_qemu, ep_bell;
+	struct hv_vm_ep ep_listen, ep_qemu, ep_bell, ep_throttle;
 	char name[V4V_NAME_MAX];
 	char path[108];		/* the QEMU socket */
 	struct hv_domain *dom;
@@ -405,6 +406,10 @@ struct hv_vm {
 	int qemu_fd;		/* the connected QEMU, or -1 */
 	int bell_in;		/* eventfd the guest rings (peer 0, vector 0) */
 	int bell_out;		/* eventfd that interrupts the guest */
+	int throttle;		/* timerfd: bell_in is unwatched until it fires */
+	uint32_t idle_bells;	/* doorbells that found nothing, this window */
+	uint64_t window_ms;
+	uint64_t throttled;	/* times we stopped listening to its doorbell */
 	uint32_t h2g_off, heap_off;
 	uint32_t attach;	/* the request we acknowledged */
 	bool attached;
@@ -425,7 +430,7 @@ void hv_vm_fini(struct hv *hv);
 void hv_vm_event(struct hv *hv, struct hv_vm_ep *ep, uint32_t events);
 ino_t hv_vm_netns(v4v_domid_t domid);
 void hv_vm_link_reset(struct hv *hv, struct hv_vm *vm, const char *why);
-void hv_vm_link_input(struct hv *hv, struct hv_vm *vm);
+bool hv_vm_link_input(struct hv *hv, struct hv_vm *vm);
 /* A channel's reply (0, or a negative errno: the channel must go). */
 int hv_vm_reply(struct hv_conn *c, const struct iovec *iov, int iovcnt);
 void hv_vm_chan_closed(struct hv_conn *c);

@@ -26,6 +26,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -120,6 +121,33 @@ static void qemu_accept(struct hv *hv, struct hv_vm *vm)
 	       vm->name, vm->dom->domid, (int)cred.pid);
 }
 
+/*
+ * A guest rings only when it put a message into a ring we armed, so its
+ * doorbells find work.  One that rings for nothing, over and over (a
+ * loop on the doorbell register), would keep v4vd's loop busy for it:
+ * past 64 empty doorbells in 10 ms we stop listening to it for 10 ms
+ * and look at its ring once when the time is up.  Only that guest waits.
+ */
+static void idle_bell(struct hv *hv, struct hv_vm *vm)
+{
+	struct itimerspec t = { .it_value = { 0, 10000000 } };
+	uint64_t now = hv_now_ms();
+
+	if (now - vm->window_ms >= 10) {
+		vm->window_ms = now;
+		vm->idle_bells = 0;
+	}
+	if (++vm->idle_bells < 64 || vm->throttle < 0)
+		return;
+	epoll_ctl(hv->epfd, EPOLL_CTL_DEL, vm->bell_in, NULL);
+	timerfd_settime(vm->throttle, 0, &t, NULL);
+	vm->idle_bells = 0;
+	if (!vm->throttled++)
+		hv_log(HV_LOG_WARN, "vm %s: its guest rings for nothing, "
+		       "over and over: its doorbell is heard every 10 ms",
+		       vm->name);
+}
+
 void hv_vm_event(struct hv *hv, struct hv_vm_ep *ep, uint32_t events)
 {
 	struct hv_vm *vm = ep->vm;
@@ -135,12 +163,19 @@ void hv_vm_event(struct hv *hv, struct hv_vm_ep *ep, uint32_t events)
 		if ((events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) ||
 		    recv(vm->qemu_fd, b, sizeof(b), MSG_DONTWAIT) >= 0)
 			qemu_gone(hv, vm, "connection closed");
+	} else if (ep->what == HV_VM_THROTTLE) {
+		uint64_t n;
+
+		if (read(vm->throttle, &n, sizeof(n)) == sizeof(n))
+			watch(hv, vm->bell_in, &vm->ep_bell, EPOLLIN);
+		hv_vm_link_input(hv, vm);
 	} else {
 		uint64_t n;
 
 		if (read(vm->bell_in, &n, sizeof(n)) == sizeof(n))
 			vm->bells += n;
-		hv_vm_link_input(hv, vm);
+		if (!hv_vm_link_input(hv, vm))
+			idle_bell(hv, vm);
 	}
 }
 
@@ -200,6 +235,8 @@ static void vm_free(struct hv *hv, struct hv_vm *vm)
 		close(vm->bell_in);
 	if (vm->bell_out >= 0)
 		close(vm->bell_out);
+	if (vm->throttle >= 0)
+		close(vm->throttle);
 	if (vm->dom) {
 		vm->dom->vm = NULL;
 		vm->dom->nconns--;
@@ -221,6 +258,8 @@ static int vm_new(struct hv *hv, const struct hv_vm_spec *spec)
 	vm->ep_listen = (struct hv_vm_ep){ HV_VM, HV_VM_LISTEN, vm };
 	vm->ep_qemu = (struct hv_vm_ep){ HV_VM, HV_VM_QEMU, vm };
 	vm->ep_bell = (struct hv_vm_ep){ HV_VM, HV_VM_BELL_IN, vm };
+	vm->ep_throttle = (struct hv_vm_ep){ HV_VM, HV_VM_THROTTLE, vm };
+	vm->throttle = -1;
 	list_init(&vm->rings);
 	vm->size = spec->size;
 	snprintf(vm->name, sizeof(vm->name), "%s", spec->name);
@@ -244,7 +283,9 @@ static int vm_new(struct hv *hv, const struct hv_vm_spec *spec)
 	if (!rc) {
 		vm->bell_in = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		vm->bell_out = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (vm->bell_in < 0 || vm->bell_out < 0)
+		vm->throttle = timerfd_create(CLOCK_MONOTONIC,
+					      TFD_CLOEXEC | TFD_NONBLOCK);
+		if (vm->bell_in < 0 || vm->bell_out < 0 || vm->throttle < 0)
 			rc = -errno;
 	}
 	if (!rc)
@@ -253,6 +294,8 @@ static int vm_new(struct hv *hv, const struct hv_vm_spec *spec)
 		rc = watch(hv, vm->listen_fd, &vm->ep_listen, EPOLLIN);
 	if (!rc)
 		rc = watch(hv, vm->bell_in, &vm->ep_bell, EPOLLIN);
+	if (!rc)
+		rc = watch(hv, vm->throttle, &vm->ep_throttle, EPOLLIN);
 	if (rc) {
 		hv_log(HV_LOG_ERR, "vm %s: %s: %s", spec->name, vm->path,
 		       strerror(-rc));

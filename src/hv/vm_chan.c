@@ -179,15 +179,19 @@ static bool handle(struct hv *hv, struct hv_vm *vm,
 	}
 }
 
-void hv_vm_link_input(struct hv *hv, struct hv_vm *vm)
+/* Returns whether the guest had anything for us. */
+bool hv_vm_link_input(struct hv *hv, struct hv_vm *vm)
 {
 	uint32_t req = __atomic_load_n(&hdr(vm)->attach_req,
 				       __ATOMIC_ACQUIRE);
+	bool any = false;
 
-	if (req && req != vm->attach)
+	if (req && req != vm->attach) {
 		attach(hv, vm, req);
+		any = true;
+	}
 	if (!vm->attached)
-		return;
+		return any;
 	/* Bounded: one chatty guest cannot starve the loop. */
 	for (int budget = 64; budget > 0; budget--) {
 		struct v4v_ring_msg m;
@@ -195,15 +199,17 @@ void hv_vm_link_input(struct hv *hv, struct hv_vm *vm)
 
 		if (rc < 0) {
 			broken(hv, vm, "corrupt guest-to-host ring");
-			return;
+			return true;
 		}
 		if (rc == 0) {
 			if (v4v_ring_arm(&vm->g2h))
-				return;
+				return any;
 			continue;
 		}
+		any = true;
 		if (!handle(hv, vm, &m))
-			return;
+			return true;
 	}
 	eventfd_write(vm->bell_in, 1); /* more to do: our next turn */
+	return true;
 }

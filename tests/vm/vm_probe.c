@@ -12,6 +12,7 @@
  *   vm_probe scribble                corrupt the guest-to-host ring, then
  *                                    the whole region; attach again and
  *                                    HELLO after each
+ *   vm_probe flood SECONDS           ring v4vd's doorbell in a loop
  *   vm_probe refused NAME PORT       a send to NAME:PORT must fail with
  *                                    ECONNREFUSED
  */
@@ -226,6 +227,21 @@ static int do_scribble(void)
 	return start();
 }
 
+/* A guest that rings v4vd as fast as it can, for `secs` seconds. */
+static int do_flood(int secs)
+{
+	time_t end = time(NULL) + secs;
+	unsigned long n = 0;
+
+	while (time(NULL) < end) {
+		for (int i = 0; i < 1000; i++)
+			g.regs[V4V_VM_REG_DOORBELL / 4] = V4V_VM_HOST_PEER << 16;
+		n += 1000;
+	}
+	printf("rang %lu times\n", n);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -245,6 +261,8 @@ int main(int argc, char **argv)
 		return do_recv((uint32_t)atoi(argv[2]), atoi(argv[3]));
 	if (!strcmp(argv[1], "scribble"))
 		return do_scribble();
+	if (!strcmp(argv[1], "flood") && argc == 3)
+		return do_flood(atoi(argv[2]));
 	fprintf(stderr, "vm_probe: bad command\n");
 	return 2;
 }
