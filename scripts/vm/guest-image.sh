@@ -3,11 +3,12 @@
 #
 #   sh scripts/vm/guest-image.sh [--cache DIR] [--build DIR] [PROGRAM...]
 #
-# Prints the directory that holds `vmlinuz` and `initrd.img`.  The kernel
-# is Debian's own (linux-image-amd64's current ABI), downloaded with
-# `apt-get download` and unpacked without installing it on the host; it
-# is kept in the cache (default /var/cache/v4v-vm) and fetched only once.
-# The initramfs is rebuilt when anything in it is newer than it: busybox
+# Prints the directory that holds `vmlinuz` and `initrd.img` (BUILD/vm).
+# The kernel is Debian's own (linux-image-amd64's current ABI), downloaded
+# with `apt-get download` and unpacked without installing it on the host;
+# it is kept in the cache (default /var/cache/v4v-vm) and fetched only
+# once.  The initramfs, one per build directory, is rebuilt when anything
+# in it is newer than it: busybox
 # (busybox-static) for the shell, the build's guest agent and tools (the
 # v4v CLI, libv4v, the interposer, the VM tests' probe), every PROGRAM named, and the shared
 # libraries all of them load (found with ldd, so dynamic programs and
@@ -48,7 +49,10 @@ tools="$build/src/vm/v4v-guestd $build/src/tools/v4v $build/src/preload/libv4v-p
 for f in $tools "$@"; do
 	[ -e "$f" ] || die "$f is missing (build first: sh scripts/build.sh)"
 done
-img=$cache/initrd.img
+out=$build/vm
+mkdir -p "$out"
+ln -sf "$cache/vmlinuz" "$out/vmlinuz"
+img=$out/initrd.img
 stale=1
 if [ -s "$img" ]; then
 	stale=0
@@ -96,4 +100,4 @@ INIT
 	mv "$img.new" "$img"
 	rm -rf "$root"
 fi
-echo "$cache"
+echo "$out"

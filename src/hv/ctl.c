@@ -347,6 +347,9 @@ static bool do_accept(struct hv *hv, struct hv_conn *c,
 	int gfds[3], n = 0, rc;
 
 	memcpy(&req, body, sizeof(req));
+	if (c->vm)
+		return reply(c, h, hv_vm_accept(hv, c, &req, &rep), &rep,
+			     sizeof(rep), -1);
 	if (nfds != 1)
 		rc = -EBADF;
 	else
@@ -430,8 +433,9 @@ static bool dispatch(struct hv *hv, struct hv_conn *c, int *fds, int nfds)
 	} else if (h.op == V4VP_REGISTER) {
 		rc = do_register(hv, c, body, fds, nfds, &rep.reg);
 		replen = sizeof(rep.reg);
-	} else if (h.op >= V4VP_CONNECT && h.op <= V4VP_SHUTDOWN && c->vm) {
-		rc = -EOPNOTSUPP; /* streams: not yet between VMs */
+	} else if (h.op >= V4VP_CONNECT && h.op <= V4VP_SHUTDOWN && c->vm &&
+		   !hv->cfg.strict) {
+		rc = -EOPNOTSUPP; /* a VM's rings are never granted */
 	} else if (h.op >= V4VP_CONNECT && h.op <= V4VP_SHUTDOWN) {
 		return do_stream(hv, c, &h, body, fds, nfds);
 	} else if (nfds) {

@@ -440,6 +440,14 @@ int hv_vm_register(struct hv *hv, struct hv_conn *c,
 		   const struct v4vp_register *req,
 		   struct v4vp_register_reply *out);
 int hv_vm_unregister(struct hv *hv, struct hv_conn *c, uint32_t handle);
+int hv_vm_accept(struct hv *hv, struct hv_conn *c,
+		 const struct v4vp_accept *req, struct v4vp_accept_reply *out);
+void hv_vm_guest_bell(struct hv_vm *vm, uint32_t chan, uint32_t handle);
+/* Region memory for a ring of `len` bytes (NULL: the region is full);
+ * its record's handle is the caller's to set.  unalloc: before the ring
+ * was made. */
+struct hv_vm_ring *hv_vm_ring_alloc(struct hv_vm *vm, size_t len);
+void hv_vm_ring_unalloc(struct hv_vm *vm, struct hv_vm_ring *g);
 void hv_vm_ring_gone(struct hv *hv, struct hv_ring *r);
 void hv_vm_chan_rings_gone(struct hv *hv, struct hv_conn *c);
 void hv_vm_bell_event(struct hv *hv, struct hv_vm_ep *ep, uint32_t events);

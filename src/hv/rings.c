@@ -555,6 +555,39 @@ void hv_ring_wake(struct hv *hv, struct hv_ring *r, bool all)
 		hv_ring_wake(hv, r, false);
 }
 
+/* A queued ring of a VM's listener: in the VM's region, never granted
+ * (VMs have streams only under --strict). */
+static int make_in_region(struct hv *hv, struct hv_ring *r,
+			  struct hv_ring **out)
+{
+	struct hv_vm *vm = r->dom->vm;
+	struct hv_vm_ring *g;
+	int rc;
+
+	r->memfd = -1;
+	g = hv_vm_ring_alloc(vm, v4v_ring_mem_size(r->size) *
+				     (r->has_txq ? 2 : 1));
+	if (!g) {
+		free(r);
+		return -EDQUOT; /* as a full quota: the client tries again */
+	}
+	r->in_region = true;
+	r->mem_off = g->off;
+	rc = alloc_port(hv, r->dom, &r->port);
+	if (!rc)
+		rc = map_ring(r, vm->memfd, g->off, true);
+	if (rc) {
+		hv_vm_ring_unalloc(vm, g);
+		free(r);
+		return rc;
+	}
+	link_ring(hv, r);
+	g->handle = r->handle;
+	hv_guardian_watch(hv, r);
+	*out = r;
+	return 0;
+}
+
 int hv_ring_make(struct hv *hv, struct hv_domain *d, v4v_domid_t partner,
 		 uint32_t size, struct hv_ring **out)
 {
@@ -577,6 +610,8 @@ int hv_ring_make(struct hv *hv, struct hv_domain *d, v4v_domid_t partner,
 	r->inet_fd = -1;
 	r->queued = true;
 	r->has_txq = hv->cfg.strict;
+	if (d->vm)
+		return make_in_region(hv, r, out);
 	r->memfd = v4v_ring_memfd(size, r->has_txq ? 2 : 1);
 	rc = r->memfd < 0 ? r->memfd : alloc_port(hv, d, &r->port);
 	if (!rc)

@@ -145,7 +145,8 @@ static bool handle(struct hv *hv, struct hv_vm *vm,
 		broken(hv, vm, "channel number out of range");
 		return false;
 	}
-	if (m->message_type == V4V_VMC_PKT && len <= sizeof(buf))
+	if ((m->message_type == V4V_VMC_PKT ||
+	     m->message_type == V4V_VMC_BELL) && len <= sizeof(buf))
 		v4v_ring_read(&vm->g2h, 0, buf, len);
 	v4v_ring_consume(&vm->g2h, m);
 	switch (m->message_type) {
@@ -173,6 +174,15 @@ static bool handle(struct hv *hv, struct hv_vm *vm,
 		if (c)
 			hv_ctl_close(hv, c, "closed by the guest");
 		return true;
+	case V4V_VMC_BELL: {
+		uint32_t handle;
+
+		if (len == sizeof(handle)) {
+			memcpy(&handle, buf, sizeof(handle));
+			hv_vm_guest_bell(vm, ch, handle);
+		}
+		return true;
+	}
 	default:
 		broken(hv, vm, "unknown message type");
 		return false;

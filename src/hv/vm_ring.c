@@ -10,8 +10,9 @@
  * goes with that channel (the guest process's link), when the guest
  * unregisters it, or when the link resets.
  *
- * Stage one: datagram rings only (no listeners, no transmit queues, so
- * no stream connections yet).
+ * Streams: only under --strict, where v4vd copies every byte (a ring
+ * in a region is never granted); a connection queued on a guest's
+ * listener gets its ring in the guest's region (hv_ring_make).
  */
 #include "hv.h"
 #include "vm/region.h"
@@ -70,61 +71,129 @@ static struct hv_vm_ring *find(struct hv_vm *vm, uint32_t handle)
 	return NULL;
 }
 
+struct hv_vm_ring *hv_vm_ring_alloc(struct hv_vm *vm, size_t len)
+{
+	struct hv_vm_ring *g;
+
+	if (heap_init(vm))
+		return NULL;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return NULL;
+	g->pages = (uint32_t)((len + PAGE - 1) / PAGE);
+	g->off = heap_alloc(vm, g->pages);
+	if (!g->off) {
+		free(g);
+		return NULL; /* the region is full */
+	}
+	g->ep = (struct hv_vm_ep){ HV_VM, HV_VM_RING, vm };
+	g->fd = -1;
+	g->chan = UINT32_MAX;
+	list_add_tail(&vm->rings, &g->link);
+	return g;
+}
+
+void hv_vm_ring_unalloc(struct hv_vm *vm, struct hv_vm_ring *g)
+{
+	list_del(&g->link);
+	heap_free(vm, g->off, g->pages);
+	free(g);
+}
+
+/* Our pair for a ring of channel `chan`: one end is the ring's doorbell,
+ * the other ours (g->fd), watched.  Returns the ring's end or -errno. */
+static int bell_pair(struct hv *hv, struct hv_vm_ring *g, uint32_t chan)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP,
+				  .data.ptr = &g->ep };
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+		       sv))
+		return -errno;
+	g->fd = sv[1];
+	g->chan = chan;
+	epoll_ctl(hv->epfd, EPOLL_CTL_ADD, g->fd, &ev);
+	return sv[0];
+}
+
+static void bell_unpair(struct hv *hv, struct hv_vm_ring *g, int ring_end)
+{
+	epoll_ctl(hv->epfd, EPOLL_CTL_DEL, g->fd, NULL);
+	close(g->fd);
+	close(ring_end);
+	g->fd = -1;
+}
+
 int hv_vm_register(struct hv *hv, struct hv_conn *c,
 		   const struct v4vp_register *req,
 		   struct v4vp_register_reply *out)
 {
 	struct hv_vm *vm = c->vm;
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
 	struct hv_vm_ring *g;
-	uint32_t pages;
-	int sv[2], rc;
+	unsigned n = req->flags & V4VP_REG_TXQ ? 2 : 1;
+	int bell, rc;
 
 	if (!c->dom)
 		return -ENOTCONN;
-	if (req->flags)
-		return -EOPNOTSUPP; /* streams: not yet between VMs */
+	/* Streams only where v4vd copies every byte: a ring in a region
+	 * is never granted. */
+	if (req->flags && !hv->cfg.strict)
+		return -EOPNOTSUPP;
 	if (v4v_ring_size_check(req->size) ||
 	    req->size > hv->cfg.max_ring_size)
 		return -EINVAL;
-	rc = heap_init(vm);
-	if (rc)
-		return rc;
-	g = calloc(1, sizeof(*g));
+	g = hv_vm_ring_alloc(vm, n * v4v_ring_mem_size(req->size));
 	if (!g)
-		return -ENOMEM;
-	pages = (uint32_t)((v4v_ring_mem_size(req->size) + PAGE - 1) / PAGE);
-	g->off = heap_alloc(vm, pages);
-	if (!g->off) {
-		free(g);
-		return -ENOSPC; /* the region is full */
+		return -ENOSPC;
+	bell = bell_pair(hv, g, c->chan);
+	if (bell < 0) {
+		hv_vm_ring_unalloc(vm, g);
+		return bell;
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
-		       sv)) {
-		rc = -errno;
-		goto fail;
-	}
-	g->ep = (struct hv_vm_ep){ HV_VM, HV_VM_RING, vm };
-	g->fd = sv[1];
-	g->chan = c->chan;
-	g->pages = pages;
-	list_add_tail(&vm->rings, &g->link); /* before: a failure frees it */
-	rc = hv_ring_register_vm(hv, c->dom, req, vm->memfd, g->off, sv[0],
+	rc = hv_ring_register_vm(hv, c->dom, req, vm->memfd, g->off, bell,
 				 out);
 	if (rc) {
-		list_del(&g->link);
-		close(sv[0]);
-		close(sv[1]);
-		goto fail;
+		bell_unpair(hv, g, bell);
+		hv_vm_ring_unalloc(vm, g);
+		return rc;
 	}
 	g->handle = out->handle;
-	ev.data.ptr = &g->ep;
-	epoll_ctl(hv->epfd, EPOLL_CTL_ADD, g->fd, &ev);
 	return 0;
-fail:
-	heap_free(vm, g->off, pages);
-	free(g);
-	return rc;
+}
+
+/* ACCEPT from a guest: the queued ring is already in its region (made
+ * by hv_ring_make); its doorbell is a pair of ours. */
+int hv_vm_accept(struct hv *hv, struct hv_conn *c,
+		 const struct v4vp_accept *req, struct v4vp_accept_reply *out)
+{
+	struct hv_vm_ring *g = find(c->vm, req->handle);
+	int fds[3], bell, rc;
+
+	if (!c->dom)
+		return -ENOTCONN;
+	if (!g || g->fd >= 0)
+		return -EINVAL;
+	bell = bell_pair(hv, g, c->chan);
+	if (bell < 0)
+		return bell;
+	rc = hv_accept(hv, c->dom, req, bell, out, fds);
+	if (rc) {
+		bell_unpair(hv, g, bell);
+		return rc;
+	}
+	out->offset = g->off;
+	return 0;
+}
+
+/* A token from the guest for a ring of this channel (a strict sender's
+ * queue): as if its socket had written it. */
+void hv_vm_guest_bell(struct hv_vm *vm, uint32_t chan, uint32_t handle)
+{
+	struct hv_vm_ring *g = find(vm, handle);
+
+	if (g && g->chan == chan && g->fd >= 0)
+		send(g->fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 void hv_vm_ring_gone(struct hv *hv, struct hv_ring *r)
@@ -143,14 +212,25 @@ void hv_vm_ring_gone(struct hv *hv, struct hv_ring *r)
 	free(g);
 }
 
+/* The guest's socket is gone: hang up its end of the doorbell, and the
+ * ring goes as a host socket's does (after a strict stream delivered
+ * what it queued). */
+static void hang_up(struct hv *hv, struct hv_vm_ring *g)
+{
+	if (g->fd < 0)
+		return;
+	epoll_ctl(hv->epfd, EPOLL_CTL_DEL, g->fd, NULL);
+	close(g->fd);
+	g->fd = -1;
+}
+
 int hv_vm_unregister(struct hv *hv, struct hv_conn *c, uint32_t handle)
 {
 	struct hv_vm_ring *g = find(c->vm, handle);
-	struct hv_ring *r = hv_ring_by_handle(hv, handle);
 
-	if (!g || g->chan != c->chan || !r)
+	if (!g || g->chan != c->chan)
 		return -EBADF;
-	hv_ring_destroy(hv, r, "released by its guest");
+	hang_up(hv, g);
 	return 0;
 }
 
@@ -166,8 +246,10 @@ void hv_vm_chan_rings_gone(struct hv *hv, struct hv_conn *c)
 		if (g->chan != c->chan)
 			continue;
 		r = hv_ring_by_handle(hv, g->handle);
-		if (r)
+		if (r && r->queued)
 			hv_ring_destroy(hv, r, "its guest channel closed");
+		else
+			hang_up(hv, g);
 	}
 }
 
@@ -179,9 +261,16 @@ void hv_vm_bell_event(struct hv *hv, struct hv_vm_ep *ep, uint32_t events)
 	struct iovec iov = { &g->handle, sizeof(g->handle) };
 	char tok[64];
 
+	bool rang = false;
+
 	while (read(g->fd, tok, sizeof(tok)) > 0)
-		;
-	if (events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR))
+		rang = true;
+	if (rang)
+		hv_vm_put(ep->vm, V4V_VMC_BELL, g->chan, &iov, 1);
+	if (events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) {
+		/* We shut the doorbell down (the peer went, or we exit): the
+		 * guest's socket sees the hang-up as a host socket would. */
 		epoll_ctl(hv->epfd, EPOLL_CTL_DEL, g->fd, NULL);
-	hv_vm_put(ep->vm, V4V_VMC_BELL, g->chan, &iov, 1);
+		hv_vm_put(ep->vm, V4V_VMC_HUP, g->chan, &iov, 1);
+	}
 }

@@ -433,14 +433,15 @@ int sock_ring_alloc(struct v4v_sock *s, int *memfd, unsigned nrings)
 
 /* In a guest the hypervisor keeps the ring in the VM's region, not in
  * the memory we offered: use that instead (fresh, so armed as ours was). */
-static int sock_ring_move(struct v4v_sock *s, struct v4v_link_mem *at)
+int sock_ring_move(struct v4v_sock *s, struct v4v_link_mem *at,
+		   unsigned nrings)
 {
 	uint32_t size = s->cons.r.size;
 	int rc;
 
 	munmap(s->mem, s->memlen);
 	s->mem = NULL;
-	rc = sock_ring_map(s, at->fd, at->off, size, 1);
+	rc = sock_ring_map(s, at->fd, at->off, size, nrings);
 	close(at->fd);
 	if (!rc)
 		v4v_ring_arm(&s->cons);
@@ -468,7 +469,7 @@ int sock_bind_ring(struct v4v_sock *s, uint32_t port)
 				   s->bell, &handle, &got, &at);
 	close(memfd);
 	if (!rc && at.fd >= 0)
-		rc = sock_ring_move(s, &at);
+		rc = sock_ring_move(s, &at, 1);
 	if (rc) {
 		if (s->mem)
 			munmap(s->mem, s->memlen);

@@ -196,6 +196,11 @@ int sock_make_doorbell(struct v4v_sock *s, int type_flags);
 /* The receive ring (and, nrings 2, a strict connection's transmit queue
  * after it: the second ring of the memfd). */
 int sock_ring_alloc(struct v4v_sock *s, int *memfd, unsigned nrings);
+struct v4v_link_mem;
+/* A guest's ring lives where the hypervisor put it (link_proto.h):
+ * remap there, and arm it, as a fresh ring is. */
+int sock_ring_move(struct v4v_sock *s, struct v4v_link_mem *at,
+		   unsigned nrings);
 int sock_ring_map(struct v4v_sock *s, int memfd, uint64_t off,
 		  uint32_t size, unsigned nrings);
 int sock_install(struct v4v_sock *s);

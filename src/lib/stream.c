@@ -148,14 +148,17 @@ static int conn_ring(struct v4v_sock *s, v4v_domid_t partner)
 {
 	v4v_handle_t handle;
 	uint32_t port;
+	struct v4v_link_mem at;
 	int memfd = -1, rc = sock_ring_alloc(s, &memfd, s->strict ? 2 : 1);
 
 	if (rc)
 		return rc;
-	rc = v4v_link_register(V4V_PORT_ANY, partner, s->ring_size,
-			       s->strict ? V4VP_REG_TXQ : 0, 0, memfd,
-			       s->bell, &handle, &port);
+	rc = v4v_link_register_mem(V4V_PORT_ANY, partner, s->ring_size,
+				   s->strict ? V4VP_REG_TXQ : 0, 0, memfd,
+				   s->bell, &handle, &port, &at);
 	close(memfd);
+	if (!rc && at.fd >= 0)
+		rc = sock_ring_move(s, &at, s->strict ? 2 : 1);
 	if (rc) {
 		sock_unmap_ring(s);
 		return rc;
@@ -401,7 +404,7 @@ static struct v4v_sock *answer(struct v4v_sock *lst,
 	if (!rc) {
 		ns->handle = handle;
 		ns->ring_size = rep.ring_size;
-		rc = sock_ring_map(ns, fds[0], 0, rep.ring_size,
+		rc = sock_ring_map(ns, fds[0], rep.offset, rep.ring_size,
 				   rep.grant.flags & V4VP_GRANT_TXQ ? 2 : 1);
 	}
 	if (fds[0] >= 0)

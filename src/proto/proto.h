@@ -214,6 +214,7 @@ struct v4vp_accept_reply {
 	struct v4vp_grant grant;	/* of the client's ring */
 	uint32_t ring_port;		/* the caller's new ring */
 	uint32_t ring_size;
+	uint64_t offset;		/* a VM's: where it is in the region */
 };
 
 /* SHUTDOWN: end the caller's sending direction (strict mode; a direct

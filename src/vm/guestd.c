@@ -47,7 +47,8 @@ enum { EV_LISTEN = 1, EV_CHAN, EV_BELL };
 
 struct chan {
 	int fd;			/* the process's connection; -1: free */
-	int pending_bell;	/* of the REGISTER in flight */
+	int pending_bell;	/* of the REGISTER or ACCEPT in flight */
+	uint32_t pending_handle; /* ACCEPT: the ring it takes */
 };
 
 struct bell {
@@ -146,8 +147,18 @@ static void bell_event(uint32_t i, uint32_t events)
 
 	if (b->fd < 0)
 		return;
+	bool rang = false;
+
+	/* A strict sender's token (its queue has data), or the fill of a
+	 * sender waiting for room: v4vd's to see, on its end of the ring's
+	 * doorbell.  Many tokens are one BELL. */
 	while (read(b->fd, tok, sizeof(tok)) > 0)
-		; /* a sender's fill: nothing waits on it here */
+		rang = true;
+	if (rang && chans[b->chan].fd >= 0) {
+		struct iovec iov = { &b->handle, sizeof(b->handle) };
+
+		put(V4V_VMC_BELL, b->chan, &iov, 1);
+	}
 	if (events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) {
 		struct v4vp_hdr h;
 		struct v4vp_handle u = { .handle = b->handle };
@@ -197,7 +208,7 @@ static void accept_one(void)
 		close(fd);
 		return;
 	}
-	chans[ch] = (struct chan){ fd, -1 };
+	chans[ch] = (struct chan){ fd, -1, 0 };
 	watch(fd, EV_CHAN, ch, EPOLLIN);
 }
 
@@ -239,6 +250,16 @@ static void chan_input(uint32_t ch)
 				close(c->pending_bell);
 			c->pending_bell = fds[1];
 			fds[1] = -1;
+		} else if (h.op == V4VP_ACCEPT && nfds == 1 && (size_t)n ==
+			   sizeof(h) + sizeof(struct v4vp_accept)) {
+			struct v4vp_accept a;
+
+			memcpy(&a, pkt + sizeof(h), sizeof(a));
+			if (c->pending_bell >= 0)
+				close(c->pending_bell);
+			c->pending_bell = fds[0];
+			c->pending_handle = a.handle;
+			fds[0] = -1;
 		}
 		close_fds(fds, nfds);
 		iov = (struct iovec){ pkt, (size_t)n };
@@ -263,24 +284,31 @@ static void reply(uint32_t ch, size_t len)
 	memcpy(&h, pkt, sizeof(h));
 	if (h.seq & AGENT_SEQ)
 		return; /* our UNREGISTER's answer */
-	if (h.op == V4VP_REGISTER && c->pending_bell >= 0) {
+	if ((h.op == V4VP_REGISTER || h.op == V4VP_ACCEPT) &&
+	    c->pending_bell >= 0) {
+		uint32_t handle = c->pending_handle;
 		struct v4vp_register_reply r;
 
-		if (h.status == 0 && len == sizeof(h) + sizeof(r)) {
+		if (h.op == V4VP_REGISTER && len == sizeof(h) + sizeof(r)) {
 			memcpy(&r, pkt + sizeof(h), sizeof(r));
-			if (!bell_add(c->pending_bell, ch, r.handle))
-				fd = region_fd;
-			else
-				close(c->pending_bell);
-		} else {
-			close(c->pending_bell);
+			handle = r.handle;
 		}
+		/* The ring's memory is the region: the reply carries it, for
+		 * the process to map at the offset v4vd gave. */
+		if (h.status == 0 && !bell_add(c->pending_bell, ch, handle))
+			fd = region_fd;
+		else
+			close(c->pending_bell);
 		c->pending_bell = -1;
 	}
 	if (v4vp_sendv(c->fd, &iov, 1, &fd, fd >= 0, MSG_DONTWAIT))
 		chan_close(ch, true);
 }
 
+/* v4vd rang a socket's doorbell, or shut it down (its peer went).  Both
+ * are a token here: the ring's flags say the rest, and the socket must
+ * live on until its process closes it (its hang-up is how we learn
+ * that), so we cannot shut it down as v4vd shuts a host socket. */
 static void ring_bell(uint32_t ch, size_t len)
 {
 	uint32_t handle;
@@ -336,7 +364,7 @@ static bool host_input(void)
 		any = true;
 		if (type == V4V_VMC_PKT)
 			reply(ch, len);
-		else if (type == V4V_VMC_BELL)
+		else if (type == V4V_VMC_BELL || type == V4V_VMC_HUP)
 			ring_bell(ch, len);
 		else if (type == V4V_VMC_CLOSE)
 			chan_close(ch, false);
@@ -427,7 +455,7 @@ int main(int argc, char **argv)
 	if (region_fd < 0 || attach())
 		return 1;
 	for (uint32_t i = 0; i < V4V_VM_MAX_CHANS; i++)
-		chans[i] = (struct chan){ -1, -1 };
+		chans[i] = (struct chan){ -1, -1, 0 };
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	lfd = listen_on(path);
 	if (lfd < 0) {

@@ -56,8 +56,12 @@
 #define V4V_VMC_OPEN 1u	 /* guest: channel `port` begins */
 #define V4V_VMC_PKT 2u	 /* either way: one control packet on `port` */
 #define V4V_VMC_CLOSE 3u /* either way: channel `port` is over */
-#define V4V_VMC_BELL 4u	 /* host: a doorbell of a ring `port` registered
-			  * rang; the payload is the ring's handle (u32) */
+#define V4V_VMC_BELL 4u	 /* either way: a doorbell of a ring of channel
+			  * `port` rang (host: v4vd rang the guest's
+			  * socket; guest: its socket rang v4vd); the
+			  * payload is the ring's handle (u32) */
+#define V4V_VMC_HUP 5u	 /* host: v4vd shut that doorbell down (the
+			  * peer went): the payload is the handle */
 
 struct v4v_vm_region {
 	uint32_t magic;

@@ -70,6 +70,12 @@ void hv_ctl_close(struct hv *h, struct hv_conn *c, const char *why)
 	free(c);
 }
 
+void hv_vm_guest_bell(struct hv_vm *v, uint32_t chan, uint32_t handle)
+{
+	(void)handle;
+	ASSERT(v == &vm && chan < V4V_VM_MAX_CHANS);
+}
+
 void hv_vm_chan_rings_gone(struct hv *h, struct hv_conn *c)
 {
 	(void)h;
@@ -146,7 +152,7 @@ static void guest_send(struct input *in)
 	for (size_t i = 0; i < iov.iov_len; i++)
 		buf[i] = in_u8(in);
 	/* A message v4vd cannot take breaks the link: the guest's doing. */
-	if (type < V4V_VMC_OPEN || type > V4V_VMC_CLOSE ||
+	if (type < V4V_VMC_OPEN || type > V4V_VMC_BELL ||
 	    src.port >= V4V_VM_MAX_CHANS)
 		hostile = true;
 	if (views)
@@ -166,7 +172,7 @@ static void guest_read(void)
 		}
 		ASSERT(hostile || m.source.port < V4V_VM_MAX_CHANS);
 		ASSERT(hostile || (m.message_type >= V4V_VMC_PKT &&
-				   m.message_type <= V4V_VMC_BELL));
+				   m.message_type <= V4V_VMC_HUP));
 		v4v_ring_consume(&h2g, &m);
 	}
 }

@@ -24,7 +24,7 @@ cleanup() {
 }
 image=$(sh "$here/scripts/vm/guest-image.sh" --build "$build") ||
 	{ echo "FAIL cannot build the guest image"; exit 1; }
-start_v4vd --vm g1 --vm g2=1M --vm-dir "$dir/vm" ||
+start_v4vd --strict --vm g1 --vm g2=4M --vm-dir "$dir/vm" ||
 	{ echo "FAIL v4vd did not start"; cat "$dir/v4vd.log"; exit 1; }
 
 vm() { # NAME SCRIPT-TEXT: boot NAME's guest, run it; output in $dir/NAME.out
@@ -135,6 +135,32 @@ wait $rcv $sinkpid
 shows "$dir/g1.out" "one" && shows "$dir/g1.out" "two" && shows "$dir/g1.out" "cat received" &&
 	ok "v4v cat in the guest receives from the host" ||
 	{ bad "v4v cat in the guest receives"; cat "$dir/g1.out"; }
+
+# ---- streams, unmodified v4v cat in the guests (strict mode) ----
+head -c 300000 /dev/urandom > "$dir/big"
+sum=$(md5sum < "$dir/big" | cut -c1-32)
+vm_bg g1 'v4v-guestd 2>/tmp/agent.log &
+while [ ! -S /run/v4v/v4vd.sock ]; do sleep 0.1; done
+v4v cat -l 80 < /dev/null > /tmp/got && echo "host stream $(md5sum < /tmp/got | cut -c1-32)"
+v4v cat -l 81 < /dev/null > /tmp/got2 && echo "guest stream $(md5sum < /tmp/got2 | cut -c1-32)"
+cat /tmp/agent.log'
+rcv=$bgpid
+wait_ring "$g1:80" || bad "the guest listens"
+"$V4V" cat g1:80 < "$dir/big" > /dev/null || bad "the host's stream to the guest"
+vm_bg g2 'v4v-guestd 2>/tmp/agent.log &
+while [ ! -S /run/v4v/v4vd.sock ]; do sleep 0.1; done
+head -c 200000 /dev/urandom > /tmp/x
+echo "sent $(md5sum < /tmp/x | cut -c1-32)"
+for i in $(seq 100); do v4v cat g1:81 < /tmp/x > /dev/null 2>/tmp/err && break; sleep 0.2; done
+cat /tmp/err'
+snd=$bgpid
+wait $snd $rcv
+shows "$dir/g1.out" "host stream $sum" && ok "a 300 kB stream from the host into a guest, intact" ||
+	{ bad "host to guest stream"; cat "$dir/g1.out"; }
+sent=$(sed -n 's/^sent \([0-9a-f]*\)$/\1/p' "$dir/g2.out")
+[ -n "$sent" ] && shows "$dir/g1.out" "guest stream $sent" &&
+	ok "a 200 kB stream from one guest to another, intact" ||
+	{ bad "guest to guest stream"; cat "$dir/g2.out" "$dir/g1.out"; }
 
 # ---- a guest that floods v4vd with doorbells ----
 hvcpu() { awk '{print $14 + $15}' "/proc/$hv/stat"; }
