@@ -391,6 +391,8 @@ struct hv_vm_ring {
 	uint32_t handle;
 	uint64_t off;
 	uint32_t pages;
+	bool dead;		/* v4vd is done with the ring; the guest not */
+	bool orphan;		/* the guest is done with it; v4vd not yet */
 	struct list link;
 };
 
@@ -448,6 +450,8 @@ void hv_vm_guest_bell(struct hv_vm *vm, uint32_t chan, uint32_t handle);
  * was made. */
 struct hv_vm_ring *hv_vm_ring_alloc(struct hv_vm *vm, size_t len);
 void hv_vm_ring_unalloc(struct hv_vm *vm, struct hv_vm_ring *g);
+/* At v4vd's exit: every record, whatever its state. */
+void hv_vm_rings_free(struct hv *hv, struct hv_vm *vm);
 void hv_vm_ring_gone(struct hv *hv, struct hv_ring *r);
 void hv_vm_chan_rings_gone(struct hv *hv, struct hv_conn *c);
 void hv_vm_bell_event(struct hv *hv, struct hv_vm_ep *ep, uint32_t events);

@@ -256,6 +256,17 @@ static uint32_t alloc_handle(struct hv *hv)
 	return hv->next_handle;
 }
 
+/* A guest's ring is formatted here, and producers can reach it before
+ * the guest's socket has mapped it: armed now, as a host socket arms its
+ * ring before registering it, so that the first message rings. */
+static void arm_fresh(struct hv_ring *r)
+{
+	struct v4v_ring_cons c;
+
+	v4v_ring_cons_init(&c, &r->prod.r);
+	v4v_ring_arm(&c);
+}
+
 /* A ring in `memfd` at `off` (a VM's: in its region, formatted here, and
  * never granted: `in_region`), its doorbell `bell`. */
 static int register_ring(struct hv *hv, struct hv_domain *d,
@@ -293,6 +304,8 @@ static int register_ring(struct hv *hv, struct hv_domain *d,
 	rc = r->port ? 0 : alloc_port(hv, d, &r->port);
 	if (!rc)
 		rc = map_ring(r, memfd, off, in_region);
+	if (!rc && in_region)
+		arm_fresh(r);
 	/* A ring for one partner may be granted to it later. */
 	if (!rc && r->partner != V4V_DOMID_ANY && !in_region) {
 		r->memfd = fcntl(memfd, F_DUPFD_CLOEXEC, 0);

@@ -226,6 +226,7 @@ static void vm_free(struct hv *hv, struct hv_vm *vm)
 	}
 	if (vm->qemu_fd >= 0)
 		qemu_gone(hv, vm, "v4vd exiting");
+	hv_vm_rings_free(hv, vm);
 	if (vm->mem)
 		munmap(vm->mem, vm->size);
 	free(vm->page_used);

@@ -196,6 +196,26 @@ void hv_vm_guest_bell(struct hv_vm *vm, uint32_t chan, uint32_t handle)
 		send(g->fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
+static void record_free(struct hv *hv, struct hv_vm *vm, struct hv_vm_ring *g)
+{
+	if (g->fd >= 0) {
+		epoll_ctl(hv->epfd, EPOLL_CTL_DEL, g->fd, NULL);
+		close(g->fd);
+	}
+	list_del(&g->link);
+	heap_free(vm, g->off, g->pages);
+	free(g);
+}
+
+/*
+ * v4vd is done with a ring (its peer went, or its socket did).  The
+ * guest learns it now (HUP: otherwise a socket whose peer went could
+ * sleep for ever); and the guest's socket may still map the memory, so
+ * the pages stay the ring's until the guest lets go of it (its socket
+ * closed: UNREGISTER; its channel's end; a reset of the link): memory
+ * handed to a socket is never handed to another while the first can
+ * still read it.
+ */
 void hv_vm_ring_gone(struct hv *hv, struct hv_ring *r)
 {
 	struct hv_vm *vm = r->dom->vm;
@@ -203,20 +223,31 @@ void hv_vm_ring_gone(struct hv *hv, struct hv_ring *r)
 
 	if (!g)
 		return;
-	list_del(&g->link);
-	heap_free(vm, g->off, g->pages);
+	if (g->orphan || g->chan == UINT32_MAX) {
+		record_free(hv, vm, g); /* no guest socket has it */
+		return;
+	}
 	if (g->fd >= 0) {
+		struct iovec iov = { &g->handle, sizeof(g->handle) };
+
+		hv_vm_put(vm, V4V_VMC_HUP, g->chan, &iov, 1);
 		epoll_ctl(hv->epfd, EPOLL_CTL_DEL, g->fd, NULL);
 		close(g->fd);
+		g->fd = -1;
 	}
-	free(g);
+	g->dead = true;
 }
 
 /* The guest's socket is gone: hang up its end of the doorbell, and the
  * ring goes as a host socket's does (after a strict stream delivered
- * what it queued). */
-static void hang_up(struct hv *hv, struct hv_vm_ring *g)
+ * what it queued); a ring already gone gives its memory back now. */
+static void let_go(struct hv *hv, struct hv_vm *vm, struct hv_vm_ring *g)
 {
+	if (g->dead) {
+		record_free(hv, vm, g);
+		return;
+	}
+	g->orphan = true;
 	if (g->fd < 0)
 		return;
 	epoll_ctl(hv->epfd, EPOLL_CTL_DEL, g->fd, NULL);
@@ -228,9 +259,9 @@ int hv_vm_unregister(struct hv *hv, struct hv_conn *c, uint32_t handle)
 {
 	struct hv_vm_ring *g = find(c->vm, handle);
 
-	if (!g || g->chan != c->chan)
+	if (!g || g->chan != c->chan || g->orphan)
 		return -EBADF;
-	hang_up(hv, g);
+	let_go(hv, c->vm, g);
 	return 0;
 }
 
@@ -246,11 +277,19 @@ void hv_vm_chan_rings_gone(struct hv *hv, struct hv_conn *c)
 		if (g->chan != c->chan)
 			continue;
 		r = hv_ring_by_handle(hv, g->handle);
-		if (r && r->queued)
+		if (r && r->queued && !g->dead)
 			hv_ring_destroy(hv, r, "its guest channel closed");
 		else
-			hang_up(hv, g);
+			let_go(hv, c->vm, g);
 	}
+}
+
+void hv_vm_rings_free(struct hv *hv, struct hv_vm *vm)
+{
+	struct list *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &vm->rings)
+		record_free(hv, vm, container_of(pos, struct hv_vm_ring, link));
 }
 
 /* A token (or the end) on a ring's doorbell: tell the guest.  Tokens are

@@ -16,7 +16,8 @@
  *                 socket's doorbell; a doorbell the process hung up (its
  *                 socket is closed, in every process) unregisters the ring
  *   HELLO         every process is the VM's domain: JOIN and a name are
- *                 moot, the capability is not needed
+ *                 moot; the capability handed out is a socket of ours,
+ *                 so that `v4v run` and fork work as on a host
  *
  * The agent trusts v4vd; it does not trust the guest's processes more
  * than v4vd does (it forwards, v4vd validates).  Guests here get no
@@ -58,6 +59,10 @@ struct bell {
 
 static struct v4v_guest g;
 static int epfd, lfd, region_fd = -1;
+/* What HELLO hands out as the domain's capability (`v4v run` passes it
+ * on, a child after fork comes back with it): every process here is the
+ * VM's domain anyway, so it only has to be a socket. */
+static int cap_give = -1;
 static struct chan chans[V4V_VM_MAX_CHANS];
 static struct bell *bells;
 static uint32_t nbells;
@@ -284,6 +289,8 @@ static void reply(uint32_t ch, size_t len)
 	memcpy(&h, pkt, sizeof(h));
 	if (h.seq & AGENT_SEQ)
 		return; /* our UNREGISTER's answer */
+	if (h.op == V4VP_HELLO && h.status == 0)
+		fd = cap_give;
 	if ((h.op == V4VP_REGISTER || h.op == V4VP_ACCEPT) &&
 	    c->pending_bell >= 0) {
 		uint32_t handle = c->pending_handle;
@@ -362,6 +369,9 @@ static bool host_input(void)
 			return true;
 		}
 		any = true;
+		if (verbose > 1)
+			say("from v4vd: type %u channel %u, %zu bytes", type, ch,
+			    len);
 		if (type == V4V_VMC_PKT)
 			reply(ch, len);
 		else if (type == V4V_VMC_BELL || type == V4V_VMC_HUP)
@@ -433,7 +443,7 @@ int main(int argc, char **argv)
 		switch (o) {
 		case 's': path = optarg; break;
 		case 'd': dev = optarg; break;
-		case 'v': verbose = 1; break;
+		case 'v': verbose++; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: fputs("Try 'v4v-guestd --help'.\n", stderr); return 2;
 		}
@@ -452,10 +462,16 @@ int main(int argc, char **argv)
 			 g.dev);
 		region_fd = open(res, O_RDWR | O_CLOEXEC);
 	}
-	if (region_fd < 0 || attach())
-		return 1;
+	{
+		int sv[2];
+
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0)
+			cap_give = sv[1]; /* sv[0] stays open: a live socket */
+	}
 	for (uint32_t i = 0; i < V4V_VM_MAX_CHANS; i++)
 		chans[i] = (struct chan){ -1, -1, 0 };
+	if (region_fd < 0 || cap_give < 0 || attach())
+		return 1;
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	lfd = listen_on(path);
 	if (lfd < 0) {

@@ -193,10 +193,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	hd = (void *)region;
 	for (int ops = 0; in.n && ops < 256; ops++) {
 		switch (in_u8(&in) % 5) {
-		case 0:
-			hd->attach_req = in_u32(&in);
+		case 0: {
+			/* A new attach (a nonce the host has not seen): the
+			 * guest starts over once it is acknowledged. */
+			uint32_t n = in_u32(&in);
+
+			if (!n || n == hd->attach_req || n == vm.attach)
+				break;
+			hd->attach_req = n;
 			views = false;
 			break;
+		}
 		case 1:
 			guest_send(&in);
 			break;
