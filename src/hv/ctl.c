@@ -163,8 +163,8 @@ static bool reply_fds(struct hv_conn *c, const struct v4vp_hdr *req,
 	iov[0] = (struct iovec){ &h, sizeof(h) };
 	iov[1] = (struct iovec){ (void *)body, status < 0 ? 0 : len };
 	if (c->vm) {
-		/* Descriptors cannot cross into a guest: no op that gives
-		 * any succeeds for one yet. */
+		/* Descriptors cannot cross into a guest: the ops a channel
+		 * may use give none (vm_ring.c). */
 		rc = hv_vm_reply(c, iov, 2);
 		if (rc)
 			hv_log(HV_LOG_WARN, "vm %s: dropping channel %u: %s",
@@ -511,14 +511,13 @@ static bool one_packet(struct hv *hv, struct hv_conn *c, ssize_t n,
 	return true;
 }
 
-void hv_ctl_packet(struct hv *hv, struct hv_conn *c, const void *p,
-		   size_t n)
+void *hv_ctl_buf(void)
 {
-	if (n > V4VP_MAX_PACKET) {
-		hv_ctl_close(hv, c, "packet too large");
-		return;
-	}
-	memcpy(pkt, p, n);
+	return pkt;
+}
+
+void hv_ctl_packet(struct hv *hv, struct hv_conn *c, size_t n)
+{
 	one_packet(hv, c, (ssize_t)n, NULL, 0);
 }
 

@@ -143,8 +143,7 @@ struct hv_ring {
 	 * ring of the memfd (V4VP_REG_TXQ), which the engine consumes;
 	 * txq_off: bytes of its current message already copied. */
 	bool has_txq;
-	bool in_region;		/* a VM's: at mem_off in its region */
-	uint64_t mem_off;
+	bool in_region;		/* a VM's: in its region (vm_ring.c) */
 	struct v4v_ring_cons txq;
 	uint32_t txq_off;
 	struct list active;
@@ -349,11 +348,12 @@ void hv_ctl_accept(struct hv *hv);
 void hv_ctl_input(struct hv *hv, struct hv_conn *c);
 void hv_ctl_close(struct hv *hv, struct hv_conn *c, const char *why);
 /* A VM's channel `chan` as a control connection of its domain (NULL if
- * out of memory), and one packet it sent. */
+ * out of memory); one packet it sent, of n bytes (at most
+ * V4VP_MAX_PACKET), read into hv_ctl_buf() first. */
 struct hv_conn *hv_ctl_vm_open(struct hv *hv, struct hv_vm *vm,
 			       uint32_t chan);
-void hv_ctl_packet(struct hv *hv, struct hv_conn *c, const void *p,
-		   size_t n);
+void *hv_ctl_buf(void);
+void hv_ctl_packet(struct hv *hv, struct hv_conn *c, size_t n);
 
 /* inet.c: TCP/IP addresses of domains (the interposer) */
 ino_t hv_netns_of(pid_t pid);

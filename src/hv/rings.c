@@ -300,7 +300,6 @@ static int register_ring(struct hv *hv, struct hv_domain *d,
 	r->inet_fd = -1;
 	r->port = req->port;
 	r->in_region = in_region;
-	r->mem_off = off;
 	rc = r->port ? 0 : alloc_port(hv, d, &r->port);
 	if (!rc)
 		rc = map_ring(r, memfd, off, in_region);
@@ -585,7 +584,6 @@ static int make_in_region(struct hv *hv, struct hv_ring *r,
 		return -EDQUOT; /* as a full quota: the client tries again */
 	}
 	r->in_region = true;
-	r->mem_off = g->off;
 	rc = alloc_port(hv, r->dom, &r->port);
 	if (!rc)
 		rc = map_ring(r, vm->memfd, g->off, true);

@@ -17,8 +17,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-static uint8_t buf[V4VP_MAX_PACKET] __attribute__((aligned(16)));
-
 static struct v4v_vm_region *hdr(struct hv_vm *vm)
 {
 	return vm->mem;
@@ -138,22 +136,24 @@ static bool handle(struct hv *hv, struct hv_vm *vm,
 {
 	uint32_t ch = m->source.port;
 	struct hv_conn *c = ch < V4V_VM_MAX_CHANS ? vm->chans[ch] : NULL;
-	uint32_t len = m->payload_len;
+	uint32_t len = m->payload_len, handle = 0;
+	bool fits = len <= V4VP_MAX_PACKET;
 
 	if (ch >= V4V_VM_MAX_CHANS) {
 		v4v_ring_consume(&vm->g2h, m);
 		broken(hv, vm, "channel number out of range");
 		return false;
 	}
-	if ((m->message_type == V4V_VMC_PKT ||
-	     m->message_type == V4V_VMC_BELL) && len <= sizeof(buf))
-		v4v_ring_read(&vm->g2h, 0, buf, len);
+	/* A packet goes straight where ctl.c reads it: one copy. */
+	if (m->message_type == V4V_VMC_PKT && c && fits)
+		v4v_ring_read(&vm->g2h, 0, hv_ctl_buf(), len);
+	else if (m->message_type == V4V_VMC_BELL && len == sizeof(handle))
+		v4v_ring_read(&vm->g2h, 0, &handle, sizeof(handle));
 	v4v_ring_consume(&vm->g2h, m);
 	switch (m->message_type) {
 	case V4V_VMC_OPEN:
-		if (c) {
+		if (c)
 			hv_ctl_close(hv, c, "channel opened again");
-		}
 		c = hv_ctl_vm_open(hv, vm, ch);
 		if (!c) {
 			hv_vm_put(vm, V4V_VMC_CLOSE, ch, NULL, 0);
@@ -165,24 +165,19 @@ static bool handle(struct hv *hv, struct hv_vm *vm,
 	case V4V_VMC_PKT:
 		if (!c)
 			return true; /* closed meanwhile: as a socket would */
-		if (len > sizeof(buf))
+		if (!fits)
 			hv_ctl_close(hv, c, "packet too large");
 		else
-			hv_ctl_packet(hv, c, buf, len);
+			hv_ctl_packet(hv, c, len);
 		return true;
 	case V4V_VMC_CLOSE:
 		if (c)
 			hv_ctl_close(hv, c, "closed by the guest");
 		return true;
-	case V4V_VMC_BELL: {
-		uint32_t handle;
-
-		if (len == sizeof(handle)) {
-			memcpy(&handle, buf, sizeof(handle));
+	case V4V_VMC_BELL:
+		if (len == sizeof(handle))
 			hv_vm_guest_bell(vm, ch, handle);
-		}
 		return true;
-	}
 	default:
 		broken(hv, vm, "unknown message type");
 		return false;

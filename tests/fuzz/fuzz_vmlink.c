@@ -82,10 +82,17 @@ void hv_vm_chan_rings_gone(struct hv *h, struct hv_conn *c)
 	(void)c;
 }
 
-/* Answer with the packet's first bytes, as a reply would go back. */
-void hv_ctl_packet(struct hv *h, struct hv_conn *c, const void *p, size_t n)
+static uint8_t ctl_buf[V4VP_MAX_PACKET];
+
+void *hv_ctl_buf(void)
 {
-	struct iovec iov = { (void *)p, n < 64 ? n : 64 };
+	return ctl_buf;
+}
+
+/* Answer with the packet's first bytes, as a reply would go back. */
+void hv_ctl_packet(struct hv *h, struct hv_conn *c, size_t n)
+{
+	struct iovec iov = { ctl_buf, n < 64 ? n : 64 };
 
 	ASSERT(h == &hv && c->vm == &vm && c->chan < V4V_VM_MAX_CHANS);
 	ASSERT(vm.chans[c->chan] == c);
