@@ -97,6 +97,9 @@ static int call(struct v4v_ctl *c, uint16_t op, const void *body, size_t len,
 	int rfds[V4VP_MAX_FDS], nr = 0, rc;
 	ssize_t n;
 
+	/* Callers close what rfd holds, whatever the outcome. */
+	for (int i = 0; rfd && i < V4VP_MAX_FDS; i++)
+		rfd[i] = -1;
 	if (c->fd < 0)
 		return -ENOTCONN;
 	if (npayload < 0 || npayload > IOV_MAX)
@@ -137,6 +140,8 @@ static int call(struct v4v_ctl *c, uint16_t op, const void *body, size_t len,
 		*replen = (size_t)n;
 	return 0;
 broken:
+	for (int i = 0; i < nr; i++)
+		close(rfds[i]);
 	close(c->fd);
 	c->fd = -1;
 	return rc;

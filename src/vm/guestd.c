@@ -156,8 +156,10 @@ static void bell_event(uint32_t i, uint32_t events)
 
 	/* A strict sender's token (its queue has data), or the fill of a
 	 * sender waiting for room: v4vd's to see, on its end of the ring's
-	 * doorbell.  Many tokens are one BELL. */
-	while (read(b->fd, tok, sizeof(tok)) > 0)
+	 * doorbell.  Many tokens are one BELL.  The descriptor is the
+	 * process's and blocking: a read past the last token would stop
+	 * this agent, and every guest process with it, until the next. */
+	while (recv(b->fd, tok, sizeof(tok), MSG_DONTWAIT) > 0)
 		rang = true;
 	if (rang && chans[b->chan].fd >= 0) {
 		struct iovec iov = { &b->handle, sizeof(b->handle) };
