@@ -2,26 +2,29 @@
 # scripts/vm/run-vm.sh: boot one guest, run a script in it, power it off.
 #
 #   sh scripts/vm/run-vm.sh [--socket PATH] [--mem MB] [--timeout S]
-#                           [--image DIR] SCRIPT [FILE...]
+#                           [--image DIR] [--qemu-args ARGS] SCRIPT [FILE...]
 #
 # SCRIPT runs as root in the guest's busybox shell, with our tools in
 # /v4v (on PATH) and the FILEs in /test; the guest's console (and so the
 # script's output) is this command's standard output, and the last line
 # the guest prints is "v4v-vm: exit N", N being SCRIPT's exit status.
 # --socket connects the guest's ivshmem-doorbell device to the V4V VM
-# socket PATH (v4v vm add NAME prints it); without it the guest has no
+# socket PATH (v4vd --vm NAME makes DIR/NAME.sock); without it, no
 # V4V device.  --image is what scripts/vm/guest-image.sh printed (it is
-# run when omitted).  QEMU uses KVM when /dev/kvm exists, else TCG.
+# run when omitted).  --qemu-args adds QEMU options (split at blanks;
+# bench/vm-net.sh gives a guest its NIC so).  QEMU uses KVM when
+# /dev/kvm exists, else TCG.
 # Exit status: SCRIPT's, or 124 when the guest ran past --timeout
 # (default 120 s), or 1 when QEMU itself failed.
 set -eu
-sock="" mem=256 timeout=120 image=""
+sock="" mem=256 timeout=120 image="" extra=""
 while [ $# -gt 0 ]; do
 	case $1 in
 	--socket) sock=$2; shift 2 ;;
 	--mem) mem=$2; shift 2 ;;
 	--timeout) timeout=$2; shift 2 ;;
 	--image) image=$2; shift 2 ;;
+	--qemu-args) extra=$2; shift 2 ;;
 	-h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "run-vm.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	*) break ;;
@@ -54,6 +57,8 @@ if [ -n "$sock" ]; then
 	set -- "$@" -chardev "socket,path=$sock,id=v4v" \
 		-device "ivshmem-doorbell,chardev=v4v,vectors=1"
 fi
+# shellcheck disable=SC2086 # options, split on purpose
+set -- "$@" $extra
 timeout "$timeout" qemu-system-x86_64 "$@" > "$work/console" 2>&1 || rc=$?
 tr -d '\r' < "$work/console"
 [ "${rc:-0}" = 124 ] && { echo "run-vm.sh: the guest ran past ${timeout} s" >&2; exit 124; }
