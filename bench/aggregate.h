@@ -52,6 +52,7 @@ struct ctl {
 /* Domain to coordinator (one atomic pipe write). */
 struct rep {
 	int32_t pair, side, err, ready;
+	int32_t late; /* began after count_us: the window was not all seen */
 	uint64_t rx_bytes, rx_msgs, rtts;
 	double cpu_us;
 	char why[64];

@@ -101,6 +101,7 @@ static int run_point(struct dom *d, const struct ctl *c)
 	d->r.pair = d->pair;
 	d->r.side = d->side;
 	bench_sleep_until(c->go_us);
+	d->r.late = bench_now_us() >= c->count_us;
 	for (;;) {
 		bool progress = false, want_out = false, want_in = false;
 		bool rx_done, tx_done;
