@@ -2,7 +2,8 @@
 # scripts/vm/run-vm.sh: boot one guest, run a script in it, power it off.
 #
 #   sh scripts/vm/run-vm.sh [--socket PATH] [--mem MB] [--timeout S]
-#                           [--image DIR] [--qemu-args ARGS] SCRIPT [FILE...]
+#                           [--image DIR] [--qemu-args ARGS] [--no-iommu]
+#                           SCRIPT [FILE...]
 #
 # SCRIPT runs as root in the guest's busybox shell, with our tools in
 # /v4v (on PATH) and the FILEs in /test; the guest's console (and so the
@@ -12,12 +13,16 @@
 # socket PATH (v4vd --vm NAME makes DIR/NAME.sock); without it, no
 # V4V device.  --image is what scripts/vm/guest-image.sh printed (it is
 # run when omitted).  --qemu-args adds QEMU options (split at blanks;
-# bench/vm-net.sh gives a guest its NIC so).  QEMU uses KVM when
-# /dev/kvm exists, else TCG.
+# bench/vm-net.sh gives a guest its NIC so).  The guest is a q35
+# machine with a virtual IOMMU (intel-iommu, intel_iommu=on), which
+# vfio-pci needs to hand the agent v4vd's interrupts; --no-iommu boots
+# the older `pc` machine without one (the agent then polls).  QEMU uses
+# KVM when /dev/kvm works (a first boot tells; V4V_VM_ACCEL=kvm|tcg
+# decides instead), else TCG.
 # Exit status: SCRIPT's, or 124 when the guest ran past --timeout
 # (default 120 s), or 1 when QEMU itself failed.
 set -eu
-sock="" mem=256 timeout=120 image="" extra=""
+sock="" mem=256 timeout=120 image="" extra="" iommu=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--socket) sock=$2; shift 2 ;;
@@ -25,7 +30,8 @@ while [ $# -gt 0 ]; do
 	--timeout) timeout=$2; shift 2 ;;
 	--image) image=$2; shift 2 ;;
 	--qemu-args) extra=$2; shift 2 ;;
-	-h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--no-iommu) iommu=0; shift ;;
+	-h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "run-vm.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	*) break ;;
 	esac
@@ -34,6 +40,25 @@ done
 command -v qemu-system-x86_64 >/dev/null ||
 	{ echo "run-vm.sh: qemu-system-x86_64 is missing (apt-get install qemu-system-x86)" >&2; exit 1; }
 [ -n "$image" ] || image=$(sh "$(dirname "$0")/guest-image.sh")
+
+# KVM when it works: some hosts have /dev/kvm but cannot run a guest with
+# it (nested virtualisation without the CPU's help: the guest hangs), so
+# a first boot under it decides, and the verdict holds until the host
+# reboots.  V4V_VM_ACCEL=kvm or tcg decides instead.
+kvm_works() {
+	case ${V4V_VM_ACCEL:-} in kvm) return 0 ;; tcg) return 1 ;; esac
+	[ -w /dev/kvm ] || return 1
+	verdict=/var/cache/v4v-vm/kvm-$(cat /proc/sys/kernel/random/boot_id)
+	if [ ! -f "$verdict" ]; then
+		timeout 30 qemu-system-x86_64 -M pc -accel kvm -m 128 -nographic \
+			-no-reboot -nodefaults -serial stdio -display none \
+			-kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
+			-append "console=ttyS0 quiet panic=-1" 2>&1 |
+			grep -q "v4v-vm: no script" && echo yes > "$verdict" ||
+			{ echo no > "$verdict"; echo "run-vm.sh: /dev/kvm does not run guests here: TCG" >&2; }
+	fi
+	[ "$(cat "$verdict")" = yes ]
+}
 work=$(mktemp -d /tmp/v4v-vm.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/root/test"
@@ -47,12 +72,19 @@ cat "$image/initrd.img" "$work/test.cpio" > "$work/initrd"
 # only when the machine may have more than one CPU: with one, a fence is
 # dropped, and the guest's "arm, then look" races v4vd's "publish, then
 # look" (lost wake-ups).  maxcpus=2 asks for that without a second vCPU.
-accel="tcg,thread=multi" smp="1,maxcpus=2"
-[ -w /dev/kvm ] && accel=kvm smp=1
-set -- -M pc -accel "$accel" -m "$mem" -smp "$smp" -nographic -no-reboot \
-	-nodefaults -serial stdio -display none \
+accel="tcg,thread=multi" smp="1,maxcpus=2" machine=pc iommu_dev="" append=""
+kvm_works && accel=kvm smp=1
+if [ $iommu = 1 ]; then
+	# Interrupt remapping under KVM needs the split irqchip.
+	machine=q35 append=intel_iommu=on
+	[ "$accel" = kvm ] && machine=q35,kernel-irqchip=split
+	iommu_dev="-device intel-iommu,intremap=on"
+fi
+# shellcheck disable=SC2086 # iommu_dev: options, split on purpose
+set -- -M "$machine" -accel "$accel" -m "$mem" -smp "$smp" -nographic \
+	-no-reboot -nodefaults -serial stdio -display none $iommu_dev \
 	-kernel "$image/vmlinuz" -initrd "$work/initrd" \
-	-append "console=ttyS0 quiet loglevel=3 panic=-1 v4v.run=/test/run.sh"
+	-append "console=ttyS0 quiet loglevel=3 panic=-1 $append v4v.run=/test/run.sh"
 if [ -n "$sock" ]; then
 	set -- "$@" -chardev "socket,path=$sock,id=v4v" \
 		-device "ivshmem-doorbell,chardev=v4v,vectors=1"

@@ -104,15 +104,24 @@ static void broken(struct hv *hv, struct hv_vm *vm, const char *what)
 	vm->attached = false;
 	vm->link_resets++;
 	__atomic_store_n(&hdr(vm)->attach_ack, 0, __ATOMIC_RELEASE);
+	/* An agent asleep on our interrupt notices the reset now. */
+	if (vm->bell_out >= 0)
+		(void)eventfd_write(vm->bell_out, 1);
 }
 
 int hv_vm_put(struct hv_vm *vm, uint32_t type, uint32_t chan,
 	       const struct iovec *iov, int iovcnt)
 {
 	struct v4v_addr src = { .domid = 0, .port = chan };
-	bool kick;
+	bool kick = false;
+	int rc = v4v_ring_insert(&vm->h2g, &src, type, iov, iovcnt, &kick);
 
-	return v4v_ring_insert(&vm->h2g, &src, type, iov, iovcnt, &kick);
+	/* The guest's agent armed the ring before it slept: interrupt it
+	 * (QEMU turns the eventfd into its MSI-X vector 0).  An agent that
+	 * polls never arms, and gets none. */
+	if (!rc && kick && vm->bell_out >= 0)
+		(void)eventfd_write(vm->bell_out, 1);
+	return rc;
 }
 
 int hv_vm_reply(struct hv_conn *c, const struct iovec *iov, int iovcnt)

@@ -81,6 +81,7 @@ int v4v_guest_open(struct v4v_guest *g, const char *dev)
 	int rc;
 
 	memset(g, 0, sizeof(*g));
+	g->vfio = g->irq = -1;
 	if (dev)
 		snprintf(g->dev, sizeof(g->dev), "%s", dev);
 	else if ((rc = find_dev(g->dev, sizeof(g->dev))))

@@ -2,10 +2,11 @@
 /*
  * The guest's end of a VM link (src/vm/region.h): find the ivshmem
  * device in sysfs (no driver needed), map its registers and region,
- * attach, and exchange messages on the control rings.  Guests here have
- * no interrupt from the host (that needs vfio in the guest), so waiting
- * polls the host-to-guest ring with a back-off that sleeps, so as never
- * to spin a vCPU without bound.
+ * attach, and exchange messages on the control rings.  Interrupts from
+ * the host need vfio in the guest (guest_irq.c); the agent's main loop
+ * waits on them when it has them.  The calls here wait by polling the
+ * host-to-guest ring with a back-off that sleeps, so as never to spin a
+ * vCPU without bound.
  */
 #ifndef V4V_VM_GUEST_H
 #define V4V_VM_GUEST_H
@@ -27,12 +28,18 @@ struct v4v_guest {
 	struct v4v_ring_cons h2g;
 	uint32_t seq;
 	uint32_t attach;		/* our last attach request */
+	int vfio;			/* the vfio device, or -1 */
+	int irq;			/* eventfd of MSI-X vector 0, or -1 */
 	char dev[64];			/* the PCI address */
 };
 
 /* Map the first ivshmem device (or the one at sysfs `dev`, like
  * 0000:00:04.0).  0, -ENODEV (none), or a negative errno. */
 int v4v_guest_open(struct v4v_guest *g, const char *dev);
+/* Interrupts from v4vd (guest_irq.c): bind the device to vfio-pci and
+ * route its MSI-X vector 0 to g->irq.  0, or a negative errno with *why
+ * saying what the guest lacks (then the agent polls). */
+int v4v_guest_irq_open(struct v4v_guest *g, const char **why);
 /* Ask v4vd to start the link afresh; waits for it up to timeout_ms.
  * Every channel this guest had is closed. */
 int v4v_guest_attach(struct v4v_guest *g, int timeout_ms);

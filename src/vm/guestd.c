@@ -20,10 +20,10 @@
  *                 so that `v4v run` and fork work as on a host
  *
  * The agent trusts v4vd; it does not trust the guest's processes more
- * than v4vd does (it forwards, v4vd validates).  Guests here get no
- * interrupt from the host (that needs vfio), so the agent polls the
- * host-to-guest ring: every millisecond while traffic is recent, every
- * 20 ms when idle.  One thread, one epoll set.
+ * than v4vd does (it forwards, v4vd validates).  With vfio in the guest
+ * (guest_irq.c) the agent arms the host-to-guest ring and sleeps until
+ * v4vd's interrupt; without, it polls that ring: every millisecond while
+ * traffic is recent, every 20 ms when idle.  One thread, one epoll set.
  */
 #include "vm/guest.h"
 #include "proto/proto.h"
@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -44,7 +45,7 @@
 #include <unistd.h>
 
 #define AGENT_SEQ 0x80000000u	/* our own requests: replies stay here */
-enum { EV_LISTEN = 1, EV_CHAN, EV_BELL };
+enum { EV_LISTEN = 1, EV_CHAN, EV_BELL, EV_IRQ };
 
 struct chan {
 	int fd;			/* the process's connection; -1: free */
@@ -383,6 +384,32 @@ static bool host_input(void)
 	}
 }
 
+/* Interrupts if the guest can have them, else polling: say which. */
+static void irq_setup(void)
+{
+	const char *why;
+	int rc = v4v_guest_irq_open(&g, &why);
+
+	if (rc) {
+		say("no interrupts from v4vd (%s: %s): polling every 1 to "
+		    "20 ms", why, strerror(-rc));
+		return;
+	}
+	watch(g.irq, EV_IRQ, 0, EPOLLIN);
+	say("interrupts from v4vd: MSI-X through vfio-pci");
+}
+
+/* How long the main loop may sleep, `idle` ms after the last traffic. */
+static int wait_ms(uint64_t idle)
+{
+	if (g.irq < 0)
+		return idle < 200 ? 1 : 20;
+	/* Armed, v4vd interrupts us on its next message; a message that
+	 * raced in means no sleep.  The timeout only bounds the wait for a
+	 * link reset (v4vd reformats the rings, and the arm with them). */
+	return v4v_ring_arm(&g.h2g) ? 1000 : 0;
+}
+
 static int listen_on(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -475,6 +502,7 @@ int main(int argc, char **argv)
 	if (region_fd < 0 || cap_give < 0 || attach())
 		return 1;
 	epfd = epoll_create1(EPOLL_CLOEXEC);
+	irq_setup();
 	lfd = listen_on(path);
 	if (lfd < 0) {
 		say("%s: %s", path, strerror(-lfd));
@@ -490,12 +518,14 @@ int main(int argc, char **argv)
 
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-		n = epoll_wait(epfd, ev, 32, now - last < 200 ? 1 : 20);
+		n = epoll_wait(epfd, ev, 32, wait_ms(now - last));
 		for (int i = 0; i < n; i++) {
 			uint32_t kind = (uint32_t)(ev[i].data.u64 >> 32);
 			uint32_t idx = (uint32_t)ev[i].data.u64;
 
-			if (kind == EV_LISTEN)
+			if (kind == EV_IRQ)
+				(void)eventfd_read(g.irq, &(eventfd_t){ 0 });
+			else if (kind == EV_LISTEN)
 				accept_one();
 			else if (kind == EV_CHAN)
 				chan_input(idx);
