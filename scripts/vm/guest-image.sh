@@ -115,8 +115,10 @@ fi
 poweroff -f
 INIT
 	chmod 755 "$root/init"
-	(cd "$root" && find . | cpio -o -H newc --quiet) > "$img.new"
-	mv "$img.new" "$img"
+	# A name of its own: two guests started at once may both rebuild.
+	new=$(mktemp "$img.XXXXXX")
+	(cd "$root" && find . | cpio -o -H newc --quiet) > "$new"
+	mv "$new" "$img"
 	echo "$inputs" > "$out/initrd.inputs"
 	rm -rf "$root"
 fi

@@ -74,6 +74,7 @@ cat "$image/initrd.img" "$work/test.cpio" > "$work/initrd"
 # look" (lost wake-ups).  maxcpus=2 asks for that without a second vCPU.
 accel="tcg,thread=multi" smp="1,maxcpus=2" machine=pc iommu_dev="" append=""
 kvm_works && accel=kvm smp=1
+echo "run-vm: accel ${accel%%,*}" >&2
 if [ $iommu = 1 ]; then
 	# Interrupt remapping under KVM needs the split irqchip.
 	machine=q35 append=intel_iommu=on

@@ -186,7 +186,7 @@ static void wake_writer(struct hv *hv, struct hv_ring *r)
 {
 	if (hv->cfg.strict || r->bell < 0)
 		return;
-	hv_bell_drain(r->bell);
+	hv_ring_room(r);
 }
 
 /* A queued connection that will never be accepted: the client is reset,

@@ -155,7 +155,7 @@ static void sender_room(struct hv_ring *r)
 		v4v_ring_set_tx_flag(&r->txq.r, V4V_RING_TX_WAITING);
 		return;
 	}
-	hv_bell_drain(r->bell);
+	hv_ring_room(r);
 }
 
 /* The end of the owner's writes: FIN into the peer's ring after all the

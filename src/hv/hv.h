@@ -272,6 +272,9 @@ void hv_ring_del_waiter(struct hv_ring *r, uint32_t handle);
 void hv_ring_wake(struct hv *hv, struct hv_ring *r, bool all);
 void hv_bell_ring(int bell);
 void hv_bell_drain(int bell);
+/* The room ring r's waiting sender waits for came: empty its fill (and
+ * tell its guest, for a VM's ring).  Any thread. */
+void hv_ring_room(struct hv_ring *r);
 
 /* limits.c */
 void hv_limits_init(struct hv *hv);
@@ -373,7 +376,7 @@ uint64_t hv_now_ms(void);
  * its kind, so a VM has one small tag per descriptor.
  */
 enum hv_vm_what { HV_VM_LISTEN, HV_VM_QEMU, HV_VM_BELL_IN, HV_VM_RING,
-		  HV_VM_THROTTLE };
+		  HV_VM_THROTTLE, HV_VM_ROOM };
 
 struct hv_vm_ep {
 	enum hv_kind kind;	/* HV_VM */
@@ -397,7 +400,7 @@ struct hv_vm_ring {
 };
 
 struct hv_vm {
-	struct hv_vm_ep ep_listen, ep_qemu, ep_bell, ep_throttle;
+	struct hv_vm_ep ep_listen, ep_qemu, ep_bell, ep_throttle, ep_room;
 	char name[V4V_NAME_MAX];
 	char path[108];		/* the QEMU socket */
 	struct hv_domain *dom;
@@ -409,6 +412,9 @@ struct hv_vm {
 	int bell_in;		/* eventfd the guest rings (peer 0, vector 0) */
 	int bell_out;		/* eventfd that interrupts the guest */
 	int throttle;		/* timerfd: bell_in is unwatched until it fires */
+	int room[2];		/* pipe of ring handles whose sender has room
+				 * (any thread writes, the main loop sends
+				 * ROOM) */
 	uint32_t idle_bells;	/* doorbells that found nothing, this window */
 	uint64_t window_ms;
 	uint64_t throttled;	/* times we stopped listening to its doorbell */
@@ -445,6 +451,10 @@ int hv_vm_unregister(struct hv *hv, struct hv_conn *c, uint32_t handle);
 int hv_vm_accept(struct hv *hv, struct hv_conn *c,
 		 const struct v4vp_accept *req, struct v4vp_accept_reply *out);
 void hv_vm_guest_bell(struct hv_vm *vm, uint32_t chan, uint32_t handle);
+/* A waiting sender of ring `handle` has room (any thread): the guest's
+ * agent learns it by ROOM, from the main loop. */
+void hv_vm_room(struct hv_vm *vm, uint32_t handle);
+void hv_vm_room_event(struct hv_vm *vm);
 /* Region memory for a ring of `len` bytes (NULL: the region is full);
  * its record's handle is the caller's to set.  unalloc: before the ring
  * was made. */

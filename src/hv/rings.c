@@ -521,6 +521,14 @@ void hv_bell_drain(int bell)
 		;
 }
 
+void hv_ring_room(struct hv_ring *r)
+{
+	hv_bell_drain(r->bell);
+	/* A guest's sender filled its socket towards its agent, not us. */
+	if (r->dom && r->dom->vm)
+		hv_vm_room(r->dom->vm, r->handle);
+}
+
 static void unblock_sender(struct hv *hv, uint32_t handle)
 {
 	struct hv_ring *s = hv_ring_by_handle(hv, handle);
@@ -538,7 +546,7 @@ static void unblock_sender(struct hv *hv, uint32_t handle)
 			hv_ring_destroy(hv, s, "socket closed, data delivered");
 		return;
 	}
-	hv_bell_drain(s->bell);
+	hv_ring_room(s);
 }
 
 void hv_ring_wake(struct hv *hv, struct hv_ring *r, bool all)

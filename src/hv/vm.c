@@ -163,6 +163,8 @@ void hv_vm_event(struct hv *hv, struct hv_vm_ep *ep, uint32_t events)
 		if ((events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) ||
 		    recv(vm->qemu_fd, b, sizeof(b), MSG_DONTWAIT) >= 0)
 			qemu_gone(hv, vm, "connection closed");
+	} else if (ep->what == HV_VM_ROOM) {
+		hv_vm_room_event(vm);
 	} else if (ep->what == HV_VM_THROTTLE) {
 		uint64_t n;
 
@@ -238,6 +240,9 @@ static void vm_free(struct hv *hv, struct hv_vm *vm)
 		close(vm->bell_out);
 	if (vm->throttle >= 0)
 		close(vm->throttle);
+	for (int i = 0; i < 2; i++)
+		if (vm->room[i] >= 0)
+			close(vm->room[i]);
 	if (vm->dom) {
 		vm->dom->vm = NULL;
 		vm->dom->nconns--;
@@ -255,11 +260,12 @@ static int vm_new(struct hv *hv, const struct hv_vm_spec *spec)
 	if (!vm)
 		return -ENOMEM;
 	vm->listen_fd = vm->qemu_fd = vm->memfd = -1;
-	vm->bell_in = vm->bell_out = -1;
+	vm->bell_in = vm->bell_out = vm->room[0] = vm->room[1] = -1;
 	vm->ep_listen = (struct hv_vm_ep){ HV_VM, HV_VM_LISTEN, vm };
 	vm->ep_qemu = (struct hv_vm_ep){ HV_VM, HV_VM_QEMU, vm };
 	vm->ep_bell = (struct hv_vm_ep){ HV_VM, HV_VM_BELL_IN, vm };
 	vm->ep_throttle = (struct hv_vm_ep){ HV_VM, HV_VM_THROTTLE, vm };
+	vm->ep_room = (struct hv_vm_ep){ HV_VM, HV_VM_ROOM, vm };
 	vm->throttle = -1;
 	list_init(&vm->rings);
 	vm->size = spec->size;
@@ -286,7 +292,8 @@ static int vm_new(struct hv *hv, const struct hv_vm_spec *spec)
 		vm->bell_out = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		vm->throttle = timerfd_create(CLOCK_MONOTONIC,
 					      TFD_CLOEXEC | TFD_NONBLOCK);
-		if (vm->bell_in < 0 || vm->bell_out < 0 || vm->throttle < 0)
+		if (vm->bell_in < 0 || vm->bell_out < 0 || vm->throttle < 0 ||
+		    pipe2(vm->room, O_CLOEXEC | O_NONBLOCK))
 			rc = -errno;
 	}
 	if (!rc)
@@ -297,6 +304,8 @@ static int vm_new(struct hv *hv, const struct hv_vm_spec *spec)
 		rc = watch(hv, vm->bell_in, &vm->ep_bell, EPOLLIN);
 	if (!rc)
 		rc = watch(hv, vm->throttle, &vm->ep_throttle, EPOLLIN);
+	if (!rc)
+		rc = watch(hv, vm->room[0], &vm->ep_room, EPOLLIN);
 	if (rc) {
 		hv_log(HV_LOG_ERR, "vm %s: %s: %s", spec->name, vm->path,
 		       strerror(-rc));

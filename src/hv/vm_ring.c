@@ -196,6 +196,32 @@ void hv_vm_guest_bell(struct hv_vm *vm, uint32_t chan, uint32_t handle)
 		send(g->fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
+void hv_vm_room(struct hv_vm *vm, uint32_t handle)
+{
+	/* 4 bytes: atomic (PIPE_BUF); the pipe holds 16384 of them. */
+	if (write(vm->room[1], &handle, sizeof(handle)) != sizeof(handle))
+		hv_log(HV_LOG_WARN, "vm %s: ROOM for ring %u lost (pipe full)",
+		       vm->name, handle);
+}
+
+/* ROOM to the guest for each ring whose sender has room: its agent
+ * empties the fill that sender left on its doorbell. */
+void hv_vm_room_event(struct hv_vm *vm)
+{
+	uint32_t handles[256];
+	ssize_t n;
+
+	while ((n = read(vm->room[0], handles, sizeof(handles))) > 0) {
+		for (size_t i = 0; i < (size_t)n / sizeof(handles[0]); i++) {
+			struct hv_vm_ring *g = find(vm, handles[i]);
+			struct iovec iov = { &handles[i], sizeof(handles[i]) };
+
+			if (g && g->fd >= 0 && !g->dead)
+				hv_vm_put(vm, V4V_VMC_ROOM, g->chan, &iov, 1);
+		}
+	}
+}
+
 static void record_free(struct hv *hv, struct hv_vm *vm, struct hv_vm_ring *g)
 {
 	if (g->fd >= 0) {

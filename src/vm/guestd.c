@@ -38,6 +38,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -45,6 +46,9 @@
 #include <unistd.h>
 
 #define AGENT_SEQ 0x80000000u	/* our own requests: replies stay here */
+/* More bytes than this on a doorbell is a fill, not tokens (a token is
+ * one byte, and a sender makes one per arm of its queue). */
+#define FILL_MIN 64
 enum { EV_LISTEN = 1, EV_CHAN, EV_BELL, EV_IRQ };
 
 struct chan {
@@ -56,6 +60,8 @@ struct chan {
 struct bell {
 	int fd;			/* the v4vd end of a socket's doorbell */
 	uint32_t chan, handle;
+	bool filled;		/* its sender's fill stays until ROOM */
+	bool room_owed;		/* a ROOM came before we saw the fill */
 };
 
 static struct v4v_guest g;
@@ -83,12 +89,23 @@ static void say(const char *fmt, ...)
 	va_end(ap);
 }
 
-static void watch(int fd, uint32_t kind, uint32_t idx, uint32_t events)
+static void watch_op(int op, int fd, uint32_t kind, uint32_t idx,
+		     uint32_t events)
 {
 	struct epoll_event e = { .events = events,
 				 .data.u64 = (uint64_t)kind << 32 | idx };
 
-	epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e);
+	epoll_ctl(epfd, op, fd, &e);
+}
+
+static void watch(int fd, uint32_t kind, uint32_t idx, uint32_t events)
+{
+	watch_op(EPOLL_CTL_ADD, fd, kind, idx, events);
+}
+
+static void watch_mod(int fd, uint32_t kind, uint32_t idx, uint32_t events)
+{
+	watch_op(EPOLL_CTL_MOD, fd, kind, idx, events);
 }
 
 /* To v4vd, waiting a while if its ring is full. */
@@ -130,9 +147,20 @@ static int bell_add(int fd, uint32_t ch, uint32_t handle)
 			bells[j].fd = -1;
 		nbells += 16;
 	}
-	bells[i] = (struct bell){ fd, ch, handle };
+	bells[i] = (struct bell){ fd, ch, handle, false, false };
 	watch(fd, EV_BELL, i, EPOLLIN | EPOLLRDHUP);
 	return 0;
+}
+
+/* One fill's worth, up to a short read, as v4vd empties a host sender's:
+ * what comes after is the sender's next fill. */
+static void drain_fill(struct bell *b)
+{
+	char buf[8192];
+
+	while (recv(b->fd, buf, sizeof(buf), MSG_DONTWAIT) ==
+	       (ssize_t)sizeof(buf))
+		;
 }
 
 static struct bell *bell_find(uint32_t ch, uint32_t handle)
@@ -154,14 +182,43 @@ static void bell_event(uint32_t i, uint32_t events)
 	if (b->fd < 0)
 		return;
 	bool rang = false;
+	int queued = 0;
 
-	/* A strict sender's token (its queue has data), or the fill of a
-	 * sender waiting for room: v4vd's to see, on its end of the ring's
-	 * doorbell.  Many tokens are one BELL.  The descriptor is the
-	 * process's and blocking: a read past the last token would stop
-	 * this agent, and every guest process with it, until the next. */
-	while (recv(b->fd, tok, sizeof(tok), MSG_DONTWAIT) > 0)
+	if (ioctl(b->fd, FIONREAD, &queued))
+		queued = 0;
+	if (b->filled && queued <= FILL_MIN) {
+		/* The sender found room itself and emptied its fill. */
+		b->filled = false;
+		watch_mod(b->fd, EV_BELL, i, EPOLLIN | EPOLLRDHUP);
+	}
+	if (b->filled) {
+		/* Something new behind the fill (edge-triggered): a token,
+		 * for a queue the engine may have armed meanwhile. */
 		rang = true;
+	} else if (queued > FILL_MIN) {
+		/* The fill of a sender waiting for room (more than tokens):
+		 * it stays, so the sender stays unwritable until v4vd says
+		 * ROOM (the room came).  Emptying it now would wake the
+		 * sender with no room, again and again.  Meanwhile we hear
+		 * only what comes after it. */
+		if (b->room_owed) {
+			b->room_owed = false;
+			drain_fill(b);
+		} else {
+			b->filled = true;
+			watch_mod(b->fd, EV_BELL, i,
+				  EPOLLIN | EPOLLRDHUP | EPOLLET);
+		}
+		rang = true;
+	} else {
+		/* A strict sender's token (its queue has data): v4vd's to
+		 * see, on its end of the ring's doorbell.  Many tokens are
+		 * one BELL.  The descriptor is the process's and blocking: a
+		 * read past the last token would stop this agent, and every
+		 * guest process with it, until the next. */
+		while (recv(b->fd, tok, sizeof(tok), MSG_DONTWAIT) > 0)
+			rang = true;
+	}
 	if (rang && chans[b->chan].fd >= 0) {
 		struct iovec iov = { &b->handle, sizeof(b->handle) };
 
@@ -332,6 +389,29 @@ static void ring_bell(uint32_t ch, size_t len)
 		send(b->fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
+/* v4vd's ROOM: the room a filled sender waits for came.  One that comes
+ * before we saw the fill (the sender fills, then says it waits, and
+ * v4vd may answer before this agent looks) is kept for the fill. */
+static void room(uint32_t ch, size_t len)
+{
+	uint32_t handle;
+	struct bell *b;
+
+	if (len != sizeof(handle))
+		return;
+	memcpy(&handle, pkt, sizeof(handle));
+	b = bell_find(ch, handle);
+	if (!b)
+		return;
+	if (!b->filled) {
+		b->room_owed = true;
+		return;
+	}
+	drain_fill(b);
+	b->filled = false;
+	watch_mod(b->fd, EV_BELL, (uint32_t)(b - bells), EPOLLIN | EPOLLRDHUP);
+}
+
 static void reset_all(void)
 {
 	for (uint32_t ch = 0; ch < V4V_VM_MAX_CHANS; ch++)
@@ -379,6 +459,8 @@ static bool host_input(void)
 			reply(ch, len);
 		else if (type == V4V_VMC_BELL || type == V4V_VMC_HUP)
 			ring_bell(ch, len);
+		else if (type == V4V_VMC_ROOM)
+			room(ch, len);
 		else if (type == V4V_VMC_CLOSE)
 			chan_close(ch, false);
 	}

@@ -62,6 +62,10 @@
 			  * payload is the ring's handle (u32) */
 #define V4V_VMC_HUP 5u	 /* host: v4vd shut that doorbell down (the
 			  * peer went): the payload is the handle */
+#define V4V_VMC_ROOM 6u	 /* host: the room a waiting sender of that ring
+			  * waits for came (where v4vd would empty a host
+			  * sender's fill): empty the fill it left on its
+			  * doorbell; the payload is the handle */
 
 struct v4v_vm_region {
 	uint32_t magic;
