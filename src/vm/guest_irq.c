@@ -140,20 +140,26 @@ static int bus_master(int devfd)
 	return 0;
 }
 
-/* MSI-X vector 0 triggers `efd`. */
+/* MSI-X vector 0 triggers `efd`.  The header and its one fd are laid
+ * out in a byte buffer: a struct around vfio_irq_set's flexible array
+ * is a GNU extension. */
 static int msix_to(int devfd, int efd)
 {
-	struct {
-		struct vfio_irq_set s;
-		int32_t fd;
-	} set = { .s = { .argsz = sizeof(set),
-			 .flags = VFIO_IRQ_SET_DATA_EVENTFD |
-				  VFIO_IRQ_SET_ACTION_TRIGGER,
-			 .index = VFIO_PCI_MSIX_IRQ_INDEX,
-			 .start = 0, .count = 1 },
-		  .fd = efd };
+	struct vfio_irq_set s = {
+		.argsz = sizeof(s) + sizeof(int32_t),
+		.flags = VFIO_IRQ_SET_DATA_EVENTFD |
+			 VFIO_IRQ_SET_ACTION_TRIGGER,
+		.index = VFIO_PCI_MSIX_IRQ_INDEX,
+		.start = 0,
+		.count = 1,
+	};
+	_Alignas(struct vfio_irq_set) unsigned char buf[sizeof(s) +
+							 sizeof(int32_t)];
+	int32_t fd = efd;
 
-	return ioctl(devfd, VFIO_DEVICE_SET_IRQS, &set) ? -errno : 0;
+	memcpy(buf, &s, sizeof(s));
+	memcpy(buf + sizeof(s), &fd, sizeof(fd));
+	return ioctl(devfd, VFIO_DEVICE_SET_IRQS, buf) ? -errno : 0;
 }
 
 int v4v_guest_irq_open(struct v4v_guest *g, const char **why)

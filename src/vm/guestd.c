@@ -372,19 +372,25 @@ static void reply(uint32_t ch, size_t len)
 		chan_close(ch, true);
 }
 
+/* The bell a BELL, HUP or ROOM of v4vd's (in pkt) names, or NULL. */
+static struct bell *named_bell(uint32_t ch, size_t len)
+{
+	uint32_t handle;
+
+	if (len != sizeof(handle))
+		return NULL;
+	memcpy(&handle, pkt, sizeof(handle));
+	return bell_find(ch, handle);
+}
+
 /* v4vd rang a socket's doorbell, or shut it down (its peer went).  Both
  * are a token here: the ring's flags say the rest, and the socket must
  * live on until its process closes it (its hang-up is how we learn
  * that), so we cannot shut it down as v4vd shuts a host socket. */
 static void ring_bell(uint32_t ch, size_t len)
 {
-	uint32_t handle;
-	struct bell *b;
+	struct bell *b = named_bell(ch, len);
 
-	if (len != sizeof(handle))
-		return;
-	memcpy(&handle, pkt, sizeof(handle));
-	b = bell_find(ch, handle);
 	if (b)
 		send(b->fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
@@ -394,13 +400,8 @@ static void ring_bell(uint32_t ch, size_t len)
  * v4vd may answer before this agent looks) is kept for the fill. */
 static void room(uint32_t ch, size_t len)
 {
-	uint32_t handle;
-	struct bell *b;
+	struct bell *b = named_bell(ch, len);
 
-	if (len != sizeof(handle))
-		return;
-	memcpy(&handle, pkt, sizeof(handle));
-	b = bell_find(ch, handle);
 	if (!b)
 		return;
 	if (!b->filled) {

@@ -137,6 +137,9 @@ wait $rcv $sinkpid
 shows "$dir/g1.out" "one" && shows "$dir/g1.out" "two" && shows "$dir/g1.out" "cat received" &&
 	ok "v4v cat in the guest receives from the host" ||
 	{ bad "v4v cat in the guest receives"; cat "$dir/g1.out"; }
+grep -q "interrupts from v4vd: MSI-X" "$dir/g1.out" &&
+	ok "the guest's agent sleeps on MSI-X interrupts, not polling" ||
+	{ bad "the agent got no interrupts"; grep -i interrupt "$dir/g1.out"; }
 
 # ---- streams, unmodified v4v cat in the guests (strict mode) ----
 head -c 300000 /dev/urandom > "$dir/big"
