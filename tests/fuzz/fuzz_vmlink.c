@@ -179,7 +179,7 @@ static void guest_read(void)
 		}
 		ASSERT(hostile || m.source.port < V4V_VM_MAX_CHANS);
 		ASSERT(hostile || (m.message_type >= V4V_VMC_PKT &&
-				   m.message_type <= V4V_VMC_HUP));
+				   m.message_type <= V4V_VMC_ROOM));
 		v4v_ring_consume(&h2g, &m);
 	}
 }
