@@ -22,14 +22,25 @@ void v4v_sock_refresh(int fd);
 
 /* sock.c: poll the receive rings of the V4V sockets fds[0..n) (others
  * are skipped) for up to budget_us, their peers' doorbells suppressed
- * meanwhile (RX_SPINNING), yielding the CPU between looks; every 10 us
- * or so, stop early if kernel(arg) says a kernel descriptor is ready.  A
- * socket found with data, the end of its stream or a reset is made
- * readable (a token in its doorbell), so that the kernel reports it
- * exactly as it would have.  Returns how many rings had something. */
+ * meanwhile (RX_SPINNING), yielding the CPU now and then; every 10 us or
+ * so, stop early if kernel(arg) says a kernel descriptor is ready.
+ * news[i] says what the ring of fds[i] holds (V4V_NEWS_*, 0 nothing).
+ * Nothing is made readable in the kernel: a caller that does not report
+ * what it found must v4v_show_rings before the kernel waits on them.
+ * Returns how many rings had something. */
 #define V4V_POLL_RINGS_MAX 256
+#define V4V_NEWS_DATA 1	/* messages */
+#define V4V_NEWS_END 2	/* no message, but the end of the stream or a reset */
 int v4v_poll_rings(const int *fds, int n, int budget_us,
-		   bool (*kernel)(void *arg), void *arg);
+		   bool (*kernel)(void *arg), void *arg, uint8_t *news);
+
+/* sock.c: make every V4V socket of fds[0..n) whose ring holds something
+ * nobody rang for readable in the kernel (a token in its doorbell). */
+void v4v_show_rings(const int *fds, int n);
+
+/* sock.c: the socket at fd as a number never given to another socket,
+ * 0 if fd is no V4V socket. */
+uint64_t v4v_sock_id(int fd);
 
 /* The interposer's TCP ports: `kfd`, a bound TCP socket, goes to v4vd
  * with the connect (the socket takes it; its port is what the server

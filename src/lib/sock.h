@@ -91,6 +91,7 @@ struct v4v_sock {
 				 * a stale copy names the same open socket */
 	int bell;		/* const */
 	int type;		/* const: SOCK_DGRAM or SOCK_STREAM */
+	uint64_t id;		/* const: never reused (v4v_sock_id) */
 	int refs;		/* table: the table's and each call's */
 	int aliases;		/* table: more descriptor numbers (dup): fd
 				 * is then our private one */

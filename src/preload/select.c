@@ -89,26 +89,78 @@ static bool sel_look(struct waiter *w)
 	return w->n != 0;
 }
 
+static void sel_none(struct waiter *w)
+{
+	struct selcall *c = (struct selcall *)w;
+
+	for (int i = 0; i < 3; i++)
+		if (c->sets[i])
+			FD_ZERO(c->sets[i]);
+	w->n = 0;
+}
+
+/* select is level-triggered, and answers per descriptor: ours exactly. */
+static bool sel_mine(struct waiter *w, int i)
+{
+	(void)w;
+	(void)i;
+	return true;
+}
+
+static void sel_merge(struct waiter *w, const int *v, int nv,
+		      const uint8_t *news)
+{
+	struct selcall *c = (struct selcall *)w;
+
+	for (int i = 0; i < nv; i++) {
+		if (news[i] != V4V_NEWS_DATA || FD_ISSET(v[i], c->sets[0]))
+			continue;
+		FD_SET(v[i], c->sets[0]);
+		w->n++;
+	}
+}
+
+/* The V4V sockets select waits to read; an epoll set among the rest is
+ * watched (pl_wait_watch). */
+static int sel_v4v(int nfds, const fd_set *r, int *v)
+{
+	int nv = 0;
+
+	for (int fd = 0; fd < nfds; fd++) {
+		if (!FD_ISSET(fd, r))
+			continue;
+		if (pfd_kind(fd) == PFD_V4V) {
+			if (nv < V4V_POLL_RINGS_MAX)
+				v[nv++] = fd;
+		} else {
+			pl_wait_watch(fd);
+		}
+	}
+	return nv;
+}
+
 static int wait_select(int nfds, fd_set *r, fd_set *wr, fd_set *e,
 		       const struct timespec *tmo, const sigset_t *mask)
 {
-	struct selcall c = { { 0, sel_look, sel_sleep }, nfds, { r, wr, e },
-			     { { { 0 } } }, mask, { -1, 0 } };
+	struct selcall c = { { 0, sel_look, sel_sleep, sel_none, sel_mine,
+			       sel_merge },
+			     nfds, { r, wr, e }, { { { 0 } } }, mask,
+			     { -1, 0 } };
 	int v[V4V_POLL_RINGS_MAX], nv = 0, ms = -1;
+	bool now;
 
 	if (!r || nfds <= 0 || nfds > FD_SETSIZE || !pl_polling() ||
 	    (tmo && (tmo->tv_sec < 0 || tmo->tv_nsec < 0 ||
-		     tmo->tv_nsec >= 1000000000L || tmo->tv_sec > 1000000 ||
-		     (!tmo->tv_sec && !tmo->tv_nsec))))
+		     tmo->tv_nsec >= 1000000000L || tmo->tv_sec > 1000000)))
 		return real.pselect(nfds, r, wr, e, tmo, mask);
-	for (int fd = 0; fd < nfds && nv < V4V_POLL_RINGS_MAX; fd++)
-		if (FD_ISSET(fd, r) && pfd_kind(fd) == PFD_V4V)
-			v[nv++] = fd;
-	if (!nv)
+	if (!(nv = sel_v4v(nfds, r, v)))
 		return real.pselect(nfds, r, wr, e, tmo, mask);
 	for (int i = 0; i < 3; i++)
 		if (c.sets[i])
 			c.saved[i] = *c.sets[i];
+	now = tmo && !tmo->tv_sec && !tmo->tv_nsec;
+	if (now)
+		return pl_looked(&c.w, v, nv);
 	if (tmo) {
 		c.until = ts_after(tmo);
 		ms = (int)(tmo->tv_sec * 1000 + (tmo->tv_nsec + 999999) /

@@ -44,9 +44,18 @@
 
 /* ---- epoll sets ---- */
 
+struct member {
+	int fd;
+	uint32_t events;
+	uint64_t data;
+	uint64_t id;	/* the V4V socket registered (v4v_sock_id), or 0 */
+};
+
 struct epset {
-	int *fds;
+	struct member *m;
 	int n, cap;
+	bool watched;	/* by another epoll set, poll or select: the kernel
+			 * must know all it holds */
 };
 
 static pthread_mutex_t sets_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -76,26 +85,56 @@ static struct epset *set_of(int ep, bool create)
 static void set_del(struct epset *s, int fd)
 {
 	for (int i = 0; i < s->n; i++) {
-		if (s->fds[i] == fd) {
-			s->fds[i] = s->fds[--s->n];
+		if (s->m[i].fd == fd) {
+			s->m[i] = s->m[--s->n];
 			return;
 		}
 	}
 }
 
-static void set_add(struct epset *s, int fd)
+static void set_add(struct epset *s, int fd, const struct epoll_event *ev)
 {
+	struct member *m;
+
 	set_del(s, fd);
 	if (s->n == s->cap) {
 		int cap = s->cap ? s->cap * 2 : 8;
-		int *f = realloc(s->fds, (size_t)cap * sizeof(*f));
 
-		if (!f)
+		m = realloc(s->m, (size_t)cap * sizeof(*m));
+		if (!m)
 			return; /* not polled: still correct */
-		s->fds = f;
+		s->m = m;
 		s->cap = cap;
 	}
-	s->fds[s->n++] = fd;
+	/* A TCP socket that becomes V4V later gets no id: its events come
+	 * through the kernel (a stale id can never report a new socket). */
+	s->m[s->n++] = (struct member){ fd, ev->events, ev->data.u64,
+					pfd_kind(fd) == PFD_V4V
+						? v4v_sock_id(fd) : 0 };
+}
+
+/* Another wait watches set `ep` (nested epoll, poll or select on it): from
+ * now on its V4V sockets are made readable in the kernel, never reported
+ * by us alone, and what is there now is made readable at once. */
+static void set_watched(struct epset *s)
+{
+	int v[V4V_POLL_RINGS_MAX], nv = 0;
+
+	s->watched = true;
+	for (int i = 0; i < s->n && nv < V4V_POLL_RINGS_MAX; i++)
+		if (pfd_kind(s->m[i].fd) == PFD_V4V)
+			v[nv++] = s->m[i].fd;
+	v4v_show_rings(v, nv);
+}
+
+void pl_wait_watch(int fd)
+{
+	if (fd < 0 || fd >= __atomic_load_n(&nsets, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&sets_lock);
+	if (fd < nsets && sets[fd].m && !sets[fd].watched)
+		set_watched(&sets[fd]);
+	pthread_mutex_unlock(&sets_lock);
 }
 
 /* What epoll_ctl did to ep's set, once the kernel agreed. */
@@ -104,6 +143,8 @@ void pl_wait_epoll_ctl(int ep, int op, int fd, const struct epoll_event *ev)
 	int kind = pfd_kind(fd);
 	struct epset *s;
 
+	if (op == EPOLL_CTL_ADD)
+		pl_wait_watch(fd); /* an epoll set in another */
 	if (kind != PFD_V4V && kind != PFD_TCP && op != EPOLL_CTL_DEL)
 		return;
 	pthread_mutex_lock(&sets_lock);
@@ -112,7 +153,7 @@ void pl_wait_epoll_ctl(int ep, int op, int fd, const struct epoll_event *ev)
 		if (op == EPOLL_CTL_DEL || !ev || !(ev->events & EPOLLIN))
 			set_del(s, fd);
 		else
-			set_add(s, fd);
+			set_add(s, fd, ev);
 	}
 	pthread_mutex_unlock(&sets_lock);
 }
@@ -124,24 +165,29 @@ void pl_wait_forget(int fd)
 	if (!__atomic_load_n(&nsets, __ATOMIC_RELAXED))
 		return;
 	pthread_mutex_lock(&sets_lock);
-	if (fd >= 0 && fd < nsets && sets[fd].fds) {
-		free(sets[fd].fds);
+	if (fd >= 0 && fd < nsets && sets[fd].m) {
+		free(sets[fd].m);
 		memset(&sets[fd], 0, sizeof(sets[fd]));
 	}
 	pthread_mutex_unlock(&sets_lock);
 }
 
-/* The V4V sockets of ep's set, at most max. */
-static int set_v4v(int ep, int *out, int max)
+/* The V4V sockets of ep's set, at most max: their numbers in v, their
+ * registrations in m, and whether we may report them ourselves. */
+static int set_v4v(int ep, int *v, struct member *m, int max, bool *own)
 {
 	struct epset *s;
 	int n = 0;
 
 	pthread_mutex_lock(&sets_lock);
 	s = set_of(ep, false);
-	for (int i = 0; s && i < s->n && n < max; i++)
-		if (pfd_kind(s->fds[i]) == PFD_V4V)
-			out[n++] = s->fds[i];
+	*own = s && !s->watched;
+	for (int i = 0; s && i < s->n && n < max; i++) {
+		if (pfd_kind(s->m[i].fd) != PFD_V4V)
+			continue;
+		m[n] = s->m[i];
+		v[n++] = s->m[i].fd;
+	}
 	pthread_mutex_unlock(&sets_lock);
 	return n;
 }
@@ -213,10 +259,15 @@ static int left_ms(int timeout, uint64_t spent_us)
  * wait for: pgbench -S -c 8 against PostgreSQL on two cores went from
  * TCP's throughput to 0.58 of it with polling.  So a wait does not poll
  * while the kernel's count of runnable threads (/proc/loadavg, read at
- * most once a millisecond per process) exceeds the CPUs online, and for
- * 20 ms after it last did: the pollers themselves are runnable, and
- * would otherwise be let back as soon as they had stopped. */
-static int ncpu;
+ * most once a millisecond per process) has exceeded the CPUs online by
+ * more than one in CROWD_STREAK samples in a row, and for 20 ms after:
+ * the pollers themselves are runnable, and would otherwise be let back
+ * as soon as they had stopped.  One thread more than CPUs, or one
+ * sample, is not enough: kernel workers and timers run for moments
+ * beside two pollers on two cores (which yield every 10 us), and taking
+ * each for a crowd cost redis GET -c 1 a fifth of its throughput. */
+#define CROWD_STREAK 2
+static int ncpu, crowd_streak;
 static uint64_t crowd_seen_us, crowd_until_us;
 
 static int nr_running(void)
@@ -250,7 +301,13 @@ static bool crowded(uint64_t now)
 		return false;
 	if (!ncpu)
 		ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
-	if (nr_running() <= ncpu)
+	/* One thread at a time gets here (the exchange above). */
+	if (nr_running() <= ncpu + 1) {
+		__atomic_store_n(&crowd_streak, 0, __ATOMIC_RELAXED);
+		return false;
+	}
+	if (__atomic_add_fetch(&crowd_streak, 1, __ATOMIC_RELAXED) <
+	    CROWD_STREAK)
 		return false;
 	__atomic_store_n(&crowd_until_us, now + 20000, __ATOMIC_RELAXED);
 	return true;
@@ -271,48 +328,99 @@ static bool interrupted(struct waiter *w)
 	return true;
 }
 
-static bool look_cb(void *arg)
-{
-	struct waiter *w = arg;
+/* When this thread last asked the kernel: a kernel descriptor's events
+ * wait at most POLL_KERNEL_US for us, as they do while we poll. */
+#define POLL_KERNEL_US 10
+static __thread uint64_t looked_us;
 
-	return interrupted(w) || w->look(w);
+/* The kernel's answer, unless a signal handler ran. */
+static bool look_now(struct waiter *w)
+{
+	bool r = interrupted(w) || w->look(w);
+
+	looked_us = now_us();
+	return r;
 }
 
-/* While polling: the kernel's events, or the machine got crowded. */
+/* While polling: the kernel's events (if it is time to ask), or the
+ * machine got crowded. */
 static bool poll_cb(void *arg)
 {
-	if (crowded(now_us())) {
+	uint64_t now = now_us();
+
+	if (crowded(now)) {
 		gave_way = true;
 		return true;
 	}
-	return look_cb(arg);
+	return now - looked_us >= POLL_KERNEL_US && look_now(arg);
+}
+
+/* Answer with the kernel's events and the rings' news together.  Data the
+ * waiter can report itself (w->mine) is added to the kernel's answer
+ * without a doorbell token; anything else is made readable first, and
+ * then the kernel must be asked (`looked`: it was, just before, so that
+ * shows in the next call).  The kernel is asked anyway unless it was
+ * within POLL_KERNEL_US.  Returns w->n. */
+static int answer(struct waiter *w, const int *v, int nv,
+		  const uint8_t *news, bool looked)
+{
+	bool shown = false;
+
+	for (int i = 0; i < nv; i++) {
+		if (news[i] && (news[i] != V4V_NEWS_DATA || !w->mine(w, i))) {
+			v4v_show_rings(&v[i], 1);
+			shown = true;
+		}
+	}
+	if (!looked) {
+		if (shown || now_us() - looked_us >= POLL_KERNEL_US)
+			look_now(w);
+		else if (!interrupted(w))
+			w->none(w);
+	}
+	if (w->n >= 0)
+		w->merge(w, v, nv, news);
+	return w->n;
+}
+
+/* A call that must not wait: one look at the rings and the kernel. */
+int pl_looked(struct waiter *w, const int *v, int nv)
+{
+	uint8_t news[V4V_POLL_RINGS_MAX];
+
+	v4v_poll_rings(v, nv, 0, NULL, NULL, news);
+	looked_us = 0; /* no waiting for events: ask the kernel */
+	return answer(w, v, nv, news, false);
 }
 
 /* Poll the rings v[0..nv) for the budget, then sleep for what is left of
- * the timeout (ms, -1 none) if nothing came; learn from the outcome. */
+ * the timeout (ms, -1 none) if nothing came; learn from the outcome.  The
+ * kernel sleeps only once every ring's news is readable in it. */
 int pl_polled_wait(struct waiter *w, const int *v, int nv, int timeout)
 {
+	uint8_t news[V4V_POLL_RINGS_MAX];
 	uint64_t t0 = now_us(), t1;
 	int b = budget_us;
 
 	gave_way = b && crowded(t0);
 	if (b && !gave_way) {
 		pl_sig_arm();
-		if (w->look(w))
-			return w->n;
-		if (v4v_poll_rings(v, nv, b, poll_cb, w) > 0 && !w->n)
-			look_cb(w);
-		if (w->n) {
-			learn(true, 0);
+		w->n = 0;
+		if ((v4v_poll_rings(v, nv, b, poll_cb, w, news) || w->n) &&
+		    answer(w, v, nv, news, w->n != 0)) {
+			if (w->n > 0)
+				learn(true, 0);
 			return w->n;
 		}
 		if (interrupted(w))
 			return w->n;
 	}
+	v4v_show_rings(v, nv);
 	t1 = now_us();
 	w->n = w->sleep(w, left_ms(timeout, t1 - t0));
+	looked_us = now_us();
 	if (!gave_way)
-		learn(false, now_us() - t1);
+		learn(false, looked_us - t1);
 	return w->n;
 }
 
@@ -323,6 +431,8 @@ struct epcall {
 	int ep, max;
 	struct epoll_event *ev;
 	const sigset_t *mask;
+	bool own;		/* the set is watched by no other wait */
+	struct member m[V4V_POLL_RINGS_MAX]; /* its V4V sockets */
 };
 
 static int epoll_sleep(struct waiter *w, int ms)
@@ -338,17 +448,69 @@ static bool epoll_look(struct waiter *w)
 	return w->n != 0;
 }
 
+static void epoll_none(struct waiter *w)
+{
+	w->n = 0;
+}
+
+/* Level-triggered EPOLLIN of the socket registered: the one event we can
+ * tell exactly without the kernel.  Edge-triggered and one-shot
+ * registrations change state in the kernel as they report. */
+static bool epoll_mine(struct waiter *w, int i)
+{
+	struct epcall *c = (struct epcall *)w;
+	const struct member *m = &c->m[i];
+
+	return c->own && m->id && !(m->events & (EPOLLET | EPOLLONESHOT)) &&
+	       v4v_sock_id(m->fd) == m->id;
+}
+
+/* Our EPOLLIN after the kernel's events.  One whose data the kernel's
+ * answer already holds may be that same socket (its doorbell rang, or
+ * EPOLLOUT): it is made readable and reported by the kernel next time,
+ * never twice; so is one that finds the answer full, so that the
+ * kernel's round robin includes it. */
+static void epoll_merge(struct waiter *w, const int *v, int nv,
+			const uint8_t *news)
+{
+	struct epcall *c = (struct epcall *)w;
+	int kn = w->n;
+
+	for (int i = 0; i < nv; i++) {
+		bool dup = false;
+
+		if (news[i] != V4V_NEWS_DATA || !epoll_mine(w, i))
+			continue;
+		for (int j = 0; j < kn && !dup; j++)
+			dup = c->ev[j].data.u64 == c->m[i].data;
+		if (dup || w->n == c->max) {
+			v4v_show_rings(&v[i], 1);
+			continue;
+		}
+		c->ev[w->n].events = EPOLLIN;
+		c->ev[w->n++].data.u64 = c->m[i].data;
+	}
+}
+
 static int wait_epoll(int ep, struct epoll_event *ev, int max, int timeout,
 		      const sigset_t *mask)
 {
-	struct epcall c = { { 0, epoll_look, epoll_sleep }, ep, max, ev,
-			    mask };
+	struct epcall c; /* not zeroed: m is 8 KiB, and set_v4v fills it */
 	int v[V4V_POLL_RINGS_MAX], nv;
 
+	c.w = (struct waiter){ 0, epoll_look, epoll_sleep, epoll_none,
+			       epoll_mine, epoll_merge };
+	c.ep = ep;
+	c.max = max;
+	c.ev = ev;
+	c.mask = mask;
+
 	NEED();
-	if (timeout == 0 || max <= 0 || !pl_polling() ||
-	    !(nv = set_v4v(ep, v, V4V_POLL_RINGS_MAX)))
+	if (max <= 0 || !pl_polling() ||
+	    !(nv = set_v4v(ep, v, c.m, V4V_POLL_RINGS_MAX, &c.own)))
 		return real.epoll_pwait(ep, ev, max, timeout, mask);
+	if (timeout == 0)
+		return pl_looked(&c.w, v, nv);
 	return pl_polled_wait(&c.w, v, nv, timeout);
 }
 
@@ -370,6 +532,7 @@ struct pollcall {
 	struct pollfd *fds;
 	nfds_t nfds;
 	const sigset_t *mask;
+	nfds_t at[V4V_POLL_RINGS_MAX];	/* of each V4V socket polled */
 };
 
 static int poll_sleep(struct waiter *w, int ms)
@@ -386,27 +549,75 @@ static bool poll_look(struct waiter *w)
 	return w->n != 0;
 }
 
-/* The V4V sockets a poll waits to read. */
-static int poll_v4v(const struct pollfd *p, nfds_t n, int *out, int max)
+static void poll_none(struct waiter *w)
+{
+	struct pollcall *c = (struct pollcall *)w;
+
+	for (nfds_t i = 0; i < c->nfds; i++)
+		c->fds[i].revents = 0;
+	w->n = 0;
+}
+
+/* poll is level-triggered, and its answer is per entry: ours exactly. */
+static bool poll_mine(struct waiter *w, int i)
+{
+	(void)w;
+	(void)i;
+	return true;
+}
+
+static void poll_merge(struct waiter *w, const int *v, int nv,
+		       const uint8_t *news)
+{
+	struct pollcall *c = (struct pollcall *)w;
+
+	(void)v;
+	for (int i = 0; i < nv; i++) {
+		struct pollfd *p = &c->fds[c->at[i]];
+
+		if (news[i] != V4V_NEWS_DATA)
+			continue;
+		if (!p->revents)
+			w->n++;
+		p->revents |= (short)(p->events & (POLLIN | POLLRDNORM));
+	}
+}
+
+/* The V4V sockets a poll waits to read; an epoll set among the rest is
+ * watched (pl_wait_watch). */
+static int poll_v4v(struct pollcall *c, int *out, int max)
 {
 	int m = 0;
 
-	for (nfds_t i = 0; i < n && m < max; i++)
-		if (p[i].fd >= 0 && (p[i].events & POLLIN) &&
-		    pfd_kind(p[i].fd) == PFD_V4V)
-			out[m++] = p[i].fd;
+	for (nfds_t i = 0; i < c->nfds; i++) {
+		const struct pollfd *p = &c->fds[i];
+		int kind = p->fd < 0 ? PFD_NONE : pfd_kind(p->fd);
+
+		if (kind == PFD_NONE && p->fd >= 0)
+			pl_wait_watch(p->fd);
+		if (kind == PFD_V4V && (p->events & POLLIN) && m < max) {
+			c->at[m] = i;
+			out[m++] = p->fd;
+		}
+	}
 	return m;
 }
 
 static int wait_poll(struct pollfd *fds, nfds_t n, int timeout,
 		     const sigset_t *mask)
 {
-	struct pollcall c = { { 0, poll_look, poll_sleep }, fds, n, mask };
+	struct pollcall c; /* not zeroed: at is 2 KiB */
 	int v[V4V_POLL_RINGS_MAX], nv;
 
-	if (timeout == 0 || !n || !pl_polling() ||
-	    !(nv = poll_v4v(fds, n, v, V4V_POLL_RINGS_MAX)))
+	c.w = (struct waiter){ 0, poll_look, poll_sleep, poll_none,
+			       poll_mine, poll_merge };
+	c.fds = fds;
+	c.nfds = n;
+	c.mask = mask;
+	if (!n || !pl_polling() || !(nv = poll_v4v(&c, v, V4V_POLL_RINGS_MAX)))
 		return poll_sleep(&c.w, timeout);
+	if (timeout == 0)
+		return pl_looked(&c.w, v, nv);
 	return pl_polled_wait(&c.w, v, nv, timeout);
 }
 

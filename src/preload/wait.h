@@ -6,13 +6,24 @@
 #define V4V_PRELOAD_WAIT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /* One call being served: how to look at the kernel without waiting, and
- * how to sleep in it; n is what the last look or sleep returned. */
+ * how to sleep in it, and how to answer "nothing" without it (a look at
+ * the kernel is skipped when one was made within 10 us); n is what the
+ * last look or sleep returned.  After a
+ * look, merge adds to the answer the V4V sockets v[i] with data
+ * (news[i], V4V_NEWS_DATA) that mine(w, i) says the call can report by
+ * itself, exactly as the kernel would; the others are made readable in
+ * the kernel first. */
 struct waiter {
 	int n;
 	bool (*look)(struct waiter *w);
 	int (*sleep)(struct waiter *w, int ms);	/* ms -1: no timeout */
+	void (*none)(struct waiter *w);		/* an answer of nothing */
+	bool (*mine)(struct waiter *w, int i);
+	void (*merge)(struct waiter *w, const int *v, int nv,
+		      const uint8_t *news);
 };
 
 /* Is polling on at all?  Sets this thread's budget up. */
@@ -22,5 +33,13 @@ bool pl_polling(void);
  * looking at the kernel now and then, and sleep in it for what is left
  * of `timeout` (ms, -1 none) if nothing came; returns w->n. */
 int pl_polled_wait(struct waiter *w, const int *v, int nv, int timeout);
+
+/* The same for a call that must not wait (timeout 0). */
+int pl_looked(struct waiter *w, const int *v, int nv);
+
+/* fd, if an epoll set, is watched by a wait that the kernel answers:
+ * from now on that set's V4V sockets are always readable in the kernel
+ * when they hold data. */
+void pl_wait_watch(int fd);
 
 #endif

@@ -9,8 +9,9 @@
  * the sender's peer ring full <-> not full all the time.  The receiver and
  * the sender each wait with one of six APIs (blocking calls, poll,
  * select, epoll level-triggered, epoll edge-triggered, and the
- * interposer's polling wait: its ring polled with v4v_poll_rings, then
- * epoll level-triggered), all 36 pairs; then datagram sockets with a tiny
+ * interposer's polling wait: its ring polled with v4v_poll_rings, data
+ * reported from the ring alone, else epoll level-triggered), all 36
+ * pairs; then datagram sockets with a tiny
  * ring, through poll/select/epoll.
  *
  *  - A lost wakeup is a hang: every wait is unbounded and each child arms
@@ -325,11 +326,20 @@ static int wait_once(struct waiter *w, int timeout_ms)
 		return n;
 	}
 	case API_SPIN:
-		/* What src/preload/wait.c does before it sleeps: poll the
-		 * ring (its peer does not ring meanwhile); what it found,
-		 * the descriptor must then report. */
-		if (timeout_ms && !w->out)
-			v4v_poll_rings(&w->fd, 1, 30, NULL, NULL);
+		/* What src/preload/wait.c does: poll the ring (its peer does
+		 * not ring meanwhile); data found is reported without the
+		 * kernel, and whatever else the ring holds is made readable
+		 * before the kernel is asked.  So the ring is left holding
+		 * data nobody rang for, which the next wait must find. */
+		if (!w->out) {
+			uint8_t news;
+
+			v4v_poll_rings(&w->fd, 1, timeout_ms ? 30 : 0, NULL,
+				       NULL, &news);
+			if (news == V4V_NEWS_DATA)
+				return 1;
+			v4v_show_rings(&w->fd, 1);
+		}
 		/* fall through */
 	case API_EPOLL_LT:
 	case API_EPOLL_ET: {

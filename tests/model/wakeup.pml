@@ -20,6 +20,17 @@
  *             to its position (CAS, only while ARMED), FENCE, load tx_ptr
  *             and handle data that raced in as rearm does; then sleep.
  *             data left: if ARMED, withdraw it and write a token; sleep.
+ * Polling waits (src/lib/sock.c v4v_poll_rings, src/preload/wait.c
+ *   pl_polled_wait): the consumer sets RX_SPINNING (a locked RMW), looks
+ *   at the ring until data comes or its budget ends, clears the flag (a
+ *   locked RMW) and looks again.  A producer rings only an armed ring
+ *   that is not spinning.  Data found is reported to the application
+ *   from the ring alone, no token: the ring stays ARMED at an older
+ *   position with data the kernel was not told of (the application may
+ *   read it, or not, and wait again).  Before it sleeps in the kernel
+ *   (no data found, or polling given up on a crowded machine) the wait
+ *   makes any such data readable (v4v_show_rings: withdraw ARMED, write
+ *   a token).
  * End of file (stream.c peer_flag, empty_reason; bell.c rx_ended): after
  * its last message the producer sets TX_FIN (a locked RMW) and writes a
  * token unconditionally; the consumer at an empty ring reads FIN (end of
@@ -85,12 +96,13 @@
  *                      bell.c rx_ended)
  *  - NO_ARM_MOVE:      leave sleeps on an arm at an older position
  *                      without moving it: the producer of the message it
- *                      took rings late, for nothing (with RX_SPINNING,
- *                      not modelled, the next message would not ring at
- *                      all)
+ *                      took rings late, for nothing, and after a polling
+ *                      wait the next message does not ring at all
  *  - NO_REARM_CHECK:   rearm arms after its drain even if a producer
  *                      took ARMED meanwhile: that producer's token comes
  *                      after the drain, for nothing
+ *  - NO_SHOW:          a polling wait sleeps in the kernel without
+ *                      making the data it reported earlier readable
  *
  * Checks (tests/model/check_model.sh): variant name, spin defines
  * (comma-separated, "-" for none), then the verdicts expected without a
@@ -105,8 +117,9 @@
  * check: NO_CONS_FENCE    -DNO_CONS_FENCE   error ok ok error
  * check: NO_SPACE_RECHECK -DNO_SPACE_RECHECK error ok ok error
  * check: NO_FIN_RECHECK   -DNO_FIN_RECHECK  error ok error ok
- * check: NO_ARM_MOVE      -DNO_ARM_MOVE     ok error ok ok
+ * check: NO_ARM_MOVE      -DNO_ARM_MOVE     error error error ok
  * check: NO_REARM_CHECK   -DNO_REARM_CHECK  ok error ok ok
+ * check: NO_SHOW          -DNO_SHOW         error ok error ok
  */
 
 #ifndef N
@@ -124,6 +137,7 @@ bool armed = 1;		/* rx_flags & RX_ARMED: a new ring is armed */
 byte apos;		/* rx_flags >> 4: the position armed at */
 bool txw;		/* tx_flags & TX_WAITING */
 bool fin;		/* tx_flags & TX_FIN */
+bool spinning;		/* rx_flags & RX_SPINNING */
 /* The kernel's doorbells. */
 byte tokens;		/* tokens queued to the consumer's descriptor */
 bool unwritable;	/* the producer's descriptor is filled */
@@ -173,9 +187,10 @@ active proctype producer()
 			 * it rings, and the producer only for a message at
 			 * the armed position. */
 			if
-			:: armed && apos == start ->
+			:: armed && apos == start && !spinning ->
 				atomic { mem_tx == p_tx ->
-					 kick = armed && apos == start;
+					 kick = armed && apos == start &&
+						!spinning;
 					 if
 					 :: kick -> armed = 0; tok_owed = 1
 					 :: else -> skip
@@ -282,6 +297,56 @@ inline rearm()
 	look_again()
 }
 
+/* v4v_show_rings: data nobody rang for (the ring is still ARMED) is
+ * made readable before the kernel sleeps. */
+inline make_readable()
+{
+#ifdef NO_SHOW
+	skip
+#else
+	if
+	:: mem_tx != c_rx && armed ->
+		atomic { mem_rx == c_rx -> was = armed; armed = 0 };
+		if
+		:: was -> TOKEN
+		:: else -> skip
+		fi
+	:: else -> skip
+	fi
+#endif
+}
+
+/* pl_polled_wait, at any moment the application waits.  Found data (or
+ * the end) is reported from the ring: the application goes on to read,
+ * or waits again.  Else, or on a crowded machine (no polling), the
+ * kernel sleeps, once the ring's data is readable there. */
+inline polled_wait()
+{
+	if
+	:: atomic { mem_rx == c_rx -> spinning = 1 };
+		if
+		:: mem_tx != c_rx -> skip	/* found */
+		:: skip				/* the budget ran out */
+		fi;
+		atomic { mem_rx == c_rx -> spinning = 0 };
+		/* The look after the flag is cleared is also the look
+		 * make_readable takes before the kernel sleeps. */
+		if
+		:: mem_tx != c_rx -> r = 1	/* reported, no token */
+		:: else -> r = 0
+		fi
+	:: r = 0				/* crowded: no polling */
+	fi;
+	if
+	:: r == 0 ->
+		make_readable();
+		c_asleep = 1;
+		tokens > 0;
+		c_asleep = 0
+	:: else -> skip
+	fi
+}
+
 active proctype consumer()
 {
 	bool was;
@@ -322,6 +387,9 @@ active proctype consumer()
 		tokens > 0;
 		c_asleep = 0
 	:: mem_tx == c_rx && !fin -> rearm()
+	:: mem_tx != c_rx ->
+		/* the application waits again before it read it all */
+		polled_wait()
 	:: mem_tx == c_rx && !fin ->
 		/* bell_rx_leave at an empty ring, then the application
 		 * polls without draining (v4v_ring_arm_move). */
@@ -339,9 +407,12 @@ active proctype consumer()
 		if
 		:: r == 0 -> rearm()
 		:: r == 1 ->
-			c_asleep = 1;
-			tokens > 0;
-			c_asleep = 0
+			if
+			:: c_asleep = 1;
+			   tokens > 0;
+			   c_asleep = 0
+			:: polled_wait()
+			fi
 		:: r == 2 -> look_again()
 		fi
 	od;
