@@ -8,6 +8,10 @@
 #
 #   redis      redis-benchmark GET and SET, 1 and 50 clients
 #   memcached  memcaslap (90% get, 10% set, 64-byte values), 1 and 50
+#              clients (TCP only: memcaslap has no UNIX sockets); and
+#              libmemcached's memcslap GETs, 1 and 8 threads, also over
+#              UNIX (its CPU figures include its set-up: it loads the
+#              keys it then gets)
 #   nginx      wrk on a 1 KiB file, 1 and 50 connections
 #   pgbench    pgbench -S (PostgreSQL 15), 1 and 8 clients
 #   idle       redis with 100 idle connections: its CPU over 10 s
@@ -33,7 +37,7 @@ while [ $# -gt 0 ]; do
 	--seconds) secs=$2; shift 2 ;;
 	--only) only=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
-	-h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench/servers.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -262,6 +266,39 @@ if wanted memcached && have memcached memcaslap; then
 	stop_servers
 fi
 
+# ---- memcached GETs with libmemcached's memcslap, which has UNIX sockets ----
+mcs_run() { # CLIENTS HOW
+	case $2 in
+	v4v) srv=127.0.0.1:$mc_v4v ;;
+	tcp) srv=127.0.0.1:$mc_tcp ;;
+	unix) srv=$dir/mc/sock ;;
+	esac
+	e=$((secs * 40000 / $1))
+	# A failed get is not a fast one: a run with any error, or no hit
+	# ("Time to get N keys": N found), gives no figure.
+	client "$2" memcslap -s "$srv" -t get -c "$1" -e "$e" 2>&1 |
+		awk -v c="$1" -v e="$e" '/[Ee]rror|FAIL/ { bad = 1 }
+			/^Time to get/ { hits = $4; t = $(NF-1) }
+			END { if (!bad && hits > 0 && t > 0)
+				print c * e / t, c / (c * e / t) * 1e6, c * e }'
+}
+section=memcslap
+if wanted memcached && have memcached memcslap; then
+	mc_v4v=$(port) mc_tcp=$(port)
+	bg srv-v4v "$V4V" run -d memcached-v4v -- memcached -u nobody -l 127.0.0.1 -p "$mc_v4v" -t 1
+	bg srv-plain memcached -u nobody -l 127.0.0.1 -p "$mc_tcp" -t 1
+	mkdir -m 777 "$dir/mc" # memcached makes its socket as nobody
+	bg srv-plain memcached -u nobody -s "$dir/mc/sock" -a 777 -t 1
+	wait_listen "$mc_v4v"; wait_listen "$mc_tcp"
+	for i in $(seq 50); do [ -S "$dir/mc/sock" ] && break; sleep 0.1; done
+	for c in 1 8; do
+		for how in v4v tcp unix; do
+			measure "memcslap-get-c$c" "$how" mcs_run "$c"
+		done
+	done
+	stop_servers
+fi
+
 # ---- nginx + wrk ----
 wrk_run() { # CONNS HOW
 	p=$ngx_tcp
@@ -358,7 +395,7 @@ ratio() { # A B -> A/B
 	for r in $rows; do
 		label=${r%.*} how=${r##*.}
 		kind=p50
-		case $label in memcached* | pgbench*) kind=mean ;; esac
+		case $label in memc* | pgbench*) kind=mean ;; esac
 		echo "| $label | $how | $(f "$r" 1) | $(f "$r" 2) ($kind) | $(f "$r" 3) | $(f "$r" 4) | $(f "$r" 5) |"
 	done
 	echo
