@@ -130,8 +130,16 @@ static int sel_v4v(int nfds, const fd_set *r, int *v)
 		if (!FD_ISSET(fd, r))
 			continue;
 		if (pfd_kind(fd) == PFD_V4V) {
-			if (nv < V4V_POLL_RINGS_MAX)
+			if (nv < V4V_POLL_RINGS_MAX) {
 				v[nv++] = fd;
+				continue;
+			}
+			/* More than one wait polls: the kernel answers
+			 * alone, once every ring's data is readable there. */
+			for (fd = 0; fd < nfds; fd++)
+				if (FD_ISSET(fd, r) && pfd_kind(fd) == PFD_V4V)
+					v4v_show_rings(&fd, 1);
+			return 0;
 		} else {
 			pl_wait_watch(fd);
 		}

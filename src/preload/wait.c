@@ -92,6 +92,17 @@ static void set_del(struct epset *s, int fd)
 	}
 }
 
+/* Another wait watches set `ep` (nested epoll, poll or select on it): from
+ * now on its V4V sockets are made readable in the kernel, never reported
+ * by us alone, and what is there now is made readable at once. */
+static void set_watched(struct epset *s)
+{
+	s->watched = true;
+	for (int i = 0; i < s->n; i++)
+		if (pfd_kind(s->m[i].fd) == PFD_V4V)
+			v4v_show_rings(&s->m[i].fd, 1);
+}
+
 static void set_add(struct epset *s, int fd, const struct epoll_event *ev)
 {
 	struct member *m;
@@ -111,20 +122,10 @@ static void set_add(struct epset *s, int fd, const struct epoll_event *ev)
 	s->m[s->n++] = (struct member){ fd, ev->events, ev->data.u64,
 					pfd_kind(fd) == PFD_V4V
 						? v4v_sock_id(fd) : 0 };
-}
-
-/* Another wait watches set `ep` (nested epoll, poll or select on it): from
- * now on its V4V sockets are made readable in the kernel, never reported
- * by us alone, and what is there now is made readable at once. */
-static void set_watched(struct epset *s)
-{
-	int v[V4V_POLL_RINGS_MAX], nv = 0;
-
-	s->watched = true;
-	for (int i = 0; i < s->n && nv < V4V_POLL_RINGS_MAX; i++)
-		if (pfd_kind(s->m[i].fd) == PFD_V4V)
-			v[nv++] = s->m[i].fd;
-	v4v_show_rings(v, nv);
+	/* Past what one wait polls, a member could leave the polled part
+	 * (set_del reorders) with data only we knew of. */
+	if (s->n > V4V_POLL_RINGS_MAX && !s->watched)
+		set_watched(s);
 }
 
 void pl_wait_watch(int fd)
@@ -588,6 +589,16 @@ static void poll_merge(struct waiter *w, const int *v, int nv,
 	}
 }
 
+/* More V4V sockets than one wait polls: the kernel answers alone, once
+ * every ring's data is readable in it.  Returns 0. */
+static int too_many(const struct pollfd *p, nfds_t n)
+{
+	for (nfds_t i = 0; i < n; i++)
+		if (p[i].fd >= 0 && pfd_kind(p[i].fd) == PFD_V4V)
+			v4v_show_rings(&p[i].fd, 1);
+	return 0;
+}
+
 /* The V4V sockets a poll waits to read; an epoll set among the rest is
  * watched (pl_wait_watch). */
 static int poll_v4v(struct pollcall *c, int *out, int max)
@@ -600,7 +611,9 @@ static int poll_v4v(struct pollcall *c, int *out, int max)
 
 		if (kind == PFD_NONE && p->fd >= 0)
 			pl_wait_watch(p->fd);
-		if (kind == PFD_V4V && (p->events & POLLIN) && m < max) {
+		if (kind == PFD_V4V && (p->events & POLLIN)) {
+			if (m == max)
+				return too_many(c->fds, c->nfds);
 			c->at[m] = i;
 			out[m++] = p->fd;
 		}
