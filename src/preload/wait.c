@@ -112,8 +112,12 @@ static void set_add(struct epset *s, int fd, const struct epoll_event *ev)
 		int cap = s->cap ? s->cap * 2 : 8;
 
 		m = realloc(s->m, (size_t)cap * sizeof(*m));
-		if (!m)
-			return; /* not polled: still correct */
+		if (!m) {
+			/* not polled: the kernel must know what it has */
+			if (pfd_kind(fd) == PFD_V4V)
+				v4v_show_rings(&fd, 1);
+			return;
+		}
 		s->m = m;
 		s->cap = cap;
 	}
@@ -151,7 +155,14 @@ void pl_wait_epoll_ctl(int ep, int op, int fd, const struct epoll_event *ev)
 	pthread_mutex_lock(&sets_lock);
 	s = set_of(ep, op != EPOLL_CTL_DEL);
 	if (s) {
-		if (op == EPOLL_CTL_DEL || !ev || !(ev->events & EPOLLIN))
+		bool out = op == EPOLL_CTL_DEL || !ev || !(ev->events & EPOLLIN);
+
+		/* Data a set reported from the ring must not stay unknown
+		 * to the kernel where no wait of ours will look: a set the
+		 * socket leaves, or a watched one it joins. */
+		if (kind == PFD_V4V && (out || s->watched))
+			v4v_show_rings(&fd, 1);
+		if (out)
 			set_del(s, fd);
 		else
 			set_add(s, fd, ev);

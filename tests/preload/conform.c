@@ -867,6 +867,31 @@ static void t_waits_back_to_back(void)
 	close(a);
 }
 
+/* A socket whose data one set reported moves to a set that only the
+ * kernel answers (it sits inside another): the data is still seen. */
+static void t_epoll_moved(void)
+{
+	int a = dial(), own = epoll_with(a, EPOLLIN);
+	int inner = epoll_create1(0), outer = epoll_create1(0);
+	struct epoll_event e = { .events = EPOLLIN }, ev[4];
+	char buf[64];
+
+	e.data.fd = inner;
+	epoll_ctl(outer, EPOLL_CTL_ADD, inner, &e);
+	ask_late(a, 10);
+	CHECK("moved: the data is reported", reported(own, a, EPOLLIN));
+	epoll_ctl(own, EPOLL_CTL_DEL, a, NULL);
+	e.data.fd = a;
+	epoll_ctl(inner, EPOLL_CTL_ADD, a, &e);
+	CHECK("moved: the set holding its new set wakes",
+	      epoll_wait(outer, ev, 4, 1000) == 1 && ev[0].data.fd == inner);
+	CHECK("moved: its read gets it", read_all(a, buf, 10) == 0);
+	close(outer);
+	close(inner);
+	close(own);
+	close(a);
+}
+
 /* A registered number whose socket was closed, and the number reused by
  * another socket the set does not hold: the set reports nothing for it
  * (the kernel dropped the registration with the socket). */
@@ -896,12 +921,13 @@ static void t_readiness(void)
 {
 	struct sockaddr_in keep = listen_addr;
 	int l = listener(16);
-	pid_t srv = echo_server(l, 9);
+	pid_t srv = echo_server(l, 10);
 
 	t_epoll_level();
 	t_epoll_edge();
 	t_epoll_nested();
 	t_epoll_reused();
+	t_epoll_moved();
 	t_waits_back_to_back();
 	close(l);
 	waitpid(srv, NULL, 0);
