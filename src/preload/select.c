@@ -99,14 +99,8 @@ static void sel_none(struct waiter *w)
 	w->n = 0;
 }
 
-/* select is level-triggered, and answers per descriptor: ours exactly. */
-static bool sel_mine(struct waiter *w, int i)
-{
-	(void)w;
-	(void)i;
-	return true;
-}
-
+/* select is level-triggered, and answers per descriptor: all data found
+ * is ours to report (mine NULL). */
 static void sel_merge(struct waiter *w, const int *v, int nv,
 		      const uint8_t *news)
 {
@@ -150,7 +144,7 @@ static int sel_v4v(int nfds, const fd_set *r, int *v)
 static int wait_select(int nfds, fd_set *r, fd_set *wr, fd_set *e,
 		       const struct timespec *tmo, const sigset_t *mask)
 {
-	struct selcall c = { { 0, sel_look, sel_sleep, sel_none, sel_mine,
+	struct selcall c = { { 0, sel_look, sel_sleep, sel_none, NULL,
 			       sel_merge },
 			     nfds, { r, wr, e }, { { { 0 } } }, mask,
 			     { -1, 0 } };

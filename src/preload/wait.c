@@ -379,7 +379,8 @@ static int answer(struct waiter *w, const int *v, int nv,
 	bool shown = false;
 
 	for (int i = 0; i < nv; i++) {
-		if (news[i] && (news[i] != V4V_NEWS_DATA || !w->mine(w, i))) {
+		if (news[i] && (news[i] != V4V_NEWS_DATA ||
+				(w->mine && !w->mine(w, i)))) {
 			v4v_show_rings(&v[i], 1);
 			shown = true;
 		}
@@ -575,14 +576,8 @@ static void poll_none(struct waiter *w)
 	w->n = 0;
 }
 
-/* poll is level-triggered, and its answer is per entry: ours exactly. */
-static bool poll_mine(struct waiter *w, int i)
-{
-	(void)w;
-	(void)i;
-	return true;
-}
-
+/* poll is level-triggered, and its answer is per entry: all data found
+ * is ours to report (mine NULL). */
 static void poll_merge(struct waiter *w, const int *v, int nv,
 		       const uint8_t *news)
 {
@@ -638,8 +633,8 @@ static int wait_poll(struct pollfd *fds, nfds_t n, int timeout,
 	struct pollcall c; /* not zeroed: at is 2 KiB */
 	int v[V4V_POLL_RINGS_MAX], nv;
 
-	c.w = (struct waiter){ 0, poll_look, poll_sleep, poll_none,
-			       poll_mine, poll_merge };
+	c.w = (struct waiter){ 0, poll_look, poll_sleep, poll_none, NULL,
+			       poll_merge };
 	c.fds = fds;
 	c.nfds = n;
 	c.mask = mask;

@@ -8,14 +8,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* One call being served: how to look at the kernel without waiting, and
- * how to sleep in it, and how to answer "nothing" without it (a look at
- * the kernel is skipped when one was made within 10 us); n is what the
- * last look or sleep returned.  After a
- * look, merge adds to the answer the V4V sockets v[i] with data
- * (news[i], V4V_NEWS_DATA) that mine(w, i) says the call can report by
- * itself, exactly as the kernel would; the others are made readable in
- * the kernel first. */
+/* One call being served: how to look at the kernel without waiting, how
+ * to sleep in it, and how to answer "nothing" without it (a look is
+ * skipped when one was made within 10 us); n is what the last look or
+ * sleep returned.  After a look, merge adds to the answer the V4V
+ * sockets v[i] with data (news[i], V4V_NEWS_DATA) that the call can
+ * report by itself, exactly as the kernel would: those mine(w, i) says
+ * yes to, or all if mine is NULL; the others are made readable in the
+ * kernel first. */
 struct waiter {
 	int n;
 	bool (*look)(struct waiter *w);
