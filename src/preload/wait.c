@@ -7,13 +7,19 @@
  * each side of every request, which costs far more than the ring;
  * OpenOnload and libvma win their latency the same way.
  *
- * The kernel stays the only source of events: a ring found with data is
- * made readable (a token in its doorbell, which is what its producer
- * would have written had we slept) and the kernel is asked again with a
- * zero timeout, so level- and edge-triggered semantics, EPOLLONESHOT and
- * the application's epoll data are exactly the kernel's.  While we poll,
- * producers do not ring (RX_SPINNING); kernel descriptors in the same set
- * are looked at every 10 us or so.
+ * What a wait finds in a ring it reports itself where it can say exactly
+ * what the kernel would (level-triggered EPOLLIN with the application's
+ * data, POLLIN, select's read set): no token, no second look.  The rest
+ * (the end of a stream, edge-triggered and one-shot registrations, an
+ * event whose data the kernel's answer already holds) is made readable
+ * in the kernel first (the token its producer would have written had we
+ * slept), and the kernel reports it.  Data a wait reported from a ring
+ * may stay unknown to the kernel, but never across a kernel sleep: every
+ * sleep first makes its rings' data readable, and an epoll set another
+ * wait watches (nested, or given to poll/select), one too big to poll
+ * whole, and a socket leaving a set are made readable at once.  While we
+ * poll, producers do not ring (RX_SPINNING); the kernel is asked at most
+ * every 10 us.
  *
  * How long to poll adapts per thread, as halt polling does: a wait that
  * polling served grows the budget (up to V4V_POLL_MAX_US), one that then
@@ -24,8 +30,10 @@
  * off.
  *
  * epoll sets are remembered from epoll_ctl: epfd -> the descriptors added
- * with EPOLLIN.  A stale entry (closed, reused) costs a look, never an
- * event: only V4V sockets are polled, and a token only ever marks data.
+ * with EPOLLIN, their events, data and socket identity.  A stale entry
+ * (closed, reused) costs a look, never an event: only V4V sockets are
+ * polled, only the socket registered is reported, and a token only ever
+ * marks data.
  */
 #include "preload.h"
 #include "wait.h"
