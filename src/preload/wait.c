@@ -381,15 +381,17 @@ static bool poll_cb(void *arg)
  * then the kernel must be asked (`looked`: it was, just before, so that
  * shows in the next call).  The kernel is asked anyway unless it was
  * within POLL_KERNEL_US.  Returns w->n. */
-static int answer(struct waiter *w, const int *v, int nv,
-		  const uint8_t *news, bool looked)
+static int answer(struct waiter *w, const int *v, int nv, uint8_t *news,
+		  bool looked)
 {
 	bool shown = false;
 
+	/* What is shown is the kernel's to report: merge sees only ours. */
 	for (int i = 0; i < nv; i++) {
 		if (news[i] && (news[i] != V4V_NEWS_DATA ||
 				(w->mine && !w->mine(w, i)))) {
 			v4v_show_rings(&v[i], 1);
+			news[i] = 0;
 			shown = true;
 		}
 	}
@@ -505,7 +507,7 @@ static void epoll_merge(struct waiter *w, const int *v, int nv,
 	for (int i = 0; i < nv; i++) {
 		bool dup = false;
 
-		if (news[i] != V4V_NEWS_DATA || !epoll_mine(w, i))
+		if (news[i] != V4V_NEWS_DATA)
 			continue;
 		for (int j = 0; j < kn && !dup; j++)
 			dup = c->ev[j].data.u64 == c->m[i].data;

@@ -13,9 +13,9 @@
  * skipped when one was made within 10 us); n is what the last look or
  * sleep returned.  After a look, merge adds to the answer the V4V
  * sockets v[i] with data (news[i], V4V_NEWS_DATA) that the call can
- * report by itself, exactly as the kernel would: those mine(w, i) says
- * yes to, or all if mine is NULL; the others are made readable in the
- * kernel first. */
+ * report by itself, exactly as the kernel would: those mine(w, i) said
+ * yes to, or all if mine is NULL; the others were made readable in the
+ * kernel first, and their news cleared. */
 struct waiter {
 	int n;
 	bool (*look)(struct waiter *w);
@@ -23,7 +23,7 @@ struct waiter {
 	void (*none)(struct waiter *w);		/* an answer of nothing */
 	bool (*mine)(struct waiter *w, int i);
 	void (*merge)(struct waiter *w, const int *v, int nv,
-		      const uint8_t *news);
+		      const uint8_t *news);	/* news: ours only */
 };
 
 /* Is polling on at all?  Sets this thread's budget up. */
