@@ -38,9 +38,11 @@ vm_bg() { vm "$@" & bgpid=$!; } # its pid in $bgpid
 shows() { # FILE TEXT: the guest printed TEXT
 	tr -d '\r' < "$1" | grep -qx -- "$2"
 }
-domid_of() { "$V4V" status --json | python3 -c "
+status_of() { # DOMAIN-NAME FIELD
+	"$V4V" status --json | python3 -c "
 import json,sys
-print([d['domid'] for d in json.load(sys.stdin)['domains'] if d['name']=='$1'][0])"; }
+print([d['$2'] for d in json.load(sys.stdin)['domains'] if d['name']=='$1'][0])"; }
+domid_of() { status_of "$1" domid; }
 wait_ring() { # DOMID:PORT: until v4v status lists the ring
 	for _ in $(seq 300); do
 		"$V4V" status | grep -q " $1 " && return 0
@@ -237,6 +239,40 @@ grep -q "QEMU gone" "$dir/v4vd.log" && ok "v4vd logs the guest's end" || bad "v4
 vm g1 "vm_probe info"
 shows "$dir/g1.out" "domid $g1 name g1" && ok "the VM boots again as the same domain" ||
 	bad "the VM boots again"
+
+# ---- a guest killed mid-stream, both ways ----
+# The host streams into the guest and the guest into the host, without
+# end; QEMU dies.  Both host programs must end, with an error or an end
+# of stream, not wait for ever; v4vd and the other VM go on.
+b0=$(status_of g1 stream_bytes) # what earlier streams brought
+"$V4V" cat -l 9400 -n midrx > /dev/null 2>&1 &
+hrx=$!
+wait_ring "$(domid_of midrx):9400"
+vm_bg g1 'v4v-guestd 2>/tmp/agent.log &
+while [ ! -S /run/v4v/v4vd.sock ]; do sleep 0.1; done
+v4v cat -l 9401 > /dev/null &
+v4v cat midrx:9400 < /dev/zero'
+wait_ring "$g1:9401" || bad "the guest listens for the stream"
+("$V4V" cat g1:9401 < /dev/zero > /dev/null 2>&1; echo "$?" > "$dir/midtx") &
+htx=$!
+sleep 2
+b1=$(($(status_of g1 stream_bytes) - b0)) b2=$(status_of midrx stream_bytes)
+pkill -9 -f "$dir/vm/g1.sock"
+[ "$b1" -gt 0 ] && [ "$b2" -gt 0 ] && ok "both streams flow before the kill ($b1 and $b2 bytes)" ||
+	bad "the streams did not flow before the kill ($b1 into g1, $b2 out of it)"
+ended=""
+for _ in $(seq 200); do
+	[ -s "$dir/midtx" ] && ! kill -0 $hrx 2>/dev/null && { ended=1; break; }
+	sleep 0.1
+done
+[ -n "$ended" ] && [ "$(cat "$dir/midtx")" != 0 ] &&
+	ok "a guest killed mid-stream: the host's sender fails and its receiver ends" ||
+	bad "a guest killed mid-stream (sender rc $(cat "$dir/midtx" 2>/dev/null), receiver $(kill -0 $hrx 2>/dev/null && echo waits || echo ended))"
+kill $hrx $htx 2>/dev/null
+wait $hrx $htx $bgpid 2>/dev/null
+vm g2 "vm_probe info"
+"$V4V" status >/dev/null && shows "$dir/g2.out" "domid $g2 name g2" &&
+	ok "v4vd and the other VM go on" || bad "v4vd and the other VM after the kill"
 echo "VM tests: $(( $(date +%s) - t0 )) s"
 [ "$fails" = 0 ] || cp "$dir/v4vd.log" /tmp/v4v-vmtest-v4vd.log
 t_done
