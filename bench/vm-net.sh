@@ -76,10 +76,13 @@ for t in "$ta" "$tb"; do
 done
 ip link set "$br" up
 
-# The interposer's polling waits (docs/cli.md): the host's setting, if
-# any, goes to both guests' `v4v run`.
+# Spinning in the guests (docs/cli.md; none by default in a guest): the
+# host's settings, if any, go to both guests' `v4v run`.
 poll_env=""
-[ -n "${V4V_POLL_US:-}" ] && poll_env="export V4V_POLL_US=$V4V_POLL_US;"
+for v in V4V_POLL_US V4V_BUSY_POLL_US; do
+	eval "val=\${$v:-}"
+	[ -n "$val" ] && poll_env="$poll_env export $v=$val;"
+done
 guest_prelude=$poll_env'cd /test; for m in '"$order"'; do insmod ./$m.ko || echo "insmod $m failed"; done
 ip link set lo up; ip link set eth0 up
 v4v-guestd 2>/tmp/agent.log &

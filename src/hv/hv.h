@@ -396,6 +396,8 @@ struct hv_vm_ring {
 	uint32_t pages;
 	bool dead;		/* v4vd is done with the ring; the guest not */
 	bool orphan;		/* the guest is done with it; v4vd not yet */
+	uint32_t kick_tx, kick_flags; /* its queue when last looked at
+				 * for a kick (hv_vm_kicked) */
 	struct list link;
 };
 
@@ -430,6 +432,7 @@ struct hv_vm {
 	uint32_t npages;
 	struct list rings;	/* struct hv_vm_ring */
 	uint64_t connects, attaches, link_resets, bells;
+	uint64_t kicks;		/* queues found new by hv_vm_kicked */
 	struct list link;
 };
 
@@ -451,6 +454,7 @@ int hv_vm_unregister(struct hv *hv, struct hv_conn *c, uint32_t handle);
 int hv_vm_accept(struct hv *hv, struct hv_conn *c,
 		 const struct v4vp_accept *req, struct v4vp_accept_reply *out);
 void hv_vm_guest_bell(struct hv_vm *vm, uint32_t chan, uint32_t handle);
+bool hv_vm_kicked(struct hv *hv, struct hv_vm *vm);
 /* A waiting sender of ring `handle` has room (any thread): the guest's
  * agent learns it by ROOM, from the main loop. */
 void hv_vm_room(struct hv_vm *vm, uint32_t handle);

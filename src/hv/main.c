@@ -66,7 +66,7 @@ static const char usage[] =
 "                           the ivshmem server of its ivshmem-doorbell\n"
 "                           device, on the socket DIR/NAME.sock, with a\n"
 "                           region of SIZE bytes (a power of two, 1M to\n"
-"                           1G, default 16M); repeat for more VMs\n"
+"                           1G, default 64M); repeat for more VMs\n"
 "      --vm-dir DIR         where the VMs' sockets go (default: vm/ beside\n"
 "                           the control socket)\n"
 "  -h, --help               show this help and exit\n"

@@ -17,6 +17,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,7 +84,9 @@ static void qemu_gone(struct hv *hv, struct hv_vm *vm, const char *why)
 	vm->qemu_fd = -1;
 	hv_vm_link_reset(hv, vm, why);
 	vm->dom->pid = 0;
-	hv_log(HV_LOG_INFO, "vm %s: QEMU gone (%s)", vm->name, why);
+	hv_log(HV_LOG_INFO, "vm %s: QEMU gone (%s); %" PRIu64 " doorbells "
+	       "heard, %" PRIu64 " queues woken by its processes' kicks",
+	       vm->name, why, vm->bells, vm->kicks);
 }
 
 static void qemu_accept(struct hv *hv, struct hv_vm *vm)
@@ -176,7 +179,9 @@ void hv_vm_event(struct hv *hv, struct hv_vm_ep *ep, uint32_t events)
 
 		if (read(vm->bell_in, &n, sizeof(n)) == sizeof(n))
 			vm->bells += n;
-		if (!hv_vm_link_input(hv, vm))
+		/* Both: the agent's control messages and the processes'
+		 * kicks come through the one doorbell. */
+		if (!(hv_vm_link_input(hv, vm) | hv_vm_kicked(hv, vm)))
 			idle_bell(hv, vm);
 	}
 }

@@ -13,6 +13,7 @@
 #include "vm/region.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -66,13 +67,23 @@ static void write_header(struct hv_vm *vm)
 	memcpy(h->name, vm->dom->name, sizeof(h->name));
 }
 
+/* A new guest finds nothing of the last one.  Holes, not zeros: the
+ * region's memory is taken only where a guest uses it, so a large region
+ * costs nothing until its guest opens many connections. */
+static void region_clear(struct hv_vm *vm)
+{
+	if (vm->memfd < 0 ||
+	    fallocate(vm->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+		      (off_t)vm->size))
+		memset(vm->mem, 0, vm->size);
+}
+
 void hv_vm_link_reset(struct hv *hv, struct hv_vm *vm, const char *why)
 {
 	size_t ring = v4v_ring_mem_size(V4V_VM_CTL_SIZE);
 
 	close_chans(hv, vm, why);
-	/* A new guest finds nothing of the last one. */
-	memset(vm->mem, 0, vm->size);
+	region_clear(vm);
 	vm->h2g_off = (uint32_t)((V4V_VM_HDR_SIZE + ring + 4095) & ~4095ul);
 	vm->heap_off = (uint32_t)((vm->h2g_off + ring + 4095) & ~4095ul);
 	write_header(vm);

@@ -196,6 +196,44 @@ void hv_vm_guest_bell(struct hv_vm *vm, uint32_t chan, uint32_t handle)
 		send(g->fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
+/*
+ * A guest process rings the device's doorbell itself after it wrote its
+ * transmit queue (libv4v's kick: no hop through the guest's agent, whose
+ * wake-up is a guest context switch).  The doorbell does not say which
+ * queue: each of the VM's queues that moved since we last looked is rung
+ * as a BELL would ring it.  What the guest writes there is a hint only;
+ * the engine validates every message, and a token too many costs the
+ * engine one look.  Returns whether any moved: a doorbell that moved
+ * nothing counts towards the flood throttle (vm.c).
+ */
+bool hv_vm_kicked(struct hv *hv, struct hv_vm *vm)
+{
+	struct list *pos, *tmp;
+	bool moved = false;
+
+	list_for_each_safe(pos, tmp, &vm->rings) {
+		struct hv_vm_ring *g = container_of(pos, struct hv_vm_ring,
+						    link);
+		struct hv_ring *r = g->fd >= 0 && !g->dead
+					    ? hv_ring_by_handle(hv, g->handle)
+					    : NULL;
+		uint32_t tx, flags;
+
+		if (!r || !r->has_txq || !r->pumping)
+			continue;
+		tx = v4v_ring_tx_mark(&r->txq.r);
+		flags = v4v_ring_tx_flags(&r->txq.r);
+		if (tx == g->kick_tx && flags == g->kick_flags)
+			continue;
+		g->kick_tx = tx;
+		g->kick_flags = flags;
+		send(g->fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+		vm->kicks++;
+		moved = true;
+	}
+	return moved;
+}
+
 void hv_vm_room(struct hv_vm *vm, uint32_t handle)
 {
 	/* 4 bytes: atomic (PIPE_BUF); the pipe holds 16384 of them. */

@@ -58,4 +58,9 @@ struct v4vp_inet;
 struct v4vp_inet_reply;
 int v4v_link_inet(const struct v4vp_inet *req, struct v4vp_inet_reply *rep);
 
+/* link.c: are we in a VM (a guest agent answered our HELLO)?  Spinning
+ * defaults differ there: a vCPU that spins takes time from the host's
+ * other guests and from v4vd. */
+bool v4v_link_in_vm(void);
+
 #endif

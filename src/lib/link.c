@@ -16,9 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include "vm/region.h"
 
 _Static_assert(V4V_LINK_HV_STRICT == V4VP_HV_STRICT, "link.h flag");
 _Static_assert(V4V_LINK_REG_LISTEN == V4VP_REG_LISTEN, "link.h flag");
@@ -179,6 +183,44 @@ static void init_once(void)
 	}
 }
 
+/* In a VM, the V4V device's registers (v4v_link_kick).  Mapped once and
+ * never unmapped: the device stays where it is, and a sender may be
+ * writing the register while another thread says HELLO again. */
+static volatile uint32_t *kick_regs;
+
+/* HELLO's second descriptor, from a guest agent only: its BAR0. */
+static void kick_map(int fd)
+{
+	struct stat st;
+	void *p;
+
+	if (fd < 0)
+		return;
+	if (!__atomic_load_n(&kick_regs, __ATOMIC_ACQUIRE) && !fstat(fd, &st) &&
+	    st.st_size >= (off_t)(V4V_VM_REG_DOORBELL + 4)) {
+		p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
+			 MAP_SHARED, fd, 0);
+		if (p != MAP_FAILED)
+			__atomic_store_n(&kick_regs, p, __ATOMIC_RELEASE);
+	}
+	close(fd);
+}
+
+bool v4v_link_in_vm(void)
+{
+	return __atomic_load_n(&kick_regs, __ATOMIC_ACQUIRE) != NULL;
+}
+
+bool v4v_link_kick(void)
+{
+	volatile uint32_t *r = __atomic_load_n(&kick_regs, __ATOMIC_ACQUIRE);
+
+	if (!r)
+		return false;
+	r[V4V_VM_REG_DOORBELL / 4] = V4V_VM_HOST_PEER << 16 | 0;
+	return true;
+}
+
 static int hello(void)
 {
 	struct v4vp_hello req = { .flags = V4VP_HELLO_NEW };
@@ -212,8 +254,7 @@ static int hello(void)
 		L.conn.fd = -1;
 		return rc;
 	}
-	if (cap[1] >= 0)
-		close(cap[1]);
+	kick_map(cap[1]);
 	if (cap[0] >= 0)
 		L.cap = cap[0];
 	L.info.domid = rep.domid;

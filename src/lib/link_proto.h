@@ -8,6 +8,8 @@
 #ifndef V4V_LIB_LINK_PROTO_H
 #define V4V_LIB_LINK_PROTO_H
 
+#include <stdbool.h>
+
 #include "v4v/link.h"
 #include "proto/proto.h"
 
@@ -37,5 +39,11 @@ int v4v_link_register_mem(uint32_t port, v4v_domid_t partner, uint32_t size,
 			  uint32_t flags, uint32_t accept_size, int memfd,
 			  int bell, v4v_handle_t *handle, uint32_t *port_out,
 			  struct v4v_link_mem *at);
+
+/* In a VM: ring v4vd through the V4V device's doorbell register, which
+ * the guest agent hands out with HELLO's reply, for a strict transmit
+ * queue v4vd may have stopped watching (v4vd then looks at every queue
+ * of the VM).  False on a host: ring the queue's doorbell socket. */
+bool v4v_link_kick(void);
 
 #endif

@@ -191,11 +191,29 @@ static bool ring_has_news(struct v4v_sock *s)
 	return ring_news(s) != 0;
 }
 
+/* The budget of a socket nobody set one for (BUSY_DEFAULT): 50 us in
+ * both modes on a host.  Strict: nothing arrives unless v4vd's copy
+ * engine runs, so a strict receiver yields the CPU between looks
+ * (sock_busy_wait): on two cores, with both ends of a ping-pong pinned,
+ * a pure spin starved the engine (46 us half round trip), a yielding one
+ * lets it copy (13 us, TCP 14 us; 7 us unpinned).  In a VM, none: a
+ * spinning vCPU is time taken from the host's other guests and v4vd,
+ * which must run for the message to come (two TCG guests on two cores:
+ * 380 us half round trip with 50, 325 without). */
+static int busy_budget(const struct v4v_sock *s)
+{
+	int v = __atomic_load_n(&s->busy_us, __ATOMIC_RELAXED);
+
+	if (v != BUSY_DEFAULT)
+		return v;
+	return v4v_link_in_vm() ? 0 : 50;
+}
+
 /* Spin on the ring for up to the busy-poll budget: a message due within
  * microseconds is cheaper to wait for than a sleep and a wakeup. */
 bool sock_busy_wait(struct v4v_sock *s)
 {
-	int busy_us = __atomic_load_n(&s->busy_us, __ATOMIC_RELAXED);
+	int busy_us = busy_budget(s);
 	uint64_t until;
 
 	if (!busy_us || !s->mem)
@@ -210,7 +228,7 @@ bool sock_busy_wait(struct v4v_sock *s)
 			__builtin_ia32_pause();
 		}
 		if (s->strict)
-			sched_yield(); /* see default_busy_us */
+			sched_yield(); /* see busy_budget */
 	} while (sock_now_us() < until);
 found:
 	v4v_ring_spin_end(&s->cons);
@@ -322,18 +340,13 @@ uint64_t v4v_sock_id(int fd)
 	return id;
 }
 
-/* 50 us in both modes.  Strict: nothing arrives unless v4vd's copy
- * engine runs, so a strict receiver yields the CPU between looks
- * (sock_busy_wait): on two cores, with both ends of a ping-pong pinned,
- * a pure spin starved the engine (46 us half round trip), a yielding one
- * lets it copy (13 us, TCP 14 us; 7 us unpinned). */
 static int default_busy_us(void)
 {
 	const char *e = getenv("V4V_BUSY_POLL_US");
 	long v;
 
 	if (!e || !e[0])
-		return 50;
+		return BUSY_DEFAULT;
 	v = strtol(e, NULL, 10);
 	return v < 0 ? 0 : v > 1000000 ? 1000000 : (int)v;
 }
@@ -780,7 +793,7 @@ static int getopt_locked(struct v4v_sock *s, int level, int name, void *val,
 	int v;
 
 	if (level == SOL_V4V && name == V4V_SO_BUSY_POLL) {
-		v = s->busy_us;
+		v = busy_budget(s);
 	} else if (level != SOL_SOCKET) {
 		return -ENOPROTOOPT;
 	} else if (name == SO_RCVTIMEO || name == SO_SNDTIMEO) {

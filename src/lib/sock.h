@@ -22,6 +22,8 @@
 
 /* The message_type of datagrams (docs/protocol.md). */
 #define V4V_MT_DGRAM 0x44475231u /* "1RGD" */
+/* A socket's busy-poll budget where nobody set one (sock.c). */
+#define BUSY_DEFAULT (-1)
 
 enum stream_state { ST_NEW, ST_LISTEN, ST_CONNECTED };
 
@@ -125,7 +127,8 @@ struct v4v_sock {
 	int rcvtimeo_ms;	/* atomic (relaxed), written under lock;
 				 * -1: forever */
 	int sndtimeo_ms;	/* atomic (relaxed), written under lock */
-	int busy_us;		/* atomic (relaxed), written under lock */
+	int busy_us;		/* atomic (relaxed), written under lock;
+				 * BUSY_DEFAULT: host or VM default (sock.c) */
 	/* stream sockets */
 	enum stream_state state;/* atomic, written under lock: release,
 				 * read without it with acquire */

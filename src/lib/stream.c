@@ -355,8 +355,13 @@ static int peer_bell(struct v4v_sock *s)
 
 static void ring_peer(struct v4v_sock *s)
 {
-	int bell = peer_bell(s);
+	int bell;
 
+	/* In a VM our queue's engine is rung through the device itself:
+	 * a token would wake the guest's agent to pass it on. */
+	if (s->tx.txq && v4v_link_kick())
+		return;
+	bell = peer_bell(s);
 	if (bell >= 0)
 		bell_token(bell);
 }

@@ -233,7 +233,8 @@ bool pl_polling(void)
 {
 	if (__atomic_load_n(&base_us, __ATOMIC_ACQUIRE) < 0) {
 		max_us = env_us("V4V_POLL_MAX_US", 400);
-		__atomic_store_n(&base_us, env_us("V4V_POLL_US", 50),
+		__atomic_store_n(&base_us, env_us("V4V_POLL_US",
+						  v4v_link_in_vm() ? 0 : 50),
 				 __ATOMIC_RELEASE);
 	}
 	if (budget_us < 0)

@@ -265,5 +265,8 @@ bool v4v_ring_prod_empty(const struct v4v_ring_prod *p);
 /* A third party's view: do the published positions say empty?  Only a
  * hint (both are written by others); never used to index memory. */
 bool v4v_ring_looks_empty(const struct v4v_ring *r);
+/* The producer's published position: a third party notices progress by
+ * it (a hint, as above). */
+uint32_t v4v_ring_tx_mark(const struct v4v_ring *r);
 
 #endif

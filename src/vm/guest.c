@@ -54,15 +54,20 @@ static int find_dev(char *out, size_t cap)
 	return rc;
 }
 
-static void *map_bar(const char *dev, int bar, size_t *size)
+int v4v_guest_bar_open(const char *dev, int bar)
 {
 	char path[320];
-	struct stat st;
-	void *p;
-	int fd;
 
 	snprintf(path, sizeof(path), SYSFS "/%s/resource%d", dev, bar);
-	fd = open(path, O_RDWR | O_SYNC | O_CLOEXEC);
+	return open(path, O_RDWR | O_SYNC | O_CLOEXEC);
+}
+
+static void *map_bar(const char *dev, int bar, size_t *size)
+{
+	struct stat st;
+	void *p;
+	int fd = v4v_guest_bar_open(dev, bar);
+
 	if (fd < 0)
 		return NULL;
 	if (fstat(fd, &st) || st.st_size <= 0) {

@@ -36,6 +36,9 @@ struct v4v_guest {
 /* Map the first ivshmem device (or the one at sysfs `dev`, like
  * 0000:00:04.0).  0, -ENODEV (none), or a negative errno. */
 int v4v_guest_open(struct v4v_guest *g, const char *dev);
+/* A descriptor of the device's BAR `bar` (sysfs resourceN), to map or to
+ * pass on; -1 and errno if it cannot be opened. */
+int v4v_guest_bar_open(const char *dev, int bar);
 /* Interrupts from v4vd (guest_irq.c): bind the device to vfio-pci and
  * route its MSI-X vector 0 to g->irq.  0, or a negative errno with *why
  * saying what the guest lacks (then the agent polls). */

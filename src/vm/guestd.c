@@ -66,6 +66,10 @@ struct bell {
 
 static struct v4v_guest g;
 static int epfd, lfd, region_fd = -1;
+/* BAR0, handed to every process with HELLO's reply: libv4v rings v4vd
+ * through its doorbell register itself for its transmit queues (a kick),
+ * instead of through a token this agent would have to wake for. */
+static int regs_fd = -1;
 /* What HELLO hands out as the domain's capability (`v4v run` passes it
  * on, a child after fork comes back with it): every process here is the
  * VM's domain anyway, so it only has to be a socket. */
@@ -342,15 +346,17 @@ static void reply(uint32_t ch, size_t len)
 	struct chan *c = &chans[ch];
 	struct v4vp_hdr h;
 	struct iovec iov = { pkt, len };
-	int fd = -1;
+	int fd[2] = { -1, regs_fd }, nfd = 1;
 
 	if (c->fd < 0 || len < sizeof(h))
 		return;
 	memcpy(&h, pkt, sizeof(h));
 	if (h.seq & AGENT_SEQ)
 		return; /* our UNREGISTER's answer */
-	if (h.op == V4VP_HELLO && h.status == 0)
-		fd = cap_give;
+	if (h.op == V4VP_HELLO && h.status == 0) {
+		fd[0] = cap_give;
+		nfd = regs_fd >= 0 ? 2 : 1;
+	}
 	if ((h.op == V4VP_REGISTER || h.op == V4VP_ACCEPT) &&
 	    c->pending_bell >= 0) {
 		uint32_t handle = c->pending_handle;
@@ -363,12 +369,12 @@ static void reply(uint32_t ch, size_t len)
 		/* The ring's memory is the region: the reply carries it, for
 		 * the process to map at the offset v4vd gave. */
 		if (h.status == 0 && !bell_add(c->pending_bell, ch, handle))
-			fd = region_fd;
+			fd[0] = region_fd;
 		else
 			close(c->pending_bell);
 		c->pending_bell = -1;
 	}
-	if (v4vp_sendv(c->fd, &iov, 1, &fd, fd >= 0, MSG_DONTWAIT))
+	if (v4vp_sendv(c->fd, &iov, 1, fd, fd[0] >= 0 ? nfd : 0, MSG_DONTWAIT))
 		chan_close(ch, true);
 }
 
@@ -567,13 +573,8 @@ int main(int argc, char **argv)
 		    "ivshmem-doorbell,chardev=... (docs/vm.md)", strerror(-rc));
 		return 1;
 	}
-	{
-		char res[128];
-
-		snprintf(res, sizeof(res), "/sys/bus/pci/devices/%s/resource2",
-			 g.dev);
-		region_fd = open(res, O_RDWR | O_CLOEXEC);
-	}
+	region_fd = v4v_guest_bar_open(g.dev, 2);
+	regs_fd = v4v_guest_bar_open(g.dev, 0);
 	{
 		int sv[2];
 

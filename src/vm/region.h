@@ -42,7 +42,7 @@
 /* Region sizes: a power of two (a PCI BAR's size is one). */
 #define V4V_VM_MIN_REGION (1u << 20)
 #define V4V_VM_MAX_REGION (1u << 30)
-#define V4V_VM_DEFAULT_REGION (16u << 20)
+#define V4V_VM_DEFAULT_REGION (64u << 20)
 /* Channels a guest may have open at once. */
 #define V4V_VM_MAX_CHANS 256u
 /* The ivshmem peer ids: v4vd is peer 0, the guest peer 1. */
