@@ -181,7 +181,10 @@ void hv_vm_event(struct hv *hv, struct hv_vm_ep *ep, uint32_t events)
 			vm->bells += n;
 		/* Both: the agent's control messages and the processes'
 		 * kicks come through the one doorbell. */
-		if (!(hv_vm_link_input(hv, vm) | hv_vm_kicked(hv, vm)))
+		bool input = hv_vm_link_input(hv, vm);
+		bool kicked = hv_vm_kicked(hv, vm);
+
+		if (!input && !kicked)
 			idle_bell(hv, vm);
 	}
 }
