@@ -917,6 +917,118 @@ static void t_epoll_reused(void)
 	close(b);
 }
 
+/* More V4V sockets in one wait than the interposer polls (256): such a
+ * wait is the kernel's alone, and must be as exact.  A byte comes to one
+ * of 300 connections while each kind of wait waits. */
+#define MANY 300
+
+static void *write_late(void *arg)
+{
+	usleep(2000);
+	if (write((int)(intptr_t)arg, "m", 1) != 1)
+		perror("conform: write_late");
+	return NULL;
+}
+
+static void late_byte(pthread_t *t, int fd)
+{
+	pthread_create(t, NULL, write_late, (void *)(intptr_t)fd);
+}
+
+static void t_many_epoll(const int *c, const int *s)
+{
+	struct epoll_event ev[8];
+	pthread_t t;
+	int ep = epoll_create1(0), n;
+	char b;
+
+	for (int i = 0; i < MANY; i++) {
+		struct epoll_event e = { .events = EPOLLIN, .data.fd = c[i] };
+
+		epoll_ctl(ep, EPOLL_CTL_ADD, c[i], &e);
+	}
+	late_byte(&t, s[270]);
+	n = epoll_wait(ep, ev, 8, 5000);
+	pthread_join(t, NULL);
+	CHECK("300 in one epoll set: the one with data, alone",
+	      n == 1 && ev[0].data.fd == c[270] && (ev[0].events & EPOLLIN));
+	CHECK("300 in one epoll set: its byte", read(c[270], &b, 1) == 1);
+	CHECK("300 in one epoll set: nothing once read",
+	      epoll_wait(ep, ev, 8, 0) == 0);
+	close(ep);
+}
+
+static void t_many_poll(const int *c, const int *s)
+{
+	struct pollfd p[MANY];
+	pthread_t t;
+	int n, hit = -1;
+	char b;
+
+	for (int i = 0; i < MANY; i++)
+		p[i] = (struct pollfd){ .fd = c[i], .events = POLLIN };
+	late_byte(&t, s[MANY - 1]);
+	n = poll(p, MANY, 5000);
+	pthread_join(t, NULL);
+	for (int i = 0; i < MANY; i++)
+		if (p[i].revents)
+			hit = hit < 0 ? i : MANY; /* MANY: more than one */
+	CHECK("poll on 300: the one with data, alone",
+	      n == 1 && hit == MANY - 1 && (p[hit].revents & POLLIN));
+	CHECK("poll on 300: its byte", read(c[MANY - 1], &b, 1) == 1);
+}
+
+static void t_many_select(const int *c, const int *s)
+{
+	struct timeval tv = { 5, 0 };
+	fd_set r;
+	pthread_t t;
+	int n, top = -1, hits = 0;
+	char b;
+
+	FD_ZERO(&r);
+	for (int i = 0; i < MANY; i++) {
+		FD_SET(c[i], &r);
+		top = c[i] > top ? c[i] : top;
+	}
+	late_byte(&t, s[280]);
+	n = select(top + 1, &r, NULL, NULL, &tv);
+	pthread_join(t, NULL);
+	for (int i = 0; i < MANY; i++)
+		hits += FD_ISSET(c[i], &r) != 0;
+	CHECK("select on 300: the one with data, alone",
+	      n == 1 && hits == 1 && FD_ISSET(c[280], &r));
+	CHECK("select on 300: its byte", read(c[280], &b, 1) == 1);
+}
+
+static void t_many(void)
+{
+	struct sockaddr_in at;
+	int l = side_listener(&at), c[MANY], s[MANY], made = 0;
+
+	for (int i = 0; i < MANY && l >= 0; i++) {
+		c[i] = dial_to(&at);
+		s[i] = c[i] >= 0 ? accept(l, NULL, NULL) : -1;
+		if (s[i] < 0) {
+			if (c[i] >= 0)
+				close(c[i]);
+			break;
+		}
+		made++;
+	}
+	CHECK("300 connections", made == MANY);
+	if (made == MANY) {
+		t_many_epoll(c, s);
+		t_many_poll(c, s);
+		t_many_select(c, s);
+	}
+	for (int i = 0; i < made; i++) {
+		close(c[i]);
+		close(s[i]);
+	}
+	close(l);
+}
+
 static void t_readiness(void)
 {
 	struct sockaddr_in keep = listen_addr;
@@ -929,6 +1041,7 @@ static void t_readiness(void)
 	t_epoll_reused();
 	t_epoll_moved();
 	t_waits_back_to_back();
+	t_many();
 	close(l);
 	waitpid(srv, NULL, 0);
 	listen_addr = keep;
