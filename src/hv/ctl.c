@@ -298,6 +298,36 @@ static int do_lookup(struct hv *hv, const void *body,
 	return 0;
 }
 
+static int do_vm(struct hv *hv, struct hv_conn *c, const void *body,
+		 struct v4vp_vm_reply *rep)
+{
+	struct hv_vm_spec spec;
+	struct v4vp_vm req;
+	struct hv_vm *vm;
+	int rc;
+
+	memcpy(&req, body, sizeof(req));
+	req.name[V4V_NAME_MAX - 1] = '\0';
+	if (!c->admin) {
+		hv_log(HV_LOG_WARN, "pid %d uid %u may not add or remove VMs",
+		       (int)c->pid, (unsigned)c->uid);
+		return -EPERM;
+	}
+	if (req.cmd == V4VP_VM_DEL)
+		return hv_vm_del(hv, req.name);
+	if (req.cmd != V4VP_VM_ADD)
+		return -EINVAL;
+	memcpy(spec.name, req.name, sizeof(spec.name));
+	spec.size = req.size;
+	rc = hv_vm_add(hv, &spec, &vm);
+	if (rc)
+		return rc;
+	rep->domid = vm->dom->domid;
+	_Static_assert(sizeof(rep->path) == sizeof(vm->path), "QEMU socket");
+	memcpy(rep->path, vm->path, sizeof(rep->path));
+	return 0;
+}
+
 static int do_vipt(struct hv *hv, struct hv_conn *c, uint16_t op,
 		   const void *body)
 {
@@ -413,6 +443,7 @@ static bool dispatch(struct hv *hv, struct hv_conn *c, int *fds, int nfds)
 		struct v4vp_send_reply send;
 		struct v4vp_lookup_reply lookup;
 		struct v4vp_inet_reply inet;
+		struct v4vp_vm_reply vm;
 	} rep;
 	size_t replen = 0;
 	int rc;
@@ -464,6 +495,9 @@ static bool dispatch(struct hv *hv, struct hv_conn *c, int *fds, int nfds)
 		memcpy(&in, body, sizeof(in));
 		rc = hv_inet(hv, c, &in, &rep.inet);
 		replen = sizeof(rep.inet);
+	} else if (h.op == V4VP_VM) {
+		rc = do_vm(hv, c, body, &rep.vm);
+		replen = sizeof(rep.vm);
 	} else if (h.op == V4VP_LIST) {
 		struct v4vp_list l;
 		size_t n = sizeof(out);

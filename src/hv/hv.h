@@ -437,6 +437,8 @@ struct hv_vm {
 };
 
 int hv_vm_init(struct hv *hv);
+int hv_vm_add(struct hv *hv, struct hv_vm_spec *spec, struct hv_vm **out);
+int hv_vm_del(struct hv *hv, const char *name);
 void hv_vm_fini(struct hv *hv);
 void hv_vm_event(struct hv *hv, struct hv_vm_ep *ep, uint32_t events);
 ino_t hv_vm_netns(v4v_domid_t domid);

@@ -166,8 +166,7 @@ static void parse_vm(const char *arg, struct hv_config *cfg)
 		if (!strcmp(cfg->vms[i].name, v->name))
 			die_usage("--vm %s given twice", v->name);
 	v->size = eq ? parse_size(eq + 1, "--vm") : V4V_VM_DEFAULT_REGION;
-	if (v->size < V4V_VM_MIN_REGION || v->size > V4V_VM_MAX_REGION ||
-	    (v->size & (v->size - 1)))
+	if (!v4v_vm_region_ok(v->size))
 		die_usage("--vm %s: the region must be a power of two from 1M "
 			  "to 1G, not '%s'", v->name, eq + 1);
 	cfg->nvms++;

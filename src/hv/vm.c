@@ -328,19 +328,80 @@ static int vm_new(struct hv *hv, const struct hv_vm_spec *spec)
 	return 0;
 }
 
+static int vm_dir_ready(struct hv *hv)
+{
+	if (mkdir(hv->cfg.vm_dir, 0700) && errno != EEXIST) {
+		int e = errno;
+
+		hv_log(HV_LOG_ERR, "vm directory %s: %s", hv->cfg.vm_dir,
+		       strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
 int hv_vm_init(struct hv *hv)
 {
 	list_init(&hv->vms);
 	if (!hv->cfg.nvms)
 		return 0;
-	if (mkdir(hv->cfg.vm_dir, 0700) && errno != EEXIST) {
-		hv_log(HV_LOG_ERR, "vm directory %s: %s", hv->cfg.vm_dir,
-		       strerror(errno));
+	if (vm_dir_ready(hv))
 		return -1;
-	}
 	for (uint32_t i = 0; i < hv->cfg.nvms; i++)
 		if (vm_new(hv, &hv->cfg.vms[i]))
 			return -1;
+	return 0;
+}
+
+static struct hv_vm *vm_named(struct hv *hv, const char *name)
+{
+	struct list *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &hv->vms) {
+		struct hv_vm *vm = container_of(pos, struct hv_vm, link);
+
+		if (!strcmp(vm->name, name))
+			return vm;
+	}
+	return NULL;
+}
+
+/* `v4v vm add`: what --vm does at start-up, while v4vd runs.  A size of
+ * 0 is the default. */
+int hv_vm_add(struct hv *hv, struct hv_vm_spec *spec, struct hv_vm **out)
+{
+	struct list *pos, *tmp;
+	uint32_t n = 0;
+	int rc;
+
+	if (!spec->size)
+		spec->size = V4V_VM_DEFAULT_REGION;
+	if (v4vp_name_valid(spec->name) || !v4v_vm_region_ok(spec->size))
+		return -EINVAL;
+	list_for_each_safe(pos, tmp, &hv->vms)
+		n++;
+	if (n >= HV_MAX_VMS)
+		return -ENOSPC;
+	rc = vm_dir_ready(hv);
+	if (!rc)
+		rc = vm_new(hv, spec);
+	if (!rc)
+		*out = vm_named(hv, spec->name);
+	return rc;
+}
+
+/* `v4v vm del`: only a VM no QEMU is connected to (its guest's sockets
+ * would lose their rings under it). */
+int hv_vm_del(struct hv *hv, const char *name)
+{
+	struct hv_vm *vm = vm_named(hv, name);
+
+	if (!vm || vm->qemu_fd >= 0)
+		return vm ? -EBUSY : -ENOENT;
+	hv_log(HV_LOG_INFO, "vm %s: removed (domain %u)", vm->name,
+	       vm->dom->domid);
+	list_del(&vm->link);
+	vm_free(hv, vm);
 	return 0;
 }
 

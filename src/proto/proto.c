@@ -13,6 +13,8 @@ _Static_assert(sizeof(struct v4vp_hdr) == 16, "wire header");
 _Static_assert(sizeof(struct v4v_addr) == 8, "wire address");
 _Static_assert(sizeof(struct v4vp_send) == 24, "wire send");
 _Static_assert(sizeof(struct v4vp_rule) == 104, "wire rule");
+_Static_assert(sizeof(struct v4vp_vm) == 48, "wire vm");
+_Static_assert(sizeof(struct v4vp_vm_reply) == 116, "wire vm reply");
 
 size_t v4vp_request_size(uint16_t op)
 {
@@ -33,6 +35,7 @@ size_t v4vp_request_size(uint16_t op)
 	case V4VP_GRANT: return sizeof(struct v4vp_handle);
 	case V4VP_SHUTDOWN: return sizeof(struct v4vp_shutdown);
 	case V4VP_INET: return sizeof(struct v4vp_inet);
+	case V4VP_VM: return sizeof(struct v4vp_vm);
 	default: return (size_t)-1;
 	}
 }
@@ -45,6 +48,7 @@ size_t v4vp_reply_size(uint16_t op)
 	case V4VP_SEND: return sizeof(struct v4vp_send_reply);
 	case V4VP_LOOKUP: return sizeof(struct v4vp_lookup_reply);
 	case V4VP_INET: return sizeof(struct v4vp_inet_reply);
+	case V4VP_VM: return sizeof(struct v4vp_vm_reply);
 	case V4VP_LIST: return sizeof(struct v4vp_list_reply);
 	case V4VP_ACCEPT: return sizeof(struct v4vp_accept_reply);
 	case V4VP_CONNECT:

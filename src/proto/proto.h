@@ -53,6 +53,7 @@ enum v4vp_op {
 	V4VP_GRANT = 14,
 	V4VP_SHUTDOWN = 15,
 	V4VP_INET = 16,
+	V4VP_VM = 17,
 };
 
 struct v4vp_hdr {
@@ -271,6 +272,28 @@ struct v4vp_inet_reply {
 	/* RESOLVE: the caller's address as the listener sees it; PEER: the
 	 * asked domain's address as the caller sees it (port 0). */
 	struct v4vp_inet_addr a;
+};
+
+/*
+ * VM: declare a QEMU guest as a domain while v4vd runs, as `--vm` does
+ * at start-up, or remove one no QEMU is connected to.  Administrators
+ * only.  ADD's reply says the domain and the socket QEMU connects to.
+ */
+#define V4VP_VM_ADD 1u
+#define V4VP_VM_DEL 2u
+
+struct v4vp_vm {
+	uint32_t cmd;
+	uint32_t pad;
+	uint64_t size;		/* ADD: the region, bytes; 0: the default */
+	char name[V4V_NAME_MAX];
+};
+
+struct v4vp_vm_reply {
+	v4v_domid_t domid;
+	uint16_t pad;
+	uint32_t pad2;
+	char path[108];		/* the QEMU socket, NUL-terminated */
 };
 
 struct v4vp_counters {

@@ -15,6 +15,7 @@
 
 int cmd_status(int argc, char **argv);
 int cmd_viptables(int argc, char **argv);
+int cmd_vm(int argc, char **argv);
 int cmd_cat(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 

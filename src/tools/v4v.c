@@ -17,6 +17,7 @@ static const char usage[] =
 "Commands:\n"
 "  status [--json]        domains, rings, counters\n"
 "  viptables ...          list and change the firewall (see -h)\n"
+"  vm add|del NAME ...    declare or remove a QEMU guest's domain (see -h)\n"
 "  cat [-u] ...           send or receive data, like ncat (see -h)\n"
 "  run [OPTION]... CMD    run an unmodified TCP program as a V4V domain\n"
 "  bench [OPTION]...      latency and bandwidth against TCP, UNIX and the\n"
@@ -124,6 +125,8 @@ int main(int argc, char **argv)
 		return cmd_status(argc - 1, argv + 1);
 	if (!strcmp(cmd, "viptables"))
 		return cmd_viptables(argc - 1, argv + 1);
+	if (!strcmp(cmd, "vm"))
+		return cmd_vm(argc - 1, argv + 1);
 	if (!strcmp(cmd, "cat"))
 		return cmd_cat(argc - 1, argv + 1);
 	if (!strcmp(cmd, "run"))

@@ -43,6 +43,11 @@
 #define V4V_VM_MIN_REGION (1u << 20)
 #define V4V_VM_MAX_REGION (1u << 30)
 #define V4V_VM_DEFAULT_REGION (64u << 20)
+static inline int v4v_vm_region_ok(uint64_t size)
+{
+	return size >= V4V_VM_MIN_REGION && size <= V4V_VM_MAX_REGION &&
+	       !(size & (size - 1));
+}
 /* Channels a guest may have open at once. */
 #define V4V_VM_MAX_CHANS 256u
 /* The ivshmem peer ids: v4vd is peer 0, the guest peer 1. */

@@ -80,6 +80,40 @@ expect_rc 0 "viptables -P REJECT" "$V4V" viptables -P REJECT
 expect_rc 0 "viptables -F" "$V4V" viptables -F
 "$V4V" viptables -L | grep -q "^ *1 " && bad "flush left rules" || ok "flush"
 
+# VMs declared and removed while v4vd runs (no QEMU here: a client that
+# holds the VM's socket stands in for one).
+expect_rc 0 "v4v vm -h" "$V4V" vm -h
+expect_rc 0 "v4v vm add" "$V4V" vm add g9 4M
+grep -q "ivshmem-doorbell" "$dir/out" && ok "vm add says how to start QEMU" ||
+	bad "vm add says how to start QEMU"
+vmsock=$(sed -n 's/.*path=\([^,]*\),id=v4v.*/\1/p' "$dir/out")
+[ -S "$vmsock" ] && [ "$(stat -c %a "$vmsock")" = 600 ] &&
+	ok "the VM's socket is there, mode 0600" || bad "the VM's socket ($vmsock)"
+"$V4V" status | grep -q " g9 \[vm\]" && ok "status lists the new VM" ||
+	bad "status lists the new VM"
+expect_rc 1 "vm add of a name in use" "$V4V" vm add g9
+grep -q "exists already" "$dir/err" || bad "says the name is taken"
+expect_rc 1 "vm add with a region not a power of two" "$V4V" vm add g8 3M
+grep -q "power of two" "$dir/err" || bad "says what a region may be"
+expect_rc 2 "vm add with a bad name" "$V4V" vm add 9x
+expect_rc 2 "vm add with a bad size" "$V4V" vm add g8 lots
+expect_rc 1 "vm del of no VM" "$V4V" vm del nosuch
+python3 -c "
+import socket, subprocess, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect('$vmsock')
+time.sleep(0.3)
+busy = subprocess.run(['$V4V', 'vm', 'del', 'g9'], capture_output=True)
+s.close()
+time.sleep(0.3)
+sys.exit(0 if busy.returncode == 1 and b'QEMU running' in busy.stderr else 1)
+" && ok "vm del refuses a VM whose QEMU is connected" ||
+	bad "vm del refuses a VM whose QEMU is connected"
+expect_rc 0 "vm del once QEMU is gone" "$V4V" vm del g9
+"$V4V" status | grep -q " g9 " && bad "the removed VM is gone" ||
+	ok "the removed VM is gone"
+[ -e "$vmsock" ] && bad "its socket is removed" || ok "its socket is removed"
+
 kill "$hv"
 wait "$hv"
 rc=$?

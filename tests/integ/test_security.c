@@ -446,7 +446,7 @@ static void test_forged_source(void)
 	close(f.res[0]);
 }
 
-/* ---- (c) only root and the admin group change viptables ---- */
+/* ---- (c) only root and the admin group change viptables and VMs ---- */
 
 struct creds {
 	gid_t gid;		/* primary group */
@@ -463,9 +463,10 @@ static int become(const struct creds *c)
 	return getuid() == 65534 && geteuid() == 65534 ? 0 : -1;
 }
 
-/* Try every viptables change as an unprivileged user; undo the ones
- * that worked, so the table ends as it was (rules then policy). */
-static int try_vipt(void *arg)
+/* Try every viptables change, and adding and removing a VM, as an
+ * unprivileged user; undo the ones that worked, so the table ends as it
+ * was (rules then policy). */
+static int try_admin(void *arg)
 {
 	const struct creds *c = arg;
 	struct v4vp_vipt_add add = {
@@ -473,6 +474,9 @@ static int try_vipt(void *arg)
 	struct v4vp_vipt_del del = { .pos = 1 };
 	struct v4vp_vipt_policy pol = { .action = V4VP_VIPT_REJECT };
 	struct v4vp_list list = { .what = V4VP_LIST_RULES };
+	struct v4vp_vm vm = { .cmd = V4VP_VM_ADD, .size = 1 << 20,
+			      .name = "secvm" };
+	struct v4vp_vm_reply vrep;
 	static uint8_t buf[V4VP_MAX_PACKET];
 	struct v4v_ctl *h;
 
@@ -497,6 +501,11 @@ static int try_vipt(void *arg)
 			    NULL) == c->expect, 8);
 	EXPECT(v4v_ctl_call(h, V4VP_VIPT_FLUSH, NULL, 0, NULL, 0, NULL) ==
 	       c->expect, 9);
+	EXPECT(v4v_ctl_call(h, V4VP_VM, &vm, sizeof(vm), &vrep, sizeof(vrep),
+			    NULL) == c->expect, 10);
+	vm.cmd = V4VP_VM_DEL;
+	EXPECT(v4v_ctl_call(h, V4VP_VM, &vm, sizeof(vm), &vrep, sizeof(vrep),
+			    NULL) == c->expect, 11);
 	v4v_ctl_close(h);
 	return 0;
 }
@@ -510,7 +519,7 @@ static void test_nonroot(void)
 	uint32_t n;
 
 	CHECK_EQ(vipt_add(0, &mine), 0);
-	CHECK_EQ(dom_wait(dom_spawn(try_vipt, &nobody)), 0);
+	CHECK_EQ(dom_wait(dom_spawn(try_admin, &nobody)), 0);
 	/* Nothing changed: the one rule, ACCEPT policy. */
 	rs = rules(&n);
 	CHECK_EQ(n, 1);
@@ -557,12 +566,12 @@ static void test_admin_group(void)
 	outsider = (struct creds){ .gid = 65534, .expect = -EPERM };
 	hv_start(&ahv, args);
 	chmod(ahv.dir, 0755);
-	CHECK_EQ(dom_wait(dom_spawn(try_vipt, &member)), 0);
-	CHECK_EQ(dom_wait(dom_spawn(try_vipt, &primary)), 0);
+	CHECK_EQ(dom_wait(dom_spawn(try_admin, &member)), 0);
+	CHECK_EQ(dom_wait(dom_spawn(try_admin, &primary)), 0);
 	free(rules(&n));
 	CHECK_EQ(n, 0);
 	CHECK_EQ(vipt_add(0, &mine), 0);
-	CHECK_EQ(dom_wait(dom_spawn(try_vipt, &outsider)), 0);
+	CHECK_EQ(dom_wait(dom_spawn(try_admin, &outsider)), 0);
 	free(rules(&n));
 	CHECK_EQ(n, 1);
 	CHECK_EQ(hv_stop(&ahv), 0);

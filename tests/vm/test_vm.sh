@@ -1,6 +1,6 @@
 #!/bin/sh
-# Real QEMU guests as domains (issue 13, first stage): v4vd --vm is each
-# guest's ivshmem server, and vm_probe in the guest talks to v4vd through
+# Real QEMU guests as domains (issue 13): v4vd --vm (or v4v vm add, for
+# g2) is each guest's ivshmem server, and vm_probe in the guest talks to v4vd through
 # the region alone; then the unmodified v4v tool, through the guest
 # agent (v4v-guestd).  Strict streams (v4v cat, and socat under v4v run)
 # host to guest and guest to guest; datagrams guest to host, host to
@@ -26,8 +26,11 @@ cleanup() {
 # socat, for `v4v run` in the guest, with the libraries it loads.
 image=$(sh "$here/scripts/vm/guest-image.sh" --build "$build" $(command -v socat)) ||
 	{ echo "FAIL cannot build the guest image"; exit 1; }
-start_v4vd --verbose --strict --vm g1=16M --vm g2=4M --vm-dir "$dir/vm" ||
+start_v4vd --verbose --strict --vm g1=16M --vm-dir "$dir/vm" ||
 	{ echo "FAIL v4vd did not start"; cat "$dir/v4vd.log"; exit 1; }
+# The second VM is declared while v4vd runs.
+"$V4V" vm add g2 4M > /dev/null && ok "v4v vm add g2 while v4vd runs" ||
+	bad "v4v vm add g2"
 
 vm() { # NAME SCRIPT-TEXT: boot NAME's guest, run it; output in $dir/NAME.out
 	printf '%s\n' "$2" > "$dir/$1.sh"
