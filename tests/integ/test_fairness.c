@@ -224,6 +224,20 @@ static uint64_t ping_pong(void)
 	return median;
 }
 
+/* The idle figure: the middle of three runs.  A sub-microsecond round
+ * trip on a shared two-core machine moves with whatever else runs there
+ * (0.5 us in one run, 1.3 us in the next), and one lucky run alone
+ * would make the 2x bound a test of that luck. */
+static uint64_t ping_pong_alone(void)
+{
+	uint64_t r[3];
+
+	for (int i = 0; i < 3; i++)
+		r[i] = ping_pong();
+	qsort(r, 3, sizeof(r[0]), cmp_u64);
+	return r[1];
+}
+
 static void flood_run(bool stalled)
 {
 	uint64_t alone, during, moved;
@@ -231,7 +245,7 @@ static void flood_run(bool stalled)
 	pid_t sink, source;
 
 	ping_pong(); /* warm up: first domains, first rings */
-	alone = ping_pong();
+	alone = ping_pong_alone();
 	f.received = mmap(NULL, sizeof(*f.received), PROT_READ | PROT_WRITE,
 			  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	CHECK(f.received != MAP_FAILED);
