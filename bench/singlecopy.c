@@ -25,6 +25,8 @@
  *
  *   singlecopy [-p PAIRS] [-s SECONDS] [-r REPS] SIZE...
  */
+#include "copytool.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -35,7 +37,6 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 enum mode { VMSPLICE, PVM, UNIX_SOCK, NMODES };
@@ -45,20 +46,6 @@ struct post {
 	void *addr;
 	size_t len;
 };
-
-static double now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static void die(const char *what)
-{
-	fprintf(stderr, "singlecopy: %s: %s\n", what, strerror(errno));
-	_exit(1);
-}
 
 static int read_full(int fd, void *buf, size_t len)
 {
@@ -95,7 +82,7 @@ static void *buffer(size_t len, int fill)
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (b == MAP_FAILED)
-		die("mmap");
+		copy_die("mmap");
 	memset(b, fill, len);
 	return b;
 }
@@ -107,26 +94,26 @@ static void send_one(enum mode m, int data, int ctl, uint8_t *b, size_t len)
 
 	if (m == UNIX_SOCK) {
 		if (write_full(data, b, len))
-			die("write");
+			copy_die("write");
 		return;
 	}
 	if (m == PVM) {
 		struct post p = { getpid(), b, len };
 
 		if (write_full(ctl, &p, sizeof(p)))
-			die("post");
+			copy_die("post");
 	} else {
 		for (size_t off = 0; off < len;) {
 			struct iovec v = { b + off, len - off };
 			ssize_t n = vmsplice(data, &v, 1, 0);
 
 			if (n < 0)
-				die("vmsplice");
+				copy_die("vmsplice");
 			off += (size_t)n;
 		}
 	}
 	if (read_full(ctl, &ack, 1))
-		die("ack");
+		copy_die("ack");
 }
 
 /* The receiver's side of one message: 0, or 1 at the end of the run. */
@@ -143,18 +130,18 @@ static int recv_one(enum mode m, int data, int ctl, uint8_t *b, size_t len)
 		if (rc)
 			return rc;
 		if (p.len != len)
-			die("post length");
+			copy_die("post length");
 		l = (struct iovec){ b, len };
 		r = (struct iovec){ p.addr, len };
 		if (process_vm_readv(p.pid, &l, 1, &r, 1, 0) != (ssize_t)len)
-			die("process_vm_readv");
+			copy_die("process_vm_readv");
 	} else {
 		rc = read_full(data, b, len);
 		if (rc)
 			return rc;
 	}
 	if (m != UNIX_SOCK && write_full(ctl, &ack, 1))
-		die("ack");
+		copy_die("ack");
 	return 0;
 }
 
@@ -166,27 +153,27 @@ static void channels(enum mode m, size_t len, int data[2], int ctl[2])
 
 	if (m == VMSPLICE) {
 		if (pipe(data))
-			die("pipe");
+			copy_die("pipe");
 		/* As much of the message as a pipe may hold without
 		 * privilege (fs.pipe-max-size, 1 MiB by default). */
 		fcntl(data[1], F_SETPIPE_SZ, len < (1u << 20) ? (int)len : 1 << 20);
 	} else if (socketpair(AF_UNIX, SOCK_STREAM, 0, data)) {
-		die("socketpair");
+		copy_die("socketpair");
 	}
 	setsockopt(data[0], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 	setsockopt(data[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, ctl))
-		die("socketpair");
+		copy_die("socketpair");
 }
 
 /* One timed run of `pairs` pairs; returns MB/s received by all. */
 static double run(enum mode m, size_t len, int pairs, double secs)
 {
 	int res[2];
-	double total = 0, t0 = now();
+	double total = 0, t0 = copy_now();
 
 	if (pipe(res))
-		die("pipe");
+		copy_die("pipe");
 	for (int p = 0; p < pairs; p++) {
 		int data[2], ctl[2];
 
@@ -194,16 +181,16 @@ static double run(enum mode m, size_t len, int pairs, double secs)
 		if (fork() == 0) {
 			uint8_t *b = buffer(len, 1);
 			size_t got = 0;
-			double mbps, start = now();
+			double mbps, start = copy_now();
 
 			close(data[1]);
 			close(ctl[1]);
 			close(res[0]);
 			while (recv_one(m, data[0], ctl[0], b, len) == 0)
 				got += len;
-			mbps = (double)got / (now() - start) / 1e6;
+			mbps = (double)got / (copy_now() - start) / 1e6;
 			if (write_full(res[1], &mbps, sizeof(mbps)))
-				die("result");
+				copy_die("result");
 			_exit(0);
 		}
 		if (fork() == 0) {
@@ -213,7 +200,7 @@ static double run(enum mode m, size_t len, int pairs, double secs)
 			close(ctl[0]);
 			close(res[0]);
 			close(res[1]);
-			while (now() - t0 < secs)
+			while (copy_now() - t0 < secs)
 				send_one(m, data[1], ctl[1], b, len);
 			_exit(0);
 		}
@@ -233,29 +220,6 @@ static double run(enum mode m, size_t len, int pairs, double secs)
 	while (wait(NULL) > 0)
 		;
 	return total;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static size_t parse_size(const char *s)
-{
-	char *end;
-	unsigned long v = strtoul(s, &end, 10);
-
-	if (*end == 'K' || *end == 'k')
-		v <<= 10, end++;
-	else if (*end == 'M' || *end == 'm')
-		v <<= 20, end++;
-	if (*end || !v || v > (64ul << 20)) {
-		fprintf(stderr, "singlecopy: bad size '%s' (1 to 64M)\n", s);
-		exit(2);
-	}
-	return v;
 }
 
 static void usage(FILE *f)
@@ -290,7 +254,7 @@ int main(int argc, char **argv)
 	printf("%8s %12s %12s %12s %10s %10s\n", "size", "vmsplice", "pvm",
 	       "unix", "vms/unix", "pvm/unix");
 	for (int i = optind; i < argc; i++) {
-		size_t len = parse_size(argv[i]);
+		size_t len = copy_parse_size(argv[i]);
 		double med[NMODES];
 
 		for (int m = 0; m < NMODES; m++) {
@@ -298,8 +262,7 @@ int main(int argc, char **argv)
 
 			for (int k = 0; k < reps; k++)
 				r[k] = run((enum mode)m, len, pairs, secs);
-			qsort(r, (size_t)reps, sizeof(r[0]), cmp_double);
-			med[m] = r[reps / 2];
+			med[m] = copy_median(r, reps);
 		}
 		printf("%8s %12.0f %12.0f %12.0f %9.2fx %9.2fx\n", argv[i],
 		       med[VMSPLICE], med[PVM], med[UNIX_SOCK],

@@ -30,6 +30,8 @@
  *
  *   strictcopy [-p PAIRS] [-s SECONDS] [-r REPS] SIZE...
  */
+#include "copytool.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <sched.h>
@@ -43,7 +45,6 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define RING (256u << 10)
@@ -79,20 +80,6 @@ struct shared {
 	_Atomic int stop;
 	struct pair pairs[MAX_PAIRS];
 };
-
-static double now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static void die(const char *what)
-{
-	fprintf(stderr, "strictcopy: %s: %s\n", what, strerror(errno));
-	_exit(1);
-}
 
 /* Set when the run is over: whoever waits gives up. */
 static _Atomic int *stopping;
@@ -209,7 +196,7 @@ static bool send_one(enum mode m, struct pair *p, int sock, uint8_t *b,
 			else if (errno == EAGAIN)
 				sock_wait(sock, POLLOUT);
 			else if (errno != EINTR)
-				die("send");
+				copy_die("send");
 		}
 	} else if (m == PVM) {
 		p->post.pid = getpid();
@@ -263,7 +250,7 @@ static bool engine_turn(enum mode m, struct pair *p)
 		r = (struct iovec){ p->post.addr + p->copied, k };
 		if (process_vm_readv(p->post.pid, &l, 1, &r, 1, 0) !=
 		    (ssize_t)k)
-			die("process_vm_readv (pvm needs ptrace rights: root)");
+			copy_die("process_vm_readv (pvm needs ptrace rights: root)");
 		p->copied += k;
 		if (p->copied == p->post.len) {
 			p->copied = 0;
@@ -295,17 +282,17 @@ static double receive(enum mode m, struct pair *p, int sock, uint8_t *b,
 		      size_t len, double until)
 {
 	uint64_t got = 0;
-	double start = now();
+	double start = copy_now();
 	unsigned spins = 0;
 
-	while (now() < until) {
+	while (copy_now() < until) {
 		size_t k;
 
 		if (m == UNIX_SOCK) {
 			ssize_t n = recv(sock, b, len, MSG_DONTWAIT);
 
 			if (n < 0 && errno != EAGAIN && errno != EINTR)
-				die("recv");
+				copy_die("recv");
 			k = n > 0 ? (size_t)n : 0;
 			if (!k)
 				sock_wait(sock, POLLIN);
@@ -316,7 +303,7 @@ static double receive(enum mode m, struct pair *p, int sock, uint8_t *b,
 		}
 		got += k;
 	}
-	return (double)got / (now() - start);
+	return (double)got / (copy_now() - start);
 }
 
 static void *shared_mem(size_t len)
@@ -325,7 +312,7 @@ static void *shared_mem(size_t len)
 		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
 	if (m == MAP_FAILED)
-		die("mmap");
+		copy_die("mmap");
 	return m;
 }
 
@@ -334,7 +321,7 @@ static double run(enum mode m, size_t len, int pairs, double secs)
 {
 	struct shared *sh = shared_mem(sizeof(*sh));
 	double *mbps = shared_mem(sizeof(double) * MAX_PAIRS), total = 0;
-	double until = now() + secs;
+	double until = copy_now() + secs;
 	stopping = &sh->stop;
 	if (m == QUEUE || m == PVM) {
 		if (fork() == 0) {
@@ -347,7 +334,7 @@ static double run(enum mode m, size_t len, int pairs, double secs)
 		int sv[2] = { -1, -1 };
 
 		if (m == UNIX_SOCK && socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
-			die("socketpair");
+			copy_die("socketpair");
 		if (fork() == 0) {
 			uint8_t *b = malloc(len);
 
@@ -359,7 +346,7 @@ static double run(enum mode m, size_t len, int pairs, double secs)
 			uint8_t *b = malloc(len);
 
 			memset(b, 2, len);
-			for (uint64_t seq = 1; now() < until; seq++)
+			for (uint64_t seq = 1; copy_now() < until; seq++)
 				if (!send_one(m, p, sv[1], b, len, seq))
 					break;
 			_exit(0);
@@ -371,7 +358,7 @@ static double run(enum mode m, size_t len, int pairs, double secs)
 	}
 	/* Everyone ends by the clock; whoever still waits for another
 	 * (a sender for room or for the engine) gives up at the stop. */
-	while (now() < until + 0.2)
+	while (copy_now() < until + 0.2)
 		usleep(10000);
 	atomic_store(&sh->stop, 1);
 	while (wait(NULL) > 0)
@@ -381,29 +368,6 @@ static double run(enum mode m, size_t len, int pairs, double secs)
 	munmap(sh, sizeof(*sh));
 	munmap(mbps, sizeof(double) * MAX_PAIRS);
 	return total;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static size_t parse_size(const char *s)
-{
-	char *end;
-	unsigned long v = strtoul(s, &end, 10);
-
-	if (*end == 'K' || *end == 'k')
-		v <<= 10, end++;
-	else if (*end == 'M' || *end == 'm')
-		v <<= 20, end++;
-	if (*end || !v || v > (64ul << 20)) {
-		fprintf(stderr, "strictcopy: bad size '%s' (1 to 64M)\n", s);
-		exit(2);
-	}
-	return v;
 }
 
 static void usage(FILE *f)
@@ -442,7 +406,7 @@ int main(int argc, char **argv)
 		printf(" %10s", names[m]);
 	printf(" %10s %10s\n", "pvm/queue", "queue/unix");
 	for (int i = optind; i < argc; i++) {
-		size_t len = parse_size(argv[i]);
+		size_t len = copy_parse_size(argv[i]);
 		double med[NMODES];
 
 		for (int m = 0; m < NMODES; m++) {
@@ -450,8 +414,7 @@ int main(int argc, char **argv)
 
 			for (int k = 0; k < reps; k++)
 				r[k] = run((enum mode)m, len, pairs, secs);
-			qsort(r, (size_t)reps, sizeof(r[0]), cmp_double);
-			med[m] = r[reps / 2];
+			med[m] = copy_median(r, reps);
 		}
 		printf("%8s", argv[i]);
 		for (int m = 0; m < NMODES; m++)
