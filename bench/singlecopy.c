@@ -167,8 +167,9 @@ static void channels(enum mode m, size_t len, int data[2], int ctl[2])
 }
 
 /* One timed run of `pairs` pairs; returns MB/s received by all. */
-static double run(enum mode m, size_t len, int pairs, double secs)
+static double run(int mode, size_t len, int pairs, double secs)
 {
+	enum mode m = (enum mode)mode;
 	int res[2];
 	double total = 0, t0 = copy_now();
 
@@ -234,36 +235,17 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	int pairs = 8, reps = 3, c;
-	double secs = 1;
+	struct copy_opts o = { .pairs = 8, .reps = 3, .secs = 1 };
+	int rc, first = copy_options(argc, argv, &o, 64, usage, &rc);
 
-	while ((c = getopt(argc, argv, "p:s:r:h")) != -1) {
-		switch (c) {
-		case 'p': pairs = atoi(optarg); break;
-		case 's': secs = atof(optarg); break;
-		case 'r': reps = atoi(optarg); break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
-		}
-	}
-	if (optind == argc || pairs < 1 || pairs > 64 || reps < 1 ||
-	    reps > 15 || !(secs > 0)) {
-		usage(stderr);
-		return 2;
-	}
+	if (first < 0)
+		return rc;
 	printf("%8s %12s %12s %12s %10s %10s\n", "size", "vmsplice", "pvm",
 	       "unix", "vms/unix", "pvm/unix");
-	for (int i = optind; i < argc; i++) {
-		size_t len = copy_parse_size(argv[i]);
+	for (int i = first; i < argc; i++) {
 		double med[NMODES];
 
-		for (int m = 0; m < NMODES; m++) {
-			double r[15];
-
-			for (int k = 0; k < reps; k++)
-				r[k] = run((enum mode)m, len, pairs, secs);
-			med[m] = copy_median(r, reps);
-		}
+		copy_medians(run, NMODES, copy_parse_size(argv[i]), &o, med);
 		printf("%8s %12.0f %12.0f %12.0f %9.2fx %9.2fx\n", argv[i],
 		       med[VMSPLICE], med[PVM], med[UNIX_SOCK],
 		       med[VMSPLICE] / med[UNIX_SOCK],

@@ -317,8 +317,9 @@ static void *shared_mem(size_t len)
 }
 
 /* One timed run: MB/s received by all receivers. */
-static double run(enum mode m, size_t len, int pairs, double secs)
+static double run(int mode, size_t len, int pairs, double secs)
 {
+	enum mode m = (enum mode)mode;
 	struct shared *sh = shared_mem(sizeof(*sh));
 	double *mbps = shared_mem(sizeof(double) * MAX_PAIRS), total = 0;
 	double until = copy_now() + secs;
@@ -378,44 +379,25 @@ static void usage(FILE *f)
 		"%d) whose bytes\na third process carries: through the "
 		"sender's queue (queue) or with\nprocess_vm_readv from the "
 		"sender's buffer (pvm); direct and AF_UNIX\nfor scale. "
-		"Median of REPS runs (default 3) of SECONDS each (default 1,\n"
-		"whole seconds). SIZE takes K and M suffixes.\n", MAX_PAIRS);
+		"Median of REPS runs (default 3) of SECONDS each (default 1).\n"
+		"SIZE takes K and M suffixes.\n", MAX_PAIRS);
 }
 
 int main(int argc, char **argv)
 {
-	int pairs = 1, reps = 3, c;
-	int secs = 1;
+	struct copy_opts o = { .pairs = 1, .reps = 3, .secs = 1 };
+	int rc, first = copy_options(argc, argv, &o, MAX_PAIRS, usage, &rc);
 
-	while ((c = getopt(argc, argv, "p:s:r:h")) != -1) {
-		switch (c) {
-		case 'p': pairs = atoi(optarg); break;
-		case 's': secs = atoi(optarg); break;
-		case 'r': reps = atoi(optarg); break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
-		}
-	}
-	if (optind == argc || pairs < 1 || pairs > MAX_PAIRS || reps < 1 ||
-	    reps > 15 || secs < 1 || secs > 60) {
-		usage(stderr);
-		return 2;
-	}
+	if (first < 0)
+		return rc;
 	printf("%8s", "size");
 	for (int m = 0; m < NMODES; m++)
 		printf(" %10s", names[m]);
 	printf(" %10s %10s\n", "pvm/queue", "queue/unix");
-	for (int i = optind; i < argc; i++) {
-		size_t len = copy_parse_size(argv[i]);
+	for (int i = first; i < argc; i++) {
 		double med[NMODES];
 
-		for (int m = 0; m < NMODES; m++) {
-			double r[15];
-
-			for (int k = 0; k < reps; k++)
-				r[k] = run((enum mode)m, len, pairs, secs);
-			med[m] = copy_median(r, reps);
-		}
+		copy_medians(run, NMODES, copy_parse_size(argv[i]), &o, med);
 		printf("%8s", argv[i]);
 		for (int m = 0; m < NMODES; m++)
 			printf(" %10.0f", med[m]);
