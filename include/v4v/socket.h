@@ -70,6 +70,41 @@ int v4v_setsockopt(int fd, int level, int name, const void *val,
 int v4v_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
 int v4v_close(int fd);
 
+/*
+ * Zero-copy stream I/O, for a program that hands the bytes to a DMA
+ * engine (a GPU's copy engine) instead of copying them (docs/api.md).
+ *
+ * v4v_recv_zc points *data at the next received bytes, in the socket's
+ * receive ring, and returns how many of them (at most max) lie there
+ * contiguously; 0 at end of stream; -1 and errno as recv.  It waits as
+ * recv does (MSG_DONTWAIT: EAGAIN instead).  The bytes stay in the ring
+ * until v4v_recv_zc_done(fd, n) consumes the first n of them; until then
+ * another v4v_recv_zc returns the same bytes.  A peer can only write the
+ * bytes it sent, but it can rewrite them while they are read: treat them
+ * as its input, no more trusted.
+ *
+ * v4v_send_zc points *data at free space in the ring this socket writes
+ * into and returns how many bytes (at most max) may be placed there,
+ * waiting for room as send does; v4v_send_zc_done(fd, n) then publishes
+ * the first n of them as sent (0: nothing).  Between the two, the calling
+ * thread owns the socket's sending side: other sends wait, and the same
+ * thread must call v4v_send_zc_done.  EOPNOTSUPP if this socket's sends
+ * are copied by v4vd from the caller's buffer (no ring to write).
+ *
+ * v4v_zc_areas gives the mappings the spans lie in (page-aligned, fixed
+ * for the connection's life), for registering them once with a DMA
+ * engine (cuMemHostRegister); a len of 0 means none.
+ */
+struct v4v_zc_area {
+	void *base;
+	size_t len;
+};
+ssize_t v4v_recv_zc(int fd, const void **data, size_t max, int flags);
+int v4v_recv_zc_done(int fd, size_t n);
+ssize_t v4v_send_zc(int fd, void **data, size_t max, int flags);
+int v4v_send_zc_done(int fd, size_t n);
+int v4v_zc_areas(int fd, struct v4v_zc_area *rx, struct v4v_zc_area *tx);
+
 /* Is fd a V4V socket of this process? */
 int v4v_is_socket(int fd);
 

@@ -230,3 +230,78 @@ int v4v_ioctl(int fd, unsigned long req, void *arg)
 	sock_put(s);
 	return rc ? (int)v4v_fail(rc) : 0;
 }
+
+/* The zero-copy calls: stream sockets only. */
+static struct v4v_sock *stream_get(int fd)
+{
+	struct v4v_sock *s = sock_get(fd);
+
+	if (s && s->type != SOCK_STREAM) {
+		sock_put(s);
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	return s;
+}
+
+ssize_t v4v_recv_zc(int fd, const void **data, size_t max, int flags)
+{
+	struct v4v_sock *s = stream_get(fd);
+	ssize_t n;
+
+	if (!s)
+		return -1;
+	n = stream_recv_zc(s, data, max, flags);
+	sock_put(s);
+	return n < 0 ? v4v_fail((int)n) : n;
+}
+
+int v4v_recv_zc_done(int fd, size_t n)
+{
+	struct v4v_sock *s = stream_get(fd);
+	int rc;
+
+	if (!s)
+		return -1;
+	rc = stream_recv_zc_done(s, n);
+	sock_put(s);
+	return rc ? (int)v4v_fail(rc) : 0;
+}
+
+ssize_t v4v_send_zc(int fd, void **data, size_t max, int flags)
+{
+	struct v4v_sock *s = stream_get(fd);
+	ssize_t n;
+
+	if (!s)
+		return -1;
+	n = stream_send_zc(s, data, max, flags);
+	sock_put(s);
+	if (n == -EPIPE && !(flags & MSG_NOSIGNAL))
+		raise(SIGPIPE);
+	return n < 0 ? v4v_fail((int)n) : n;
+}
+
+int v4v_send_zc_done(int fd, size_t n)
+{
+	struct v4v_sock *s = stream_get(fd);
+	int rc;
+
+	if (!s)
+		return -1;
+	rc = stream_send_zc_done(s, n);
+	sock_put(s);
+	return rc ? (int)v4v_fail(rc) : 0;
+}
+
+int v4v_zc_areas(int fd, struct v4v_zc_area *rx, struct v4v_zc_area *tx)
+{
+	struct v4v_sock *s = stream_get(fd);
+	int rc;
+
+	if (!s)
+		return -1;
+	rc = stream_zc_areas(s, rx, tx);
+	sock_put(s);
+	return rc ? (int)v4v_fail(rc) : 0;
+}

@@ -145,6 +145,10 @@ struct v4v_sock {
 	uint16_t peer_inet_port;/* const: accepted: the client's TCP port,
 				 * or 0 */
 	struct stream_tx tx;	/* see struct stream_tx */
+	uint32_t zc_reserved;	/* tx_lock, held from v4v_send_zc to
+				 * v4v_send_zc_done: bytes reserved */
+	bool zc_held;		/* atomic, written under tx_lock: a
+				 * reservation holds tx_lock */
 };
 
 /* v4v_close sets `closing`, then wakes the calls blocked on the socket:
@@ -226,6 +230,33 @@ int stream_shutdown(struct v4v_sock *s, int how);
 void stream_so_error(struct v4v_sock *s);
 int stream_fionread(struct v4v_sock *s);
 void stream_release(struct v4v_sock *s);
+/* For stream_zc.c, which shares the send and receive paths. */
+/* Largest message a send inserts: small enough that the receiver copies
+ * one chunk out while we copy the next in, on the other core. */
+#define STREAM_MAX_CHUNK (128u * 1024u)
+static inline uint32_t stream_min_chunk(const struct stream_tx *t)
+{
+	return v4v_ring_min_chunk(t->size);
+}
+long stream_send_check(struct v4v_sock *s, size_t total);
+long stream_send_to_gone(struct v4v_sock *s, size_t len);
+long stream_full_ring(struct v4v_sock *s);
+long stream_send_turn(struct v4v_sock *s, int flags, uint64_t *t0,
+		      long (*place)(struct v4v_sock *, void *), void *arg);
+void stream_room_again(struct v4v_sock *s);
+void stream_ring_peer(struct v4v_sock *s);
+void stream_consumed(struct v4v_sock *s, const struct v4v_ring_msg *m);
+int stream_empty_reason(struct v4v_sock *s);
+
+/* stream_zc.c: zero-copy stream I/O (v4v_recv_zc and friends) */
+ssize_t stream_recv_zc(struct v4v_sock *s, const void **at, size_t max,
+		       int flags);
+int stream_recv_zc_done(struct v4v_sock *s, size_t n);
+ssize_t stream_send_zc(struct v4v_sock *s, void **at, size_t max,
+		       int flags);
+int stream_send_zc_done(struct v4v_sock *s, size_t n);
+int stream_zc_areas(struct v4v_sock *s, struct v4v_zc_area *rx,
+		    struct v4v_zc_area *tx);
 
 /* dgram.c */
 ssize_t dgram_sendmsg(struct v4v_sock *s, const struct msghdr *msg,

@@ -25,13 +25,6 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-static uint32_t min_chunk(const struct stream_tx *t)
-{
-	return v4v_ring_min_chunk(t->size);
-}
-/* Largest message a send inserts: small enough that the receiver copies
- * one chunk out while we copy the next in, on the other core. */
-#define MAX_CHUNK (128u * 1024u)
 
 int stream_bind(struct v4v_sock *s, const struct v4v_addr *a)
 {
@@ -293,7 +286,7 @@ void stream_so_error(struct v4v_sock *s)
 /* A send found the peer's socket gone (the flag, or the ring or kernel
  * stream refusing it): the bytes are taken and dropped, as TCP takes
  * them, unless a reset came first.  Returns what the send returns. */
-static long send_to_gone(struct v4v_sock *s, size_t len)
+long stream_send_to_gone(struct v4v_sock *s, size_t len)
 {
 	see_reset(s);
 	if (__atomic_load_n(&s->tx.dead, __ATOMIC_ACQUIRE))
@@ -304,7 +297,7 @@ static long send_to_gone(struct v4v_sock *s, size_t len)
 
 /* May a send go on?  0 yes; `total` if the bytes are taken and dropped
  * (the peer is gone); or the error. */
-static long send_check(struct v4v_sock *s, size_t total)
+long stream_send_check(struct v4v_sock *s, size_t total)
 {
 	if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != ST_CONNECTED)
 		return -ENOTCONN;
@@ -316,7 +309,7 @@ static long send_check(struct v4v_sock *s, size_t total)
 	/* Nothing sent draws no reset: an empty send just returns 0. */
 	if (total && (s->tx.gone || (v4v_ring_tx_flags(&s->cons.r) &
 				     V4V_RING_TX_GONE)))
-		return send_to_gone(s, total);
+		return stream_send_to_gone(s, total);
 	return 0;
 }
 
@@ -353,7 +346,7 @@ static int peer_bell(struct v4v_sock *s)
 	return fds[1];
 }
 
-static void ring_peer(struct v4v_sock *s)
+void stream_ring_peer(struct v4v_sock *s)
 {
 	int bell;
 
@@ -570,7 +563,7 @@ static void peer_flag(struct v4v_sock *s, uint32_t flag)
 		v4v_link_shutdown(s->handle, V4VP_SHUT_RST);
 	} else {
 		v4v_ring_set_tx_flag(&s->tx.prod.r, flag);
-		ring_peer(s);
+		stream_ring_peer(s);
 	}
 }
 
@@ -586,7 +579,7 @@ static size_t iov_len(const struct iovec *iov, size_t n)
 /* No room in the ring we write: wait, unless it will never drain.  Our
  * own queue drains no more once v4vd has ended the connection (a reset or
  * the peer gone in our ring), or has ended (the guardian reset us). */
-static long full_ring(struct v4v_sock *s)
+long stream_full_ring(struct v4v_sock *s)
 {
 	if (v4v_ring_rx_flags(&s->tx.prod.r) & V4V_RING_RX_CLOSED)
 		return -EPIPE;
@@ -608,15 +601,15 @@ static long put_chunk(struct v4v_sock *s, const struct iovec *iov, int iovcnt,
 	long rc;
 
 	max = v4v_ring_max_payload(s->tx.size);
-	if (max > MAX_CHUNK)
-		max = MAX_CHUNK;
+	if (max > STREAM_MAX_CHUNK)
+		max = STREAM_MAX_CHUNK;
 	if (len > max)
 		len = max;
 	room = v4v_ring_space(&s->tx.prod);
 	/* A full ring whose reader is gone never drains: say so (the
 	 * insert below would, but is never reached). */
-	if (room < len && room < min_chunk(&s->tx))
-		return full_ring(s);
+	if (room < len && room < stream_min_chunk(&s->tx))
+		return stream_full_ring(s);
 	if (room < len)
 		len = room;
 	/* Gather the chunk's pieces of the caller's iovec. */
@@ -641,7 +634,7 @@ static long put_chunk(struct v4v_sock *s, const struct iovec *iov, int iovcnt,
 	if (rc)
 		return rc;
 	if (kick)
-		ring_peer(s);
+		stream_ring_peer(s);
 	return (long)len;
 }
 
@@ -655,10 +648,10 @@ static bool wait_room(struct v4v_sock *s)
 		bell_fill(s->fd);
 		s->filled = true;
 	}
-	return v4v_ring_want_space(&s->tx.prod, min_chunk(&s->tx));
+	return v4v_ring_want_space(&s->tx.prod, stream_min_chunk(&s->tx));
 }
 
-static void room_again(struct v4v_sock *s)
+void stream_room_again(struct v4v_sock *s)
 {
 	if (s->filled) {
 		bell_drain(s->bell);
@@ -670,70 +663,94 @@ static void room_again(struct v4v_sock *s)
 	}
 }
 
+/* Sending's turn: with tx_lock held, call place(s, arg) until it places
+ * something or fails for another reason than a full ring, waiting for
+ * room in between (unless non-blocking).  Returns what place returned, or
+ * the error of the wait. */
+long stream_send_turn(struct v4v_sock *s, int flags, uint64_t *t0,
+		      long (*place)(struct v4v_sock *, void *), void *arg)
+{
+	long rc;
+
+	for (;;) {
+		/* wr_shut again, under tx_lock: a shutdown since send_check
+		 * has set the end, and nothing may follow it. */
+		if (sock_closing(s))
+			return -EBADF;
+		if (s->wr_shut)
+			return -EPIPE;
+		rc = place(s, arg);
+		if (rc != -EAGAIN)
+			return rc;
+		if (wait_room(s))
+			continue;
+		/* Only now, about to block, is O_NONBLOCK worth a look. */
+		if (sock_nonblock(s, flags))
+			return rc;
+		if (!*t0)
+			*t0 = sock_now_us();
+		pthread_mutex_unlock(&s->tx_lock);
+		rc = bell_wait(s->fd, POLLOUT,
+			       sock_time_left(__atomic_load_n(&s->sndtimeo_ms,
+							      __ATOMIC_RELAXED),
+					      *t0));
+		pthread_mutex_lock(&s->tx_lock);
+		if (rc)
+			return rc;
+		s->filled = false; /* the peer emptied it */
+	}
+}
+
+struct send_pos {
+	const struct msghdr *msg;
+	size_t done, total;
+};
+
+static long place_chunk(struct v4v_sock *s, void *arg)
+{
+	struct send_pos *p = arg;
+
+	return put_chunk(s, p->msg->msg_iov, (int)p->msg->msg_iovlen, p->done,
+			 p->total - p->done);
+}
+
 ssize_t stream_sendmsg(struct v4v_sock *s, const struct msghdr *msg,
 		       int flags)
 {
-	size_t total = iov_len(msg->msg_iov, msg->msg_iovlen), done = 0;
+	struct send_pos pos = { msg, 0, iov_len(msg->msg_iov, msg->msg_iovlen) };
 	uint64_t t0 = 0;
 	bool shut;
 	long rc;
 
 	if (flags & ~(MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE))
 		return -EOPNOTSUPP;
-	rc = send_check(s, total);
-	if (rc || !total)
+	rc = stream_send_check(s, pos.total);
+	if (rc || !pos.total)
 		return rc;
 	pthread_mutex_lock(&s->tx_lock);
-	while (done < total) {
-		/* wr_shut again, under tx_lock: a shutdown since send_check
-		 * has set the end, and nothing may follow it. */
-		if (sock_closing(s))
-			rc = -EBADF;
-		else if (s->wr_shut)
-			rc = -EPIPE;
-		else
-			rc = put_chunk(s, msg->msg_iov, (int)msg->msg_iovlen,
-				       done, total - done);
-		if (rc >= 0) {
-			done += (size_t)rc;
-			continue;
-		}
-		if (rc != -EAGAIN)
+	while (pos.done < pos.total) {
+		rc = stream_send_turn(s, flags, &t0, place_chunk, &pos);
+		if (rc < 0)
 			break;
-		if (wait_room(s))
-			continue;
-		/* Only now, about to block, is O_NONBLOCK worth a look. */
-		if (sock_nonblock(s, flags))
-			break;
-		if (!t0)
-			t0 = sock_now_us();
-		pthread_mutex_unlock(&s->tx_lock);
-		rc = bell_wait(s->fd, POLLOUT,
-			       sock_time_left(__atomic_load_n(&s->sndtimeo_ms,
-							      __ATOMIC_RELAXED),
-					      t0));
-		pthread_mutex_lock(&s->tx_lock);
-		if (rc)
-			break;
-		s->filled = false; /* the peer emptied it */
+		pos.done += (size_t)rc;
 	}
 	/* A partial send that stopped for lack of room (or a timeout) stays
 	 * unwritable: the peer empties the doorbell when it frees room. */
-	if ((done || rc >= 0) && rc != -EAGAIN)
-		room_again(s);
+	if ((pos.done || rc >= 0) && rc != -EAGAIN)
+		stream_room_again(s);
 	shut = s->wr_shut;
 	pthread_mutex_unlock(&s->tx_lock);
 	/* The peer's socket went after send_check (RX_CLOSED in its ring
 	 * comes just before TX_GONE in ours). */
 	if (rc == -EPIPE && !shut)
-		return send_to_gone(s, total);
-	return done ? (ssize_t)done : rc;
+		return stream_send_to_gone(s, pos.total);
+	return pos.done ? (ssize_t)pos.done : rc;
 }
 
 /* ---- receiving ---- */
 
 /* The peer consumed room we were waiting for?  Tell the waiting sender. */
-static void consumed(struct v4v_sock *s, const struct v4v_ring_msg *m)
+void stream_consumed(struct v4v_sock *s, const struct v4v_ring_msg *m)
 {
 	int bell;
 
@@ -775,7 +792,7 @@ static long take_bytes(struct v4v_sock *s, struct msghdr *msg, size_t done,
 		if (rc == 0)
 			break;
 		if (m.message_type != V4VP_MT_STREAM) {
-			consumed(s, &m); /* not ours to read */
+			stream_consumed(s, &m); /* not ours to read */
 			continue;
 		}
 		for (size_t i = 0; i < msg->msg_iovlen && np < 16; i++) {
@@ -796,7 +813,7 @@ static long take_bytes(struct v4v_sock *s, struct msghdr *msg, size_t done,
 		s->rx_off += (uint32_t)n;
 		if (s->rx_off >= m.payload_len) {
 			s->rx_off = 0;
-			consumed(s, &m);
+			stream_consumed(s, &m);
 		}
 		if (!n)
 			break;
@@ -805,7 +822,7 @@ static long take_bytes(struct v4v_sock *s, struct msghdr *msg, size_t done,
 }
 
 /* Nothing to read: why?  0 for end of file, an errno, or 1 to wait. */
-static int empty_reason(struct v4v_sock *s)
+int stream_empty_reason(struct v4v_sock *s)
 {
 	uint32_t f = v4v_ring_tx_flags(&s->cons.r);
 
@@ -850,7 +867,7 @@ ssize_t stream_recvmsg(struct v4v_sock *s, struct msghdr *msg, int flags)
 			break;
 		if (v4v_ring_used(&s->cons))
 			continue;
-		rc = empty_reason(s);
+		rc = stream_empty_reason(s);
 		if (rc <= 0)
 			break;
 		rc = bell_rx_wait(s, flags, true, &t0);

@@ -358,6 +358,21 @@ size_t v4v_ring_readv(const struct v4v_ring_cons *c,
 	return done;
 }
 
+size_t v4v_ring_span(const struct v4v_ring_cons *c,
+		     const struct v4v_ring_msg *m, uint32_t off,
+		     const void **at)
+{
+	uint32_t pos, n;
+
+	if (off >= m->payload_len)
+		return 0;
+	pos = ring_advance(ring_advance(c->rx, V4V_RING_MSG_HDR, c->r.size),
+			   off, c->r.size);
+	n = m->payload_len - off;
+	*at = c->r.data + pos;
+	return n < c->r.size - pos ? n : c->r.size - pos;
+}
+
 bool v4v_ring_consume(struct v4v_ring_cons *c, const struct v4v_ring_msg *m)
 {
 	uint32_t need = round_slot(V4V_RING_MSG_HDR + m->payload_len);

@@ -209,6 +209,15 @@ size_t v4v_ring_readv(const struct v4v_ring_cons *c,
 		      const struct v4v_ring_msg *m, uint32_t off,
 		      const struct iovec *iov, int iovcnt);
 
+/* Where payload byte `off` of the message just peeked lies in the data
+ * area: *at points there; returns how many payload bytes from there are
+ * contiguous (up to the message's end or the ring's wrap), 0 if off is at
+ * or past the end.  For consumers that hand the bytes on without copying
+ * them (a DMA engine); they stay valid until the message is consumed. */
+size_t v4v_ring_span(const struct v4v_ring_cons *c,
+		     const struct v4v_ring_msg *m, uint32_t off,
+		     const void **at);
+
 /* Drop the message just peeked.  Returns true if a producer waits for
  * space and must be notified. */
 bool v4v_ring_consume(struct v4v_ring_cons *c, const struct v4v_ring_msg *m);

@@ -4,7 +4,8 @@
  * mediated by a strict v4vd: handshake, byte-stream integrity under
  * random chunking, half-close, close with data in flight, resets,
  * refused connections, non-blocking connect, peek/waitall/FIONREAD,
- * EPIPE, accept-then-fork, threads, and a peer killed mid-stream.
+ * EPIPE, accept-then-fork, threads, a peer killed mid-stream, and the
+ * zero-copy calls.
  */
 #include "harness.h"
 #include "../unit/t.h"
@@ -707,6 +708,141 @@ static void test_greet_and_close(void)
 	CHECK_EQ(dom_wait(s), 0);
 }
 
+/* ---- zero-copy: spans of the rings, partial consumes, ends ---- */
+
+static bool in_area(const struct v4v_zc_area *a, const void *p, size_t n)
+{
+	const char *b = a->base, *q = p;
+
+	return a->len && q >= b && q + n <= b + a->len;
+}
+
+/* Echo with the zero-copy calls: check what arrives in place, send it
+ * back from the receive ring straight into the send ring. */
+static int zc_srv(void *arg)
+{
+	struct pair *p = arg;
+	struct v4v_zc_area rx, tx;
+	uint64_t got = 0;
+	unsigned r = 99;
+	int l = listener(310), c, d = v4v_socket(AF_V4V, SOCK_DGRAM, 0);
+	const void *in;
+	void *out;
+	ssize_t n;
+
+	EXPECT(l >= 0 && d >= 0, 10);
+	EXPECT(v4v_recv_zc(d, &in, 1, 0) < 0 && errno == EOPNOTSUPP, 11);
+	gate_open(&p->ready, (uint32_t)v4v_domid());
+	c = v4v_accept(l, NULL, NULL);
+	EXPECT(c >= 0, 12);
+	EXPECT(v4v_zc_areas(c, &rx, &tx) == 0 && rx.len && tx.len, 13);
+	EXPECT(v4v_recv_zc(c, &in, 0, 0) < 0 && errno == EINVAL, 14);
+	EXPECT(v4v_send_zc_done(c, 1) < 0 && errno == EINVAL, 15);
+	while ((n = v4v_recv_zc(c, &in, (size_t)(rand_r(&r) % 300000) + 1,
+				0)) > 0) {
+		const void *again;
+		size_t take = (size_t)(rand_r(&r) % (unsigned)n) + 1;
+		ssize_t room;
+
+		EXPECT(in_area(&rx, in, (size_t)n), 16);
+		for (ssize_t i = 0; i < n; i++)
+			EXPECT(((const uint8_t *)in)[i] ==
+				       sbyte(11, got + (uint64_t)i), 17);
+		/* Not consumed yet: the same bytes again. */
+		EXPECT(v4v_recv_zc(c, &again, (size_t)n, 0) == n &&
+			       again == in, 18);
+		room = v4v_send_zc(c, &out, take, 0);
+		EXPECT(room > 0 && (size_t)room <= take &&
+			       in_area(&tx, out, (size_t)room), 19);
+		memcpy(out, in, (size_t)room);
+		EXPECT(v4v_send_zc_done(c, (size_t)room) == 0, 20);
+		EXPECT(v4v_recv_zc_done(c, (size_t)room) == 0, 21);
+		got += (uint64_t)room;
+		/* A reservation given up publishes nothing. */
+		if (rand_r(&r) % 4 == 0) {
+			EXPECT(v4v_send_zc(c, &out, 64, 0) > 0, 22);
+			EXPECT(v4v_send_zc_done(c, 0) == 0, 23);
+		}
+	}
+	EXPECT(n == 0 && got == p->bytes, 24);
+	/* Consuming more than is queued. */
+	EXPECT(v4v_recv_zc_done(c, 1) < 0 && errno == EINVAL, 25);
+	v4v_close(c);
+	return 0;
+}
+
+struct zc_writer {
+	int fd;
+	uint64_t bytes;
+	int rc;
+};
+
+static void *zc_write(void *arg)
+{
+	struct zc_writer *w = arg;
+	uint64_t sent = 0;
+	unsigned r = 5;
+
+	w->rc = 31;
+	while (sent < w->bytes) {
+		uint64_t want = (uint64_t)(rand_r(&r) % 200000) + 1;
+		size_t fill;
+		void *out;
+		ssize_t room;
+
+		if (want > w->bytes - sent)
+			want = w->bytes - sent;
+		room = v4v_send_zc(w->fd, &out, (size_t)want, 0);
+		if (room <= 0 || (uint64_t)room > want)
+			return NULL;
+		fill = (size_t)(rand_r(&r) % (unsigned)room) + 1;
+		for (size_t i = 0; i < fill; i++)
+			((uint8_t *)out)[i] = sbyte(11, sent + i);
+		if (v4v_send_zc_done(w->fd, fill))
+			return NULL;
+		sent += fill;
+	}
+	w->rc = 32;
+	if (v4v_shutdown(w->fd, SHUT_WR))
+		return NULL;
+	w->rc = 33;
+	if (v4v_send_zc(w->fd, (void **)&r, 1, MSG_NOSIGNAL) >= 0 ||
+	    errno != EPIPE)
+		return NULL;
+	w->rc = 0;
+	return NULL;
+}
+
+/* Send with the zero-copy calls from a thread (the echo comes back
+ * while we send), read the echo with plain receives. */
+static int zc_cli(void *arg)
+{
+	struct pair *p = arg;
+	struct zc_writer w = { dial((int)gate_wait(&p->ready), 310), p->bytes,
+			       -1 };
+	pthread_t t;
+
+	EXPECT(w.fd >= 0, 30);
+	EXPECT(pthread_create(&t, NULL, zc_write, &w) == 0, 34);
+	EXPECT(recv_stream(w.fd, 11, p->bytes, true) == 0, 35);
+	pthread_join(t, NULL);
+	EXPECT(w.rc == 0, w.rc);
+	v4v_close(w.fd);
+	return 0;
+}
+
+static void test_zero_copy(void)
+{
+	struct pair p = { .bytes = 3u << 20 };
+	pid_t s, c;
+
+	gate_init(&p.ready);
+	s = dom_spawn(zc_srv, &p);
+	c = dom_spawn(zc_cli, &p);
+	CHECK_EQ(dom_wait(c), 0);
+	CHECK_EQ(dom_wait(s), 0);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
@@ -720,6 +856,7 @@ int main(int argc, char **argv)
 		{ "orphaned", test_orphaned },
 		{ "early_fin", test_early_fin },
 		{ "greet_and_close", test_greet_and_close },
+		{ "zero_copy", test_zero_copy },
 		{ 0 }
 	};
 	int rc;

@@ -573,6 +573,43 @@ static void t_readv_partial(void)
 	gring_close(&g);
 }
 
+/* Spans: contiguous pieces of a payload, split only at the wrap. */
+static void t_span(void)
+{
+	uint32_t size = 512, len = 200;
+	struct v4v_ring_msg m;
+	const void *at = NULL;
+	struct gring g;
+
+	gring_open(&g, size, AT_END);
+	advance_to(&g, size - 4 * SLOT); /* payload 464..511, then 0..151 */
+	CHECK_EQ(put(&g, len, 9, NULL), 0);
+	REQUIRE(v4v_ring_peek(&g.c, &m) == 1);
+	CHECK_EQ(v4v_ring_span(&g.c, &m, 0, &at), 3 * SLOT);
+	CHECK(at == g.r.data + size - 3 * SLOT);
+	CHECK(check_pat(at, 9, 0, 3 * SLOT));
+	CHECK_EQ(v4v_ring_span(&g.c, &m, 5, &at), 3 * SLOT - 5);
+	CHECK(check_pat(at, 9, 5, 3 * SLOT - 5));
+	CHECK_EQ(v4v_ring_span(&g.c, &m, 3 * SLOT, &at), len - 3 * SLOT);
+	CHECK(at == g.r.data);
+	CHECK(check_pat(at, 9, 3 * SLOT, len - 3 * SLOT));
+	CHECK_EQ(v4v_ring_span(&g.c, &m, len - 1, &at), 1);
+	CHECK(check_pat(at, 9, len - 1, 1));
+	at = NULL;
+	CHECK_EQ(v4v_ring_span(&g.c, &m, len, &at), 0);
+	CHECK_EQ(v4v_ring_span(&g.c, &m, 0xffffffffu, &at), 0);
+	CHECK(at == NULL);
+	CHECK(get(&g, len, 9));
+
+	/* Not wrapping: the whole payload in one span. */
+	CHECK_EQ(put(&g, 100, 10, NULL), 0);
+	REQUIRE(v4v_ring_peek(&g.c, &m) == 1);
+	CHECK_EQ(v4v_ring_span(&g.c, &m, 0, &at), 100);
+	CHECK(check_pat(at, 10, 0, 100));
+	CHECK(get(&g, 100, 10));
+	gring_close(&g);
+}
+
 static void t_source_pad(void)
 {
 	struct v4v_addr a = { .port = 5, .domid = 6, .pad = 0xbeef };
@@ -1427,6 +1464,7 @@ static const struct t_case cases[] = {
 	{ "wrap_payload", t_wrap_payload },
 	{ "hdr_last_slot", t_hdr_last_slot },
 	{ "readv_partial", t_readv_partial },
+	{ "span", t_span },
 	{ "source_pad", t_source_pad },
 	{ "model_random", t_model_random },
 	{ "bad_tx_ptr", t_bad_tx_ptr },

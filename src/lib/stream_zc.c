@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Zero-copy stream I/O: the bytes of a connection are handed out where
+ * they lie in a ring, for a DMA engine to read or fill, instead of being
+ * copied to or from the caller's buffer.  The ring, its checks, its
+ * doorbells and its end-of-stream rules are those of stream.c; only the
+ * copy is left out.
+ *
+ * Receiving: a span never crosses a message or the ring's wrap, and the
+ * position moves only in recv_zc_done, which looks at the messages again
+ * (the producer may have rewritten what recv_zc saw: only its own bytes).
+ *
+ * Sending: v4v_send_zc reserves space after the producer's position under
+ * tx_lock and keeps the lock until v4v_send_zc_done commits, so nothing
+ * else can be inserted into the space meanwhile.
+ */
+#include "sock.h"
+
+#include <errno.h>
+
+#include "proto/proto.h"
+
+/* The contiguous stream bytes at the reader's position, after dropping
+ * what is not stream payload: their count, 0 if none, or -EPROTO. */
+static long rx_span(struct v4v_sock *s, const void **at, size_t max)
+{
+	struct v4v_ring_msg m;
+	size_t n;
+	int rc;
+
+	for (;;) {
+		rc = v4v_ring_peek(&s->cons, &m);
+		if (rc <= 0)
+			return rc < 0 ? -EPROTO : 0;
+		if (m.message_type == V4VP_MT_STREAM && s->rx_off < m.payload_len)
+			break;
+		s->rx_off = 0;
+		stream_consumed(s, &m);
+	}
+	n = v4v_ring_span(&s->cons, &m, s->rx_off, at);
+	return (long)(n < max ? n : max);
+}
+
+ssize_t stream_recv_zc(struct v4v_sock *s, const void **at, size_t max,
+		       int flags)
+{
+	uint64_t t0 = 0;
+	long rc;
+
+	if (flags & ~MSG_DONTWAIT)
+		return -EOPNOTSUPP;
+	if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != ST_CONNECTED)
+		return -ENOTCONN;
+	if (!max)
+		return -EINVAL;
+	pthread_mutex_lock(&s->rx_lock);
+	for (;;) {
+		rc = sock_closing(s) ? -EBADF : rx_span(s, at, max);
+		if (rc)
+			break;
+		if (v4v_ring_used(&s->cons))
+			continue;
+		rc = stream_empty_reason(s);
+		if (rc <= 0)
+			break;
+		rc = bell_rx_wait(s, flags, true, &t0);
+		if (rc)
+			break;
+	}
+	bell_rx_leave(s);
+	pthread_mutex_unlock(&s->rx_lock);
+	return rc;
+}
+
+int stream_recv_zc_done(struct v4v_sock *s, size_t n)
+{
+	struct v4v_ring_msg m;
+	int rc = 0;
+
+	if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != ST_CONNECTED)
+		return -ENOTCONN;
+	pthread_mutex_lock(&s->rx_lock);
+	while (n) {
+		uint32_t left;
+
+		rc = v4v_ring_peek(&s->cons, &m);
+		if (rc <= 0) {
+			rc = rc < 0 ? -EPROTO : -EINVAL; /* more than queued */
+			break;
+		}
+		rc = 0;
+		left = m.message_type == V4VP_MT_STREAM &&
+				       s->rx_off < m.payload_len
+			       ? m.payload_len - s->rx_off
+			       : 0;
+		if (n < left) {
+			s->rx_off += (uint32_t)n;
+			break;
+		}
+		n -= left;
+		s->rx_off = 0;
+		stream_consumed(s, &m);
+	}
+	bell_rx_leave(s);
+	pthread_mutex_unlock(&s->rx_lock);
+	return rc;
+}
+
+struct zc_want {
+	size_t max;
+	void **at;
+};
+
+/* Reserve a contiguous span for a stream_send_turn: its length, or
+ * -EAGAIN when less than a writer's piece is free. */
+static long reserve_span(struct v4v_sock *s, void *arg)
+{
+	struct zc_want *w = arg;
+	uint32_t room = v4v_ring_space(&s->tx.prod);
+	size_t len = v4v_ring_max_payload(s->tx.size);
+	struct iovec iov[2];
+
+	if (len > w->max)
+		len = w->max;
+	if (room < len && room < stream_min_chunk(&s->tx))
+		return stream_full_ring(s);
+	if (room < len)
+		len = room;
+	if (!v4v_ring_reserve(&s->tx.prod, (uint32_t)len, iov))
+		return -EAGAIN;
+	*w->at = iov[0].iov_base;
+	return (long)iov[0].iov_len;
+}
+
+ssize_t stream_send_zc(struct v4v_sock *s, void **at, size_t max, int flags)
+{
+	struct zc_want w = { max, at };
+	uint64_t t0 = 0;
+	bool shut;
+	long rc;
+
+	if (flags & ~(MSG_DONTWAIT | MSG_NOSIGNAL))
+		return -EOPNOTSUPP;
+	if (!max)
+		return -EINVAL;
+	rc = stream_send_check(s, max);
+	if (rc > 0)
+		rc = -EPIPE; /* the peer is gone: nothing to reserve */
+	if (rc)
+		return rc;
+	if (!s->tx.direct)
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&s->tx_lock);
+	rc = stream_send_turn(s, flags, &t0, reserve_span, &w);
+	if (rc > 0) {
+		stream_room_again(s);
+		s->zc_reserved = (uint32_t)rc;
+		__atomic_store_n(&s->zc_held, true, __ATOMIC_RELAXED);
+		return rc; /* tx_lock stays held until done */
+	}
+	shut = s->wr_shut;
+	pthread_mutex_unlock(&s->tx_lock);
+	if (rc == -EPIPE && !shut)
+		stream_send_to_gone(s, max);
+	return rc ? rc : -EAGAIN;
+}
+
+int stream_send_zc_done(struct v4v_sock *s, size_t n)
+{
+	bool kick = false;
+	int rc = 0;
+
+	/* Read without the lock: true only while this thread holds it. */
+	if (!__atomic_load_n(&s->zc_held, __ATOMIC_RELAXED))
+		return -EINVAL;
+	if (n > s->zc_reserved)
+		rc = -EINVAL;
+	else if (n)
+		v4v_ring_commit(&s->tx.prod, &s->local, V4VP_MT_STREAM,
+				(uint32_t)n, &kick);
+	__atomic_store_n(&s->zc_held, false, __ATOMIC_RELAXED);
+	s->zc_reserved = 0;
+	if (kick)
+		stream_ring_peer(s);
+	pthread_mutex_unlock(&s->tx_lock);
+	return rc;
+}
+
+int stream_zc_areas(struct v4v_sock *s, struct v4v_zc_area *rx,
+		    struct v4v_zc_area *tx)
+{
+	if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != ST_CONNECTED)
+		return -ENOTCONN;
+	*rx = (struct v4v_zc_area){ s->mem, s->memlen };
+	*tx = (struct v4v_zc_area){ NULL, 0 };
+	if (s->tx.txq) /* our own queue, after the receive ring */
+		*tx = *rx;
+	else if (s->tx.direct)
+		*tx = (struct v4v_zc_area){ s->tx.mem, s->tx.memlen };
+	return 0;
+}
