@@ -58,6 +58,11 @@ struct rgpu_backend {
 	int (*dtoh_async)(struct rgpu_bsess *s, int slot, void *dst,
 			  uint64_t src, uint64_t n);
 	int (*slot_wait)(struct rgpu_bsess *s, int slot);
+	/* Make host memory (a connection's ring) a source and target of
+	 * the asynchronous copies, as staging buffers are: pinned for DMA.
+	 * NULL where any host memory will do (CPU). */
+	int (*host_register)(struct rgpu_bsess *s, void *p, size_t n);
+	void (*host_unregister)(struct rgpu_bsess *s, void *p);
 	/* The host address of device memory, for backends whose memory the
 	 * host can address (CPU); NULL for the others.  Copies then go
 	 * straight between the connection and the device, as GPUDirect

@@ -267,6 +267,26 @@ static void cuda_stage_free(struct rgpu_bsess *s, void *buf)
 		cu_err(drv.cuMemFreeHost(buf), "cuMemFreeHost");
 }
 
+/* Portable: sessions run on several threads, all in the primary
+ * context. */
+static int cuda_host_register(struct rgpu_bsess *s, void *p, size_t n)
+{
+	int rc = bind_ctx();
+
+	(void)s;
+	return rc ? rc : cu_err(drv.cuMemHostRegister_v2(
+				   p, n, CU_MEMHOSTREGISTER_PORTABLE),
+			       "cuMemHostRegister_v2");
+}
+
+static void cuda_host_unregister(struct rgpu_bsess *s, void *p)
+{
+	if (bind_ctx() == 0) {
+		stream_sync(s); /* nothing may still read or write it */
+		cu_err(drv.cuMemHostUnregister(p), "cuMemHostUnregister");
+	}
+}
+
 static int cuda_htod_async(struct rgpu_bsess *s, int slot, uint64_t dst,
 			   const void *src, uint64_t n)
 {
@@ -385,6 +405,8 @@ const struct rgpu_backend rgpu_backend_cuda = {
 	.htod_async = cuda_htod_async,
 	.dtoh_async = cuda_dtoh_async,
 	.slot_wait = cuda_slot_wait,
+	.host_register = cuda_host_register,
+	.host_unregister = cuda_host_unregister,
 	.sync = cuda_sync,
 	.module_load = cuda_module_load,
 	.module_unload = cuda_module_unload,

@@ -11,9 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define RGPU_DEFAULT_PIECE (1u << 20)
+
 struct remote {
 	struct rgpu_conn conn;
 	uint32_t next_id;
+	uint32_t chunk; /* the server's: the pieces bulk data goes in */
 	int ndev;
 	bool broken;
 };
@@ -115,6 +118,9 @@ int rgpu_remote_open(const char *addr, size_t chunk, void **state,
 		return rc;
 	}
 	r->ndev = (int)le32_get(rep + 4);
+	r->chunk = le32_get(rep + 8);
+	if (r->chunk < RGPU_MIN_CHUNK || r->chunk > RGPU_MAX_CHUNK)
+		r->chunk = RGPU_DEFAULT_PIECE;
 	memcpy(backend, rep + 16, 15);
 	backend[15] = '\0';
 	*state = r;
@@ -171,8 +177,10 @@ static int r_memset(void *t, rgpu_devptr_t p, int v, uint64_t n)
 	return call(t, RGPU_OP_MEMSET, body, 24, NULL, 0);
 }
 
-/* The data goes straight from the caller's buffer; the server streams it
- * through its staging buffers as it arrives. */
+/* The data goes straight from the caller's buffer into the connection
+ * (over V4V, into the server's ring in pieces of its chunk size, which
+ * its device copies out whole); the server streams it to the device as
+ * it arrives. */
 static int r_htod(void *t, rgpu_devptr_t dst, const void *src, uint64_t n)
 {
 	struct remote *r = t;
@@ -187,7 +195,7 @@ static int r_htod(void *t, rgpu_devptr_t dst, const void *src, uint64_t n)
 		return rc;
 	/* A server that refuses the pointer answers and hangs up without
 	 * reading the data: its answer is still worth reading. */
-	if (conn_write(&r->conn, src, (size_t)n)) {
+	if (conn_write_bulk(&r->conn, src, (size_t)n, r->chunk)) {
 		rc = recv_hdr(r, RGPU_OP_HTOD, id, 0, &h);
 		broken(r, 0);
 		return rc ? RGPU_ERR_CONNECTION : h.status ? h.status

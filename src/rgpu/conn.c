@@ -56,6 +56,29 @@ int conn_write(struct rgpu_conn *c, const void *buf, size_t n)
 	return 0;
 }
 
+int conn_write_bulk(struct rgpu_conn *c, const void *buf, size_t n,
+		    size_t piece)
+{
+	while (n && c->v4v) {
+		void *at;
+		ssize_t k = v4v_send_zc(c->fd, &at, n < piece ? n : piece,
+					MSG_NOSIGNAL);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && errno == EOPNOTSUPP)
+			break; /* v4vd copies our sends: no ring to fill */
+		if (k <= 0)
+			return k < 0 ? -errno : -EPIPE;
+		memcpy(at, buf, (size_t)k);
+		if (v4v_send_zc_done(c->fd, (size_t)k))
+			return -errno;
+		buf = (const char *)buf + k;
+		n -= (size_t)k;
+	}
+	return conn_write(c, buf, n);
+}
+
 void conn_close(struct rgpu_conn *c)
 {
 	if (c->fd < 0)

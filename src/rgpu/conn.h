@@ -26,6 +26,11 @@ struct rgpu_conn {
 size_t conn_read(struct rgpu_conn *c, void *buf, size_t n, int *err);
 /* Write all n bytes: 0 or -errno. */
 int conn_write(struct rgpu_conn *c, const void *buf, size_t n);
+/* The same for bulk data, over V4V in messages of up to `piece` bytes
+ * copied straight into the ring (v4v_send_zc): the receiver's device can
+ * then copy a whole piece out of its ring at once. */
+int conn_write_bulk(struct rgpu_conn *c, const void *buf, size_t n,
+		    size_t piece);
 void conn_close(struct rgpu_conn *c);
 /* Close after an answer the peer must still get: end our side, then read
  * and drop what the peer still sends for a moment (at most 200 ms, 4 MiB)

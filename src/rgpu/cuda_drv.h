@@ -34,6 +34,8 @@ typedef int CUdevice_attribute;
 #define CUDA_ERROR_INVALID_HANDLE 400
 #define CUDA_ERROR_NOT_FOUND 500
 #define CUDA_ERROR_ILLEGAL_ADDRESS 700
+#define CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED 712
+#define CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED 713
 #define CUDA_ERROR_LAUNCH_FAILED 719
 
 #define CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK 1
@@ -49,6 +51,7 @@ typedef int CUdevice_attribute;
 #define CU_STREAM_NON_BLOCKING 0x1
 #define CU_EVENT_DISABLE_TIMING 0x2
 #define CU_MEMHOSTALLOC_PORTABLE 0x01
+#define CU_MEMHOSTREGISTER_PORTABLE 0x01
 
 /* X(symbol, return, parameters): every entry point the backend loads. */
 #define RGPU_CUDA_SYMBOLS(X)                                                   \
@@ -74,6 +77,9 @@ typedef int CUdevice_attribute;
 	  (void *dst, CUdeviceptr src, size_t n, CUstream st))                 \
 	X(cuMemHostAlloc, CUresult, (void **p, size_t bytes, unsigned flags))  \
 	X(cuMemFreeHost, CUresult, (void *p))                                  \
+	X(cuMemHostRegister_v2, CUresult,                                      \
+	  (void *p, size_t bytes, unsigned flags))                             \
+	X(cuMemHostUnregister, CUresult, (void *p))                            \
 	X(cuStreamCreate, CUresult, (CUstream *st, unsigned flags))            \
 	X(cuStreamDestroy_v2, CUresult, (CUstream st))                         \
 	X(cuStreamSynchronize, CUresult, (CUstream st))                        \

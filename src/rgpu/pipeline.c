@@ -3,14 +3,20 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <string.h>
+
+#include "rgpu/log.h"
+#include "v4v/socket.h"
 
 void pipeline_init(struct pipeline *p, const struct rgpu_backend *be,
 		   struct rgpu_bsess *bs, size_t chunk, unsigned nslots,
-		   bool staged)
+		   bool staged, bool zero_copy)
 {
 	*p = (struct pipeline){ .be = be, .bs = bs, .chunk = chunk,
 				.nslots = nslots,
 				.direct = be->host_view && !staged };
+	if (!zero_copy || p->direct)
+		p->zc_rx = p->zc_tx = -1;
 	if (p->nslots < 2)
 		p->nslots = 2;
 	if (p->nslots > RGPU_MAX_SLOTS)
@@ -26,6 +32,10 @@ void pipeline_release(struct pipeline *p)
 		p->be->stage_free(p->bs, p->buf[i]);
 		p->buf[i] = NULL;
 	}
+	for (int i = 0; i < 2; i++)
+		if (p->reg[i])
+			p->be->host_unregister(p->bs, p->reg[i]);
+	p->reg[0] = p->reg[1] = NULL;
 }
 
 static int stage(struct pipeline *p)
@@ -91,6 +101,116 @@ static int direct_dtoh(struct pipeline *p, uint64_t src, uint64_t n,
 	return 0;
 }
 
+/* ---- zero-copy: the device reads and writes the V4V rings ---- */
+
+/* Register one ring area (once); false if the backend refuses it. */
+static bool zc_register(struct pipeline *p, const struct v4v_zc_area *a)
+{
+	int rc;
+
+	if (!a->len)
+		return false;
+	if (a->base == p->reg[0] || a->base == p->reg[1] ||
+	    !p->be->host_register)
+		return true;
+	rc = p->be->host_register(p->bs, a->base, a->len);
+	if (rc) {
+		rgpu_log("cannot register a %zu-byte ring with the %s driver "
+			 "(%s): copying through staging buffers",
+			 a->len, p->be->name, rgpu_error_name(rc));
+		return false;
+	}
+	p->reg[p->reg[0] ? 1 : 0] = a->base;
+	return true;
+}
+
+/* Decide, at a V4V connection's first copy, which ways go zero-copy: the
+ * receive ring for host-to-device, the ring we send into (the client's,
+ * or our own transmit queue under a strict v4vd) for device-to-host. */
+static void zc_setup(struct pipeline *p, struct rgpu_conn *c)
+{
+	struct v4v_zc_area rx, tx;
+
+	if (p->zc_rx || p->zc_tx)
+		return;
+	p->zc_rx = p->zc_tx = -1;
+	if (!c->v4v || v4v_zc_areas(c->fd, &rx, &tx))
+		return;
+	p->zc_rx = zc_register(p, &rx) ? 1 : -1;
+	p->zc_tx = zc_register(p, &tx) ? 1 : -1;
+}
+
+static int zc_errno(ssize_t k)
+{
+	return k < 0 ? (errno == EWOULDBLOCK ? EAGAIN : errno) : EPIPE;
+}
+
+/* One span at a time: the device copies a span (up to a whole message
+ * of the client's, a chunk) while the client fills the rest of the ring;
+ * the span is consumed once the copy is done.  After a device error the
+ * stream is still consumed to its end. */
+static int zc_htod(struct pipeline *p, uint64_t dst, uint64_t n,
+		   struct rgpu_conn *c, struct pipe_io *io)
+{
+	int rc = 0;
+
+	while (io->done < n) {
+		const void *at;
+		ssize_t k = v4v_recv_zc(c->fd, &at,
+					(size_t)min_u64(p->chunk, n - io->done),
+					0);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			io->err = zc_errno(k);
+			break;
+		}
+		if (!rc) {
+			rc = p->be->htod_async(p->bs, 0, dst + io->done, at,
+					       (uint64_t)k);
+			rc = rc ? rc : p->be->slot_wait(p->bs, 0);
+		}
+		if (v4v_recv_zc_done(c->fd, (size_t)k)) {
+			io->err = errno;
+			break;
+		}
+		io->done += (uint64_t)k;
+	}
+	return rc;
+}
+
+/* The device writes each span of the ring we send into, then it is
+ * published; the client copies it out while the device fills the next. */
+static int zc_dtoh(struct pipeline *p, uint64_t src, uint64_t n,
+		   struct rgpu_conn *c, struct pipe_io *io)
+{
+	int rc = 0;
+
+	while (io->done < n && !rc) {
+		void *at;
+		ssize_t k = v4v_send_zc(c->fd, &at,
+					(size_t)min_u64(p->chunk, n - io->done),
+					MSG_NOSIGNAL);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			io->err = zc_errno(k);
+			break;
+		}
+		rc = p->be->dtoh_async(p->bs, 0, at, src + io->done,
+				       (uint64_t)k);
+		rc = rc ? rc : p->be->slot_wait(p->bs, 0);
+		v4v_send_zc_done(c->fd, rc ? 0 : (size_t)k);
+		if (!rc)
+			io->done += (uint64_t)k;
+	}
+	return rc;
+}
+
+/* ---- staged ---- */
+
 int pipeline_htod(struct pipeline *p, uint64_t dst, uint64_t n,
 		  struct rgpu_conn *c, struct pipe_io *io)
 {
@@ -100,6 +220,12 @@ int pipeline_htod(struct pipeline *p, uint64_t dst, uint64_t n,
 	*io = (struct pipe_io){ 0, 0 };
 	if (p->direct)
 		return direct_htod(p, dst, n, c, io);
+	zc_setup(p, c);
+	if (p->zc_rx > 0) {
+		p->zc_copies++;
+		return zc_htod(p, dst, n, c, io);
+	}
+	p->staged_copies++;
 	rc = stage(p);
 	if (rc) {
 		pipeline_discard(p, n, c, io);
@@ -147,6 +273,12 @@ int pipeline_dtoh(struct pipeline *p, uint64_t src, uint64_t n,
 	*io = (struct pipe_io){ 0, 0 };
 	if (p->direct)
 		return direct_dtoh(p, src, n, c, io);
+	zc_setup(p, c);
+	if (p->zc_tx > 0) {
+		p->zc_copies++;
+		return zc_dtoh(p, src, n, c, io);
+	}
+	p->staged_copies++;
 	rc = stage(p);
 	if (rc)
 		return rc;

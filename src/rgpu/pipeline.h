@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Pipelined copies between a connection and the device, in chunks through
- * two or three pinned staging buffers: while the device copies chunk k out
- * of one buffer, chunk k+1 is received into the next (host to device), or
- * chunk k is sent while the device fills the next (device to host).
+ * Copies between a connection and the device.  Over V4V the device copies
+ * straight out of the connection's receive ring and into the ring the
+ * server sends into, both registered with the driver once per session
+ * (zero-copy: no CPU touches the bytes on the server).  Otherwise, in
+ * chunks through two or three pinned staging buffers: while the device
+ * copies chunk k out of one buffer, chunk k+1 is received into the next
+ * (host to device), or chunk k is sent while the device fills the next
+ * (device to host).
  */
 #ifndef RGPU_PIPELINE_H
 #define RGPU_PIPELINE_H
@@ -25,6 +29,10 @@ struct pipeline {
 	unsigned nslots;
 	bool direct; /* no staging: straight to host-addressable memory */
 	void *buf[RGPU_MAX_SLOTS]; /* allocated at first use */
+	/* Zero-copy through the rings: -1 off, 0 not tried yet, 1 on. */
+	int zc_rx, zc_tx;
+	void *reg[2]; /* ring areas registered with the backend */
+	unsigned zc_copies, staged_copies; /* copies each way, for the log */
 };
 
 /* What happened on the connection during a copy. */
@@ -34,11 +42,13 @@ struct pipe_io {
 };
 
 /* staged: go through the staging buffers even when the backend's memory
- * is host-addressable (to model a GPU's copies with the CPU backend). */
+ * is host-addressable (to model a GPU's copies with the CPU backend).
+ * zero_copy: let the device use V4V rings (if it needs staging). */
 void pipeline_init(struct pipeline *p, const struct rgpu_backend *be,
 		   struct rgpu_bsess *bs, size_t chunk, unsigned nslots,
-		   bool staged);
-/* Waits for copies in flight and frees the staging buffers. */
+		   bool staged, bool zero_copy);
+/* Waits for copies in flight, frees the staging buffers and unregisters
+ * the rings: before the connection closes (its rings go with it). */
 void pipeline_release(struct pipeline *p);
 
 /* Receive n bytes from c into device address dst.  Returns the first

@@ -62,6 +62,9 @@ static void usage(FILE *f)
 "  --staged             CPU backend: copy through the staging buffers and\n"
 "                       a copy thread, as for a GPU (default: straight\n"
 "                       into its memory, which is host memory)\n"
+"  --no-zero-copy       over V4V, copy through the staging buffers too\n"
+"                       (default: the device reads and writes the\n"
+"                       connection's rings, registered with the driver)\n"
 "  --allow-ptx          load any PTX module, not only the shipped kernels\n"
 "                       (CUDA: their kernels share one context, so only\n"
 "                       for trusted clients)\n"
@@ -101,7 +104,7 @@ static long num_arg(const char *s, long lo, long hi, const char *what)
 
 static void parse(int argc, char **argv, struct opts *o)
 {
-	enum { O_NOV4V = 256, O_NOTCP, O_CHUNK, O_STAGING, O_STAGED, O_ALLOW, O_MAX,
+	enum { O_NOV4V = 256, O_NOTCP, O_CHUNK, O_STAGING, O_STAGED, O_NOZC, O_ALLOW, O_MAX,
 	       O_TIMEOUT, O_READY, O_BACKEND, O_NAME };
 	static const struct option lo[] = {
 		{ "v4v", required_argument, NULL, 'p' },
@@ -113,6 +116,7 @@ static void parse(int argc, char **argv, struct opts *o)
 		{ "chunk-size", required_argument, NULL, O_CHUNK },
 		{ "staging", required_argument, NULL, O_STAGING },
 		{ "staged", no_argument, NULL, O_STAGED },
+		{ "no-zero-copy", no_argument, NULL, O_NOZC },
 		{ "allow-ptx", no_argument, NULL, O_ALLOW },
 		{ "max-sessions", required_argument, NULL, O_MAX },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
@@ -142,6 +146,7 @@ static void parse(int argc, char **argv, struct opts *o)
 			break;
 		case O_STAGING: o->cfg.nslots = (unsigned)num_arg(optarg, 2, 3, "--staging must be 2 or 3"); break;
 		case O_STAGED: o->cfg.staged = true; break;
+		case O_NOZC: o->cfg.zero_copy = false; break;
 		case O_ALLOW: o->cfg.allow_ptx = true; break;
 		case O_MAX: o->max_sessions = num_arg(optarg, 1, 4096, "bad --max-sessions"); break;
 		case O_TIMEOUT: o->cfg.timeout_ms = (unsigned)num_arg(optarg, 1, 86400, "bad --timeout") * 1000; break;
@@ -314,6 +319,7 @@ int main(int argc, char **argv)
 			  .max_sessions = 64, .ready_fd = -1,
 			  .cfg = { .chunk = RGPU_DEFAULT_CHUNK,
 				   .nslots = RGPU_DEFAULT_SLOTS,
+				   .zero_copy = true,
 				   .timeout_ms = 30000 } };
 	struct pollfd p[2];
 	bool is_v4v[2];
@@ -328,7 +334,9 @@ int main(int argc, char **argv)
 		return 1;
 	rgpu_log("copies: %s, chunk %zu KiB x %u staging buffers per "
 		 "session%s", o.cfg.be->host_view && !o.cfg.staged ?
-		 "straight into host-addressable device memory" : "staged",
+		 "straight into host-addressable device memory" :
+		 o.cfg.zero_copy ? "the device's, out of and into V4V rings "
+				   "(zero-copy), else staged" : "staged",
 		 o.cfg.chunk >> 10, o.cfg.nslots,
 		 o.cfg.allow_ptx ? "; any PTX accepted" : "; shipped kernels only");
 	if (o.ready_fd >= 0)

@@ -375,16 +375,18 @@ void session_serve(unsigned id, struct rgpu_conn c, const char *peer,
 		return;
 	}
 	pipeline_init(&s.pl, cfg->be, devctx_bsess(s.ctx), cfg->chunk,
-		      cfg->nslots, cfg->staged);
+		      cfg->nslots, cfg->staged, cfg->zero_copy);
 	SLOG(&s, "opened");
 	while (serve_one(&s) == KEEP)
 		;
-	/* Close first: a client blocked on us fails now, not after the
-	 * frees. */
-	conn_linger_close(&s.conn);
+	/* The rings go with the connection: unregister them first.  Then
+	 * close: a client blocked on us fails now, not after the frees. */
 	pipeline_release(&s.pl);
+	conn_linger_close(&s.conn);
 	devctx_close(s.ctx);
 	SLOG(&s, "ended after %" PRIu64 " requests (%.1f MiB in, %.1f MiB "
-	     "out); its memory is freed", s.requests,
-	     (double)s.bytes_in / 1048576.0, (double)s.bytes_out / 1048576.0);
+	     "out; copies: %u zero-copy, %u staged); its memory is freed",
+	     s.requests, (double)s.bytes_in / 1048576.0,
+	     (double)s.bytes_out / 1048576.0, s.pl.zc_copies,
+	     s.pl.staged_copies);
 }

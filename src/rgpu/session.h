@@ -20,6 +20,7 @@ struct server_cfg {
 	unsigned nslots;     /* staging buffers per session */
 	bool allow_ptx;	     /* any PTX, not only the shipped kernels */
 	bool staged;	     /* stage copies even for host-addressable memory */
+	bool zero_copy;	     /* the device uses V4V rings, not staging */
 	unsigned timeout_ms; /* a request that stalls this long is dropped */
 };
 

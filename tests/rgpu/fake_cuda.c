@@ -7,13 +7,17 @@
  * fails.  Asynchronous work is really deferred, per stream, until an event
  * or the stream is synchronized, so that a pipeline that reuses a staging
  * buffer too early copies the wrong bytes and is caught by the result
- * checks.  Shipped kernels run on the CPU (kernels_cpu.c).
+ * checks.  Shipped kernels run on the CPU (kernels_cpu.c).  Host memory
+ * is pinned (cuMemHostAlloc), registered (cuMemHostRegister) or pageable;
+ * each asynchronous copy's trace line says which its host side is, and
+ * host memory may not be unregistered while a queued copy still uses it.
  *
  * $RGPU_FAKE_CUDA_DEVICES: device count (default 1; 0 for none).
  * $RGPU_FAKE_CUDA_TRACE: file that gets one line per call.
  */
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +46,7 @@ enum op_kind { OP_COPY, OP_MEMSET, OP_KERNEL };
 
 struct op {
 	enum op_kind kind;
+	int reg; /* the registered region the host side is in, or -1 */
 	uint64_t seq;
 	void *dst;
 	const void *src;
@@ -83,6 +88,7 @@ struct CUmod_st {
 struct region {
 	uintptr_t p;
 	size_t n;
+	unsigned pending; /* queued copies using it (registered memory) */
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -90,7 +96,8 @@ static int initialized;
 static struct CUctx_st primary = { MAGIC_CTX };
 static int primary_refs;
 static __thread CUcontext current;
-static struct region dev[MAX_ALLOCS], pinned[MAX_ALLOCS];
+static struct region dev[MAX_ALLOCS], pinned[MAX_ALLOCS],
+	registered[MAX_ALLOCS];
 
 static void violation(const char *fmt, ...)
 {
@@ -146,7 +153,7 @@ static void add(struct region *t, uintptr_t p, size_t n)
 {
 	for (int i = 0; i < MAX_ALLOCS; i++)
 		if (!t[i].p) {
-			t[i] = (struct region){ p, n };
+			t[i] = (struct region){ p, n, 0 };
 			return;
 		}
 	violation("too many allocations");
@@ -167,6 +174,43 @@ static void check_stream(CUstream st, const char *call)
 		violation("%s: bad stream %p", call, (void *)st);
 }
 
+static bool overlaps(const struct region *r, uintptr_t p, size_t n)
+{
+	return r->p && p < r->p + r->n && r->p < p + n;
+}
+
+/* What the host side [p, +n) of an asynchronous copy is: "pinned",
+ * "registered" (*reg: its region) or "pageable".  A range only partly
+ * inside pinned or registered memory is a bug of the caller's. */
+static const char *host_kind(const void *hp, size_t n, int *reg,
+			     const char *call)
+{
+	uintptr_t p = (uintptr_t)hp;
+	const char *kind = "pageable";
+
+	*reg = -1;
+	pthread_mutex_lock(&mu);
+	for (int i = 0; i < MAX_ALLOCS; i++) {
+		struct region *t[2] = { &pinned[i], &registered[i] };
+
+		for (int k = 0; k < 2; k++) {
+			if (!overlaps(t[k], p, n))
+				continue;
+			if (p < t[k]->p || p + n > t[k]->p + t[k]->n)
+				violation("%s: host [0x%lx, +%zu) runs out of "
+					  "%s memory", call, (unsigned long)p,
+					  n, k ? "registered" : "pinned");
+			kind = k ? "registered" : "pinned";
+			if (k) {
+				*reg = i;
+				t[k]->pending++;
+			}
+		}
+	}
+	pthread_mutex_unlock(&mu);
+	return kind;
+}
+
 static void run_op(struct op *o)
 {
 	int rc;
@@ -174,6 +218,11 @@ static void run_op(struct op *o)
 	switch (o->kind) {
 	case OP_COPY:
 		memcpy(o->dst, o->src, o->n);
+		if (o->reg >= 0) {
+			pthread_mutex_lock(&mu);
+			registered[o->reg].pending--;
+			pthread_mutex_unlock(&mu);
+		}
 		break;
 	case OP_MEMSET:
 		memset(o->dst, o->value, o->n);
@@ -390,13 +439,16 @@ CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t n,
 {
 	struct op o = { .kind = OP_COPY, .dst = (void *)(uintptr_t)dst,
 			.src = src, .n = n };
+	char call[64];
 
-	need_ctx("cuMemcpyHtoDAsync_v2");
-	check_stream(st, "cuMemcpyHtoDAsync_v2");
-	check_dev(dst, n, "cuMemcpyHtoDAsync_v2");
 	if (!src || n == 0)
 		violation("cuMemcpyHtoDAsync_v2: src %p, %zu bytes",
 			  (void *)src, n);
+	snprintf(call, sizeof(call), "cuMemcpyHtoDAsync_v2 %s",
+		 host_kind(src, n, &o.reg, "cuMemcpyHtoDAsync_v2"));
+	need_ctx(call);
+	check_stream(st, "cuMemcpyHtoDAsync_v2");
+	check_dev(dst, n, "cuMemcpyHtoDAsync_v2");
 	push(st, &o);
 	return CUDA_SUCCESS;
 }
@@ -406,12 +458,15 @@ CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t n,
 {
 	struct op o = { .kind = OP_COPY, .dst = dst,
 			.src = (const void *)(uintptr_t)src, .n = n };
+	char call[64];
 
-	need_ctx("cuMemcpyDtoHAsync_v2");
-	check_stream(st, "cuMemcpyDtoHAsync_v2");
-	check_dev(src, n, "cuMemcpyDtoHAsync_v2");
 	if (!dst || n == 0)
 		violation("cuMemcpyDtoHAsync_v2: dst %p, %zu bytes", dst, n);
+	snprintf(call, sizeof(call), "cuMemcpyDtoHAsync_v2 %s",
+		 host_kind(dst, n, &o.reg, "cuMemcpyDtoHAsync_v2"));
+	need_ctx(call);
+	check_stream(st, "cuMemcpyDtoHAsync_v2");
+	check_dev(src, n, "cuMemcpyDtoHAsync_v2");
 	push(st, &o);
 	return CUDA_SUCCESS;
 }
@@ -436,6 +491,48 @@ CUresult cuMemFreeHost(void *p)
 	need_ctx("cuMemFreeHost");
 	remove_region(pinned, (uintptr_t)p, "cuMemFreeHost");
 	return CUDA_SUCCESS;
+}
+
+CUresult cuMemHostRegister_v2(void *p, size_t bytes, unsigned flags)
+{
+	const volatile char *c = p;
+	uintptr_t a = (uintptr_t)p;
+
+	need_ctx("cuMemHostRegister_v2");
+	if (!p || bytes == 0 || (flags & ~0xfu))
+		violation("cuMemHostRegister_v2: %p, %zu bytes, flags %u", p,
+			  bytes, flags);
+	/* The driver pins every page: they must be there. */
+	(void)c[0];
+	(void)c[bytes - 1];
+	pthread_mutex_lock(&mu);
+	for (int i = 0; i < MAX_ALLOCS; i++)
+		if (overlaps(&registered[i], a, bytes) ||
+		    overlaps(&pinned[i], a, bytes)) {
+			pthread_mutex_unlock(&mu);
+			return CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED;
+		}
+	add(registered, a, bytes);
+	pthread_mutex_unlock(&mu);
+	return CUDA_SUCCESS;
+}
+
+CUresult cuMemHostUnregister(void *p)
+{
+	need_ctx("cuMemHostUnregister");
+	pthread_mutex_lock(&mu);
+	for (int i = 0; i < MAX_ALLOCS; i++)
+		if (registered[i].p && registered[i].p == (uintptr_t)p) {
+			if (registered[i].pending)
+				violation("cuMemHostUnregister: %u queued "
+					  "copies still use %p",
+					  registered[i].pending, p);
+			registered[i].p = 0;
+			pthread_mutex_unlock(&mu);
+			return CUDA_SUCCESS;
+		}
+	pthread_mutex_unlock(&mu);
+	return CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED;
 }
 
 CUresult cuStreamCreate(CUstream *st, unsigned flags)

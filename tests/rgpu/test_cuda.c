@@ -188,7 +188,7 @@ static void pipeline_case(struct devctx *ctx, size_t chunk, unsigned slots,
 		src[i] = (uint8_t)(i * 31 + i / 4096);
 	REQUIRE(devctx_malloc(ctx, n, &d) == 0);
 	REQUIRE(devctx_resolve(ctx, d, n, &addr, &avail) == 0);
-	pipeline_init(&p, be, devctx_bsess(ctx), chunk, slots, true);
+	pipeline_init(&p, be, devctx_bsess(ctx), chunk, slots, true, true);
 	f = (struct feeder){ sv[1], src, n };
 	rc = (struct rgpu_conn){ sv[0], false };
 	pthread_create(&t, NULL, feed, &f);
