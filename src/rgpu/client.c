@@ -18,6 +18,7 @@ static struct {
 	void *state;
 	char backend[16];
 	size_t chunk;
+	unsigned lanes;
 } g = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static void close_locked(void)
@@ -41,6 +42,25 @@ static size_t chunk_from_env(void)
 	return 0;
 }
 
+static unsigned lanes_from_env(void)
+{
+	const char *s = getenv("RGPU_LANES");
+	char *end;
+	unsigned long v;
+
+	if (g.lanes)
+		return g.lanes;
+	if (!s || !*s)
+		return 1;
+	v = strtoul(s, &end, 10);
+	if (*end || v < 1 || v > RGPU_MAX_LANES) {
+		fprintf(stderr, "librgpu: RGPU_LANES=%s: expected 1 to %u; "
+			"using 1\n", s, RGPU_MAX_LANES);
+		return 1;
+	}
+	return (unsigned)v;
+}
+
 static rgpu_error_t connect_locked(const char *spec)
 {
 	char why[256] = "";
@@ -62,8 +82,8 @@ static rgpu_error_t connect_locked(const char *spec)
 			 "tcp:HOST:PORT or local", spec);
 		rc = RGPU_ERR_NO_SERVER;
 	} else {
-		rc = rgpu_remote_open(spec, chunk_from_env(), &g.state,
-				      g.backend, why, sizeof(why));
+		rc = rgpu_remote_open(spec, chunk_from_env(), lanes_from_env(),
+				      &g.state, g.backend, why, sizeof(why));
 		g.tr = rc ? NULL : &rgpu_remote;
 	}
 	if (rc)
@@ -92,6 +112,13 @@ void rgpu_set_chunk_size(size_t bytes)
 {
 	pthread_mutex_lock(&g.lock);
 	g.chunk = bytes;
+	pthread_mutex_unlock(&g.lock);
+}
+
+void rgpu_set_lanes(unsigned n)
+{
+	pthread_mutex_lock(&g.lock);
+	g.lanes = n > RGPU_MAX_LANES ? RGPU_MAX_LANES : n;
 	pthread_mutex_unlock(&g.lock);
 }
 

@@ -35,8 +35,9 @@ extern const struct rgpu_transport rgpu_local;
 
 /* Open a transport: *state for its calls, backend[16] its name.  0 or
  * an rgpu error; why[] says what went wrong. */
-int rgpu_remote_open(const char *addr, size_t chunk, void **state,
-		     char backend[16], char *why, size_t whysz);
+/* lanes: connections to copy over, this one included (1: no lanes). */
+int rgpu_remote_open(const char *addr, size_t chunk, unsigned lanes,
+		     void **state, char backend[16], char *why, size_t whysz);
 int rgpu_local_open(void **state, char backend[16], char *why,
 		    size_t whysz);
 

@@ -2,16 +2,22 @@
 /*
  * The remote transport: one request, one reply, over a V4V or TCP
  * connection to rgpu-server.  Every reply header is checked against the
- * request; a reply that does not fit ends the connection.
+ * request; a reply that does not fit ends the connection.  A large copy
+ * may be split over lanes: more connections joined to the session, each
+ * driven by a thread of its own for the copy's length.
  */
 #include "rgpu/client.h"
 #include "rgpu/conn.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define RGPU_DEFAULT_PIECE (1u << 20)
+/* The smallest part of a copy worth a lane: below, one connection's
+ * copy is over before the threads are started. */
+#define RGPU_LANE_MIN (1u << 20)
 
 struct remote {
 	struct rgpu_conn conn;
@@ -19,6 +25,8 @@ struct remote {
 	uint32_t chunk; /* the server's: the pieces bulk data goes in */
 	int ndev;
 	bool broken;
+	unsigned nlanes; /* more connections of this session */
+	struct remote *lane[RGPU_MAX_LANES - 1];
 };
 
 /* After an I/O or framing error the stream position is unknown: close,
@@ -93,8 +101,63 @@ static int call(struct remote *r, uint16_t op, const void *body, size_t blen,
 	return rc ? rc : h.status;
 }
 
-int rgpu_remote_open(const char *addr, size_t chunk, void **state,
-		     char backend[16], char *why, size_t whysz)
+static void close_one(struct remote *r)
+{
+	conn_close(&r->conn);
+	free(r);
+}
+
+/* One more connection, joined to the session that offered `token`. */
+static struct remote *join_lane(const char *addr, uint64_t token,
+				uint32_t chunk)
+{
+	struct remote *l = calloc(1, sizeof(*l));
+	uint8_t body[RGPU_JOIN_LEN];
+	char why[256];
+
+	if (!l)
+		return NULL;
+	l->next_id = 1;
+	l->chunk = chunk;
+	if (conn_dial(addr, &l->conn, why, sizeof(why))) {
+		fprintf(stderr, "librgpu: lane: %s\n", why);
+		free(l);
+		return NULL;
+	}
+	le64_put(body, token);
+	if (call(l, RGPU_OP_JOIN, body, sizeof(body), NULL, 0)) {
+		close_one(l);
+		return NULL;
+	}
+	return l;
+}
+
+/* Ask for `want` connections in all; fewer (or none) is no error. */
+static void open_lanes(struct remote *r, const char *addr, unsigned want)
+{
+	uint8_t body[RGPU_LANES_LEN], rep[RGPU_LANES_REPLY_LEN];
+	unsigned grant;
+	uint64_t token;
+
+	if (want > RGPU_MAX_LANES)
+		want = RGPU_MAX_LANES;
+	le32_put(body, want);
+	if (want < 2 || call(r, RGPU_OP_LANES, body, sizeof(body), rep,
+			     sizeof(rep)))
+		return;
+	grant = le32_get(rep);
+	token = le64_get(rep + 8);
+	while (r->nlanes + 1 < grant && r->nlanes + 1 < RGPU_MAX_LANES) {
+		struct remote *l = join_lane(addr, token, r->chunk);
+
+		if (!l)
+			break;
+		r->lane[r->nlanes++] = l;
+	}
+}
+
+int rgpu_remote_open(const char *addr, size_t chunk, unsigned lanes,
+		     void **state, char backend[16], char *why, size_t whysz)
 {
 	struct remote *r = calloc(1, sizeof(*r));
 	uint8_t body[RGPU_HELLO_LEN], rep[RGPU_HELLO_REPLY_LEN];
@@ -121,6 +184,7 @@ int rgpu_remote_open(const char *addr, size_t chunk, void **state,
 	r->chunk = le32_get(rep + 8);
 	if (r->chunk < RGPU_MIN_CHUNK || r->chunk > RGPU_MAX_CHUNK)
 		r->chunk = RGPU_DEFAULT_PIECE;
+	open_lanes(r, addr, lanes);
 	memcpy(backend, rep + 16, 15);
 	backend[15] = '\0';
 	*state = r;
@@ -181,7 +245,7 @@ static int r_memset(void *t, rgpu_devptr_t p, int v, uint64_t n)
  * (over V4V, into the server's ring in pieces of its chunk size, which
  * its device copies out whole); the server streams it to the device as
  * it arrives. */
-static int r_htod(void *t, rgpu_devptr_t dst, const void *src, uint64_t n)
+static int one_htod(void *t, rgpu_devptr_t dst, const void *src, uint64_t n)
 {
 	struct remote *r = t;
 	uint32_t id = r->next_id++;
@@ -205,7 +269,7 @@ static int r_htod(void *t, rgpu_devptr_t dst, const void *src, uint64_t n)
 	return rc ? rc : h.status;
 }
 
-static int r_dtoh(void *t, void *dst, rgpu_devptr_t src, uint64_t n)
+static int one_dtoh(void *t, void *dst, rgpu_devptr_t src, uint64_t n)
 {
 	struct remote *r = t;
 	uint32_t id = r->next_id++;
@@ -229,6 +293,93 @@ static int r_dtoh(void *t, void *dst, rgpu_devptr_t src, uint64_t n)
 static int r_sync(void *t)
 {
 	return call(t, RGPU_OP_SYNC, NULL, 0, NULL, 0);
+}
+
+/* ---- copies split over lanes ---- */
+
+struct part {
+	struct remote *r;
+	bool htod;
+	rgpu_devptr_t dev;
+	char *host;
+	uint64_t n;
+	int rc;
+};
+
+static void *run_part(void *arg)
+{
+	struct part *p = arg;
+
+	p->rc = p->htod ? one_htod(p->r, p->dev, p->host, p->n)
+			: one_dtoh(p->r, p->host, p->dev, p->n);
+	return NULL;
+}
+
+/* A lane that failed is dropped; the copy fails, later ones go on
+ * without it. */
+static void drop_broken_lanes(struct remote *r)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < r->nlanes; i++) {
+		if (r->lane[i]->broken)
+			close_one(r->lane[i]);
+		else
+			r->lane[k++] = r->lane[i];
+	}
+	r->nlanes = k;
+}
+
+static int split_copy(struct remote *r, bool htod, rgpu_devptr_t dev,
+		      char *host, uint64_t n)
+{
+	struct part p[RGPU_MAX_LANES];
+	pthread_t t[RGPU_MAX_LANES];
+	bool started[RGPU_MAX_LANES] = { false };
+	uint64_t k = 1 + r->nlanes, each, off = 0;
+	int rc;
+
+	if (k > n / RGPU_LANE_MIN)
+		k = n / RGPU_LANE_MIN;
+	if (k < 2)
+		return htod ? one_htod(r, dev, host, n)
+			    : one_dtoh(r, host, dev, n);
+	/* The lanes copy on device streams of their own, and a copy comes
+	 * after what the session queued before it: wait for that first. */
+	rc = r_sync(r);
+	if (rc)
+		return rc;
+	each = (n / k + 4095) & ~(uint64_t)4095;
+	for (unsigned i = 0; i < k; i++) {
+		uint64_t len = n - off < each ? n - off : each;
+
+		p[i] = (struct part){ i ? r->lane[i - 1] : r, htod, dev + off,
+				      host + off, len, 0 };
+		off += len;
+	}
+	for (unsigned i = 1; i < k; i++)
+		started[i] = !pthread_create(&t[i], NULL, run_part, &p[i]);
+	run_part(&p[0]);
+	rc = p[0].rc;
+	for (unsigned i = 1; i < k; i++) {
+		if (started[i])
+			pthread_join(t[i], NULL);
+		else
+			run_part(&p[i]);
+		rc = rc ? rc : p[i].rc;
+	}
+	drop_broken_lanes(r);
+	return rc;
+}
+
+static int r_htod(void *t, rgpu_devptr_t dst, const void *src, uint64_t n)
+{
+	return split_copy(t, true, dst, (char *)src, n);
+}
+
+static int r_dtoh(void *t, void *dst, rgpu_devptr_t src, uint64_t n)
+{
+	return split_copy(t, false, src, dst, n);
 }
 
 static int r_load(void *t, const char *ptx, rgpu_module_t *m, char *log,
@@ -289,8 +440,9 @@ static void r_close(void *t)
 {
 	struct remote *r = t;
 
-	conn_close(&r->conn);
-	free(r);
+	for (unsigned i = 0; i < r->nlanes; i++)
+		close_one(r->lane[i]);
+	close_one(r);
 }
 
 const struct rgpu_transport rgpu_remote = {

@@ -16,6 +16,7 @@
 
 #include "rgpu/backend.h"
 #include "rgpu/conn.h"
+#include "rgpu/lanes.h"
 #include "rgpu/log.h"
 #include "rgpu/pipeline.h"
 #include "rgpu/session.h"
@@ -68,6 +69,8 @@ static void usage(FILE *f)
 "  --allow-ptx          load any PTX module, not only the shipped kernels\n"
 "                       (CUDA: their kernels share one context, so only\n"
 "                       for trusted clients)\n"
+"  --max-lanes N        connections one client may split a large copy\n"
+"                       over (1..16, default 8; each counts as a session)\n"
 "  --max-sessions N     concurrent sessions (default 64)\n"
 "  --timeout SECONDS    drop a client that stalls inside a request\n"
 "                       (default 30)\n"
@@ -104,7 +107,7 @@ static long num_arg(const char *s, long lo, long hi, const char *what)
 
 static void parse(int argc, char **argv, struct opts *o)
 {
-	enum { O_NOV4V = 256, O_NOTCP, O_CHUNK, O_STAGING, O_STAGED, O_NOZC, O_ALLOW, O_MAX,
+	enum { O_NOV4V = 256, O_NOTCP, O_CHUNK, O_STAGING, O_STAGED, O_NOZC, O_ALLOW, O_MAX, O_LANES,
 	       O_TIMEOUT, O_READY, O_BACKEND, O_NAME };
 	static const struct option lo[] = {
 		{ "v4v", required_argument, NULL, 'p' },
@@ -119,6 +122,7 @@ static void parse(int argc, char **argv, struct opts *o)
 		{ "no-zero-copy", no_argument, NULL, O_NOZC },
 		{ "allow-ptx", no_argument, NULL, O_ALLOW },
 		{ "max-sessions", required_argument, NULL, O_MAX },
+		{ "max-lanes", required_argument, NULL, O_LANES },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "ready-fd", required_argument, NULL, O_READY },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -148,6 +152,7 @@ static void parse(int argc, char **argv, struct opts *o)
 		case O_STAGED: o->cfg.staged = true; break;
 		case O_NOZC: o->cfg.zero_copy = false; break;
 		case O_ALLOW: o->cfg.allow_ptx = true; break;
+		case O_LANES: o->cfg.max_lanes = (unsigned)num_arg(optarg, 1, RGPU_MAX_LANES, "--max-lanes must be 1 to 16"); break;
 		case O_MAX: o->max_sessions = num_arg(optarg, 1, 4096, "bad --max-sessions"); break;
 		case O_TIMEOUT: o->cfg.timeout_ms = (unsigned)num_arg(optarg, 1, 86400, "bad --timeout") * 1000; break;
 		case O_READY: o->ready_fd = (int)num_arg(optarg, 0, 1 << 20, "bad --ready-fd"); break;
@@ -320,6 +325,7 @@ int main(int argc, char **argv)
 			  .cfg = { .chunk = RGPU_DEFAULT_CHUNK,
 				   .nslots = RGPU_DEFAULT_SLOTS,
 				   .zero_copy = true,
+				   .max_lanes = 8,
 				   .timeout_ms = 30000 } };
 	struct pollfd p[2];
 	bool is_v4v[2];
@@ -339,6 +345,7 @@ int main(int argc, char **argv)
 				   "(zero-copy), else staged" : "staged",
 		 o.cfg.chunk >> 10, o.cfg.nslots,
 		 o.cfg.allow_ptx ? "; any PTX accepted" : "; shipped kernels only");
+	rgpu_log("up to %u connections (lanes) per client", o.cfg.max_lanes);
 	if (o.ready_fd >= 0)
 		say_ready(o.ready_fd, p, is_v4v, n);
 	serve(p, is_v4v, n, &o);

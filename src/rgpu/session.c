@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "rgpu/session.h"
 #include "rgpu/devctx.h"
+#include "rgpu/lanes.h"
 #include "rgpu/log.h"
 #include "rgpu/pipeline.h"
 #include "rgpu/wire.h"
@@ -16,10 +17,18 @@ struct session {
 	char peer[64];
 	struct rgpu_conn conn;
 	const struct server_cfg *cfg;
-	struct devctx *ctx;
+	struct devctx *own; /* its backend session drives our copies */
+	struct sctx *sh;    /* the context we work in: ours, or, for a
+			     * lane, the session's that it joined */
+	bool lane;
 	struct pipeline pl;
 	uint64_t requests, bytes_in, bytes_out;
 };
+
+static struct devctx *ctx(const struct session *s)
+{
+	return sctx_ctx(s->sh);
+}
 
 /* What a request handler tells the loop. */
 enum { KEEP = 0, DROP = 1 };
@@ -119,7 +128,7 @@ static int op_malloc(struct session *s, const struct rgpu_hdr *h,
 {
 	rgpu_devptr_t p = 0;
 	uint8_t r[8];
-	int rc = devctx_malloc(s->ctx, le64_get(b), &p);
+	int rc = devctx_malloc(ctx(s), le64_get(b), &p);
 
 	if (rc)
 		return reply(s, h, rc, NULL, 0);
@@ -130,7 +139,7 @@ static int op_malloc(struct session *s, const struct rgpu_hdr *h,
 static int op_free(struct session *s, const struct rgpu_hdr *h,
 		   const uint8_t *b)
 {
-	return finish(s, h, devctx_free(s->ctx, le64_get(b)), le64_get(b));
+	return finish(s, h, devctx_free(ctx(s), le64_get(b)), le64_get(b));
 }
 
 static int op_memset(struct session *s, const struct rgpu_hdr *h,
@@ -138,7 +147,7 @@ static int op_memset(struct session *s, const struct rgpu_hdr *h,
 {
 	uint64_t p = le64_get(b), n = le64_get(b + 8);
 	int rc = n > RGPU_MAX_COPY ? RGPU_ERR_INVALID_VALUE
-				   : devctx_memset(s->ctx, p, (int)le32_get(b + 16), n);
+				   : devctx_memset(ctx(s), p, (int)le32_get(b + 16), n);
 
 	return finish(s, h, rc, p);
 }
@@ -150,7 +159,7 @@ static int op_htod(struct session *s, const struct rgpu_hdr *h,
 {
 	uint64_t dst = le64_get(b), n = h->len - RGPU_HTOD_FIXED, addr, avail;
 	struct pipe_io io;
-	int rc = devctx_resolve(s->ctx, dst, n, &addr, &avail);
+	int rc = devctx_resolve(ctx(s), dst, n, &addr, &avail);
 
 	if (rgpu_err_is_forgery(rc))
 		return finish(s, h, rc, dst);
@@ -170,7 +179,7 @@ static int op_dtoh(struct session *s, const struct rgpu_hdr *h,
 	uint64_t src = le64_get(b), n = le64_get(b + 8), addr, avail;
 	struct pipe_io io;
 	int rc = n > RGPU_MAX_COPY ? RGPU_ERR_INVALID_VALUE
-				   : devctx_resolve(s->ctx, src, n, &addr, &avail);
+				   : devctx_resolve(ctx(s), src, n, &addr, &avail);
 	struct rgpu_hdr ok = *h;
 
 	if (rc)
@@ -194,7 +203,7 @@ static int op_sync(struct session *s, const struct rgpu_hdr *h,
 		   const uint8_t *b)
 {
 	(void)b;
-	return reply(s, h, devctx_sync(s->ctx), NULL, 0);
+	return reply(s, h, devctx_sync(ctx(s)), NULL, 0);
 }
 
 static int op_module_load(struct session *s, const struct rgpu_hdr *h,
@@ -210,7 +219,7 @@ static int op_module_load(struct session *s, const struct rgpu_hdr *h,
 		snprintf(log, sizeof(log), "module text contains a NUL byte");
 		rc = RGPU_ERR_INVALID_PTX;
 	} else {
-		rc = devctx_module_load(s->ctx, (const char *)b, &m, log,
+		rc = devctx_module_load(ctx(s), (const char *)b, &m, log,
 					sizeof(log));
 	}
 	if (rc) {
@@ -225,7 +234,7 @@ static int op_module_load(struct session *s, const struct rgpu_hdr *h,
 static int op_module_unload(struct session *s, const struct rgpu_hdr *h,
 			    const uint8_t *b)
 {
-	return finish(s, h, devctx_module_unload(s->ctx, le64_get(b)),
+	return finish(s, h, devctx_module_unload(ctx(s), le64_get(b)),
 		      le64_get(b));
 }
 
@@ -241,19 +250,70 @@ static int op_launch(struct session *s, const struct rgpu_hdr *h,
 		reply(s, h, rc, NULL, 0);
 		return DROP;
 	}
-	rc = devctx_launch(s->ctx, &r);
+	rc = devctx_launch(ctx(s), &r);
 	/* Name the pointer argument that failed, for the log. */
 	for (unsigned i = 0; rc == RGPU_ERR_INVALID_DEVICE_POINTER &&
 			     i < r.nargs; i++)
 		if (r.args[i].kind == RGPU_ARG_DEVPTR) {
 			uint64_t a, v;
 
-			if (devctx_resolve(s->ctx, r.args[i].value, 0, &a, &v))
+			if (devctx_resolve(ctx(s), r.args[i].value, 0, &a, &v))
 				bad = r.args[i].value;
 		}
 	if (rc && !rgpu_err_is_forgery(rc))
 		SLOG(s, "LAUNCH %s refused: %s", r.name, rgpu_error_name(rc));
 	return finish(s, h, rc, bad);
+}
+
+/* Offer lanes: more connections of this client that share its memory. */
+static int op_lanes(struct session *s, const struct rgpu_hdr *h,
+		    const uint8_t *b)
+{
+	uint32_t want = le32_get(b);
+	unsigned grant = want < s->cfg->max_lanes ? want : s->cfg->max_lanes;
+	uint8_t r[RGPU_LANES_REPLY_LEN] = { 0 };
+	uint64_t token = 0;
+
+	if (!want)
+		return reply(s, h, RGPU_ERR_INVALID_VALUE, NULL, 0);
+	if (grant > 1) {
+		token = sctx_offer(s->sh, grant - 1);
+		if (!token) /* asked twice */
+			return reply(s, h, RGPU_ERR_INVALID_VALUE, NULL, 0);
+		SLOG(s, "offers %u more connections (lanes)", grant - 1);
+	} else {
+		grant = 1;
+	}
+	le32_put(r, grant);
+	le64_put(r + 8, token);
+	return reply(s, h, 0, r, sizeof(r));
+}
+
+/* Become a lane of the session that offered the token. */
+static int op_join(struct session *s, const struct rgpu_hdr *h,
+		   const uint8_t *b)
+{
+	struct sctx *o;
+
+	if (s->requests != 1) {
+		SLOG(s, "JOIN after other requests: dropping session");
+		reply(s, h, RGPU_ERR_PROTOCOL, NULL, 0);
+		return DROP;
+	}
+	o = sctx_join(le64_get(b), s->peer);
+	if (!o) {
+		SLOG(s, "JOIN with a token no session of this peer offers: "
+		     "dropping session");
+		reply(s, h, RGPU_ERR_INVALID_VALUE, NULL, 0);
+		return DROP;
+	}
+	/* Our own context stays, for its backend session (a stream of our
+	 * own); its memory is the other session's. */
+	sctx_unwrap(s->sh);
+	s->sh = o;
+	s->lane = true;
+	SLOG(s, "joined as a lane");
+	return reply(s, h, 0, NULL, 0);
 }
 
 typedef int (*op_fn)(struct session *, const struct rgpu_hdr *,
@@ -271,7 +331,46 @@ static const op_fn ops[RGPU_OP_END_] = {
 	[RGPU_OP_MODULE_LOAD] = op_module_load,
 	[RGPU_OP_MODULE_UNLOAD] = op_module_unload,
 	[RGPU_OP_LAUNCH] = op_launch,
+	[RGPU_OP_LANES] = op_lanes,
+	[RGPU_OP_JOIN] = op_join,
 };
+
+/* Copies share the context with the lanes' copies; whatever else uses
+ * the allocations has it alone; the rest needs no lock. */
+enum { UNLOCKED, SHARED, EXCLUSIVE };
+
+static int op_lock_mode(unsigned op)
+{
+	switch (op) {
+	case RGPU_OP_HTOD:
+	case RGPU_OP_DTOH:
+		return SHARED;
+	case RGPU_OP_HELLO:
+	case RGPU_OP_DEVICE_PROPS:
+	case RGPU_OP_LANES:
+	case RGPU_OP_JOIN:
+		return UNLOCKED;
+	default:
+		return EXCLUSIVE;
+	}
+}
+
+static int dispatch(struct session *s, const struct rgpu_hdr *h,
+		    const uint8_t *b)
+{
+	int mode = op_lock_mode(h->op), rc;
+	struct sctx *sh = s->sh; /* JOIN changes it */
+
+	/* A lane only copies. */
+	if (s->lane && mode != SHARED)
+		return reply(s, h, RGPU_ERR_INVALID_VALUE, NULL, 0);
+	if (mode != UNLOCKED)
+		sctx_lock(sh, mode == EXCLUSIVE);
+	rc = ops[h->op](s, h, b);
+	if (mode != UNLOCKED)
+		sctx_unlock(sh);
+	return rc;
+}
 
 /* Read the next header.  Waiting for the first byte may take forever (an
  * idle client); once a request has started, a stall ends the session. */
@@ -353,7 +452,7 @@ static int serve_one(struct session *s)
 	s->requests++;
 	rgpu_debug("session %u: %s id %u len %" PRIu64, s->id,
 		   rgpu_op_name(h.op), h.id, h.len);
-	rc = ops[h.op](s, &h, body);
+	rc = dispatch(s, &h, body);
 	if (body != small)
 		free(body);
 	return rc;
@@ -367,14 +466,17 @@ void session_serve(unsigned id, struct rgpu_conn c, const char *peer,
 
 	snprintf(s.peer, sizeof(s.peer), "%s", peer);
 	conn_set_timeout(&s.conn, cfg->timeout_ms);
-	rc = devctx_open(cfg->be, cfg->allow_ptx, &s.ctx);
-	if (rc) {
+	rc = devctx_open(cfg->be, cfg->allow_ptx, &s.own);
+	s.sh = rc ? NULL : sctx_new(s.own, s.peer);
+	if (!s.sh) {
 		SLOG(&s, "cannot open a device context: %s",
-		     rgpu_error_name(rc));
+		     rgpu_error_name(rc ? rc : RGPU_ERR_MEMORY_ALLOCATION));
+		if (!rc)
+			devctx_close(s.own);
 		conn_close(&s.conn);
 		return;
 	}
-	pipeline_init(&s.pl, cfg->be, devctx_bsess(s.ctx), cfg->chunk,
+	pipeline_init(&s.pl, cfg->be, devctx_bsess(s.own), cfg->chunk,
 		      cfg->nslots, cfg->staged, cfg->zero_copy);
 	SLOG(&s, "opened");
 	while (serve_one(&s) == KEEP)
@@ -383,10 +485,15 @@ void session_serve(unsigned id, struct rgpu_conn c, const char *peer,
 	 * close: a client blocked on us fails now, not after the frees. */
 	pipeline_release(&s.pl);
 	conn_linger_close(&s.conn);
-	devctx_close(s.ctx);
+	if (s.lane) {
+		devctx_close(s.own);
+		sctx_put(s.sh);
+	} else {
+		sctx_close(s.sh); /* the memory goes with the last lane */
+	}
 	SLOG(&s, "ended after %" PRIu64 " requests (%.1f MiB in, %.1f MiB "
-	     "out; copies: %u zero-copy, %u staged); its memory is freed",
-	     s.requests, (double)s.bytes_in / 1048576.0,
-	     (double)s.bytes_out / 1048576.0, s.pl.zc_copies,
-	     s.pl.staged_copies);
+	     "out; copies: %u zero-copy, %u staged)%s", s.requests,
+	     (double)s.bytes_in / 1048576.0, (double)s.bytes_out / 1048576.0,
+	     s.pl.zc_copies, s.pl.staged_copies,
+	     s.lane ? "" : "; its memory is freed");
 }

@@ -21,6 +21,7 @@ struct server_cfg {
 	bool allow_ptx;	     /* any PTX, not only the shipped kernels */
 	bool staged;	     /* stage copies even for host-addressable memory */
 	bool zero_copy;	     /* the device uses V4V rings, not staging */
+	unsigned max_lanes;  /* connections one client may copy over */
 	unsigned timeout_ms; /* a request that stalls this long is dropped */
 };
 

@@ -36,6 +36,8 @@ static void op_len_range(unsigned op, uint64_t *min, uint64_t *max)
 		[RGPU_OP_DTOH] = 16,
 		[RGPU_OP_SYNC] = 0,
 		[RGPU_OP_MODULE_UNLOAD] = 8,
+		[RGPU_OP_LANES] = RGPU_LANES_LEN,
+		[RGPU_OP_JOIN] = RGPU_JOIN_LEN,
 	};
 
 	switch (op) {
@@ -232,6 +234,8 @@ const char *rgpu_op_name(unsigned op)
 		[RGPU_OP_MODULE_LOAD] = "MODULE_LOAD",
 		[RGPU_OP_MODULE_UNLOAD] = "MODULE_UNLOAD",
 		[RGPU_OP_LAUNCH] = "LAUNCH",
+		[RGPU_OP_LANES] = "LANES",
+		[RGPU_OP_JOIN] = "JOIN",
 	};
 
 	op &= ~RGPU_REPLY;

@@ -29,6 +29,7 @@
 #define RGPU_LAUNCH_FIXED 40u
 #define RGPU_MIN_CHUNK (64u << 10)
 #define RGPU_MAX_CHUNK (64u << 20)
+#define RGPU_MAX_LANES 16u		 /* connections of one client */
 
 enum rgpu_op {
 	RGPU_OP_HELLO = 1,
@@ -42,6 +43,8 @@ enum rgpu_op {
 	RGPU_OP_MODULE_LOAD = 9,
 	RGPU_OP_MODULE_UNLOAD = 10,
 	RGPU_OP_LAUNCH = 11,
+	RGPU_OP_LANES = 12,
+	RGPU_OP_JOIN = 13,
 	RGPU_OP_END_
 };
 
@@ -59,6 +62,9 @@ struct rgpu_hdr {
 #define RGPU_HELLO_REPLY_LEN 32 /* version, devices, chunk, 0, backend[16] */
 #define RGPU_PROPS_REPLY_LEN 104
 #define RGPU_HTOD_FIXED 8	/* u64 dst, then the data */
+#define RGPU_LANES_LEN 4	/* u32 connections wanted, this one included */
+#define RGPU_LANES_REPLY_LEN 16 /* u32 granted, 0, u64 token */
+#define RGPU_JOIN_LEN 8		/* u64 token */
 
 struct rgpu_launch_req {
 	uint64_t module;

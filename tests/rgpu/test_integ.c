@@ -514,12 +514,198 @@ static void t_cuda_fake(void)
 	unlink(trace);
 	unsetenv("RGPU_FAKE_CUDA_TRACE");
 }
+/* ---- lanes: one copy over several connections ---- */
+
+/* A large copy split over four connections, both ways, and a kernel
+ * between: exact results, and the server saw the lanes join. */
+static int lanes_client(void *arg)
+{
+	const size_t n = (9u << 20) + 7;
+	uint8_t *a = malloc(n), *b = malloc(n);
+	rgpu_devptr_t d;
+	int bad = 0;
+
+	if (!a || !b)
+		return 3;
+	for (size_t i = 0; i < n; i++)
+		a[i] = (uint8_t)(i * 2654435761u >> 13);
+	rgpu_set_lanes(4);
+	if (rgpu_connect(arg) || rgpu_malloc(&d, n))
+		return 2;
+	bad |= rgpu_memset(d, 0, n) != 0;
+	bad |= rgpu_memcpy_htod(d, a, n) != 0;
+	bad |= rgpu_memcpy_dtoh(b, d, n) != 0;
+	bad |= memcmp(a, b, n) != 0;
+	/* A copy right after other work sees it done. */
+	bad |= rgpu_memset(d, 0x5a, n) != 0;
+	bad |= rgpu_memcpy_dtoh(b, d, n) != 0;
+	for (size_t i = 0; i < n; i++)
+		bad |= b[i] != 0x5a;
+	bad |= copies() | kernels(70);
+	rgpu_disconnect();
+	rgpu_set_lanes(0);
+	free(a);
+	free(b);
+	if (bad)
+		fprintf(stderr, "lanes client on %s: wrong results\n",
+			(const char *)arg);
+	return bad ? 1 : 0;
+}
+
+static uint64_t raw_lanes(struct rgpu_conn *c, uint32_t want, int *status)
+{
+	uint8_t b[RGPU_HDR_SIZE + RGPU_LANES_REPLY_LEN];
+	struct rgpu_hdr h;
+	int err;
+
+	le32_put(b, want);
+	raw_send(c, RGPU_OP_LANES, RGPU_LANES_LEN, b, RGPU_LANES_LEN);
+	REQUIRE(conn_read(c, b, RGPU_HDR_SIZE, &err) == RGPU_HDR_SIZE);
+	rgpu_hdr_decode(&h, b);
+	*status = h.status;
+	if (h.len != RGPU_LANES_REPLY_LEN)
+		return 0;
+	REQUIRE(conn_read(c, b, RGPU_LANES_REPLY_LEN, &err) ==
+		RGPU_LANES_REPLY_LEN);
+	return le64_get(b + 8);
+}
+
+static int raw_join(struct rgpu_conn *c, uint64_t token)
+{
+	uint8_t b[8];
+
+	le64_put(b, token);
+	raw_send(c, RGPU_OP_JOIN, 8, b, 8);
+	return raw_reply(c, NULL);
+}
+
+struct stranger {
+	const char *spec;
+	int fd[2];	  /* the token, from the session's domain */
+	struct gate done; /* the stranger tried */
+};
+
+/* Another domain with a token it did not get: refused, dropped. */
+static int stranger_joins(void *arg)
+{
+	struct stranger *st = arg;
+	struct rgpu_conn c;
+	uint64_t token = 0;
+
+	REQUIRE(read(st->fd[0], &token, 8) == 8);
+	raw_dial(st->spec, &c);
+	CHECK_EQ(raw_join(&c, token), RGPU_ERR_INVALID_VALUE);
+	CHECK(at_eof(&c));
+	conn_close(&c);
+	gate_open(&st->done, 1);
+	return t_failed ? 1 : 0;
+}
+
+/* What a lane may and may not do; tokens guessed, reused, stolen. */
+static void hostile_lanes(struct stranger *st)
+{
+	const char *spec = st->spec;
+	struct rgpu_conn c, l, l2;
+	uint64_t token, p, bad;
+	uint8_t b[16], data[4096];
+	int status;
+
+	raw_dial(spec, &c);
+	p = raw_malloc(&c, sizeof(data));
+	token = raw_lanes(&c, 3, &status);
+	CHECK_EQ(status, 0);
+	CHECK(token != 0);
+	CHECK_EQ(raw_lanes(&c, 3, &status), 0); /* one offer a session */
+	CHECK_EQ(status, RGPU_ERR_INVALID_VALUE);
+	/* A guessed token, and JOIN after another request: dropped. */
+	raw_dial(spec, &l);
+	CHECK_EQ(raw_join(&l, token ^ 1), RGPU_ERR_INVALID_VALUE);
+	CHECK(at_eof(&l));
+	conn_close(&l);
+	raw_dial(spec, &l);
+	bad = raw_malloc(&l, 64);
+	CHECK(bad != 0);
+	CHECK_EQ(raw_join(&l, token), RGPU_ERR_PROTOCOL);
+	CHECK(at_eof(&l));
+	conn_close(&l);
+	/* Another domain with the token. */
+	REQUIRE(write(st->fd[1], &token, 8) == 8);
+	CHECK_EQ(gate_wait(&st->done), 1);
+	/* A real lane copies into the session's memory, nothing else. */
+	raw_dial(spec, &l);
+	CHECK_EQ(raw_join(&l, token), 0);
+	le64_put(b, 64);
+	raw_send(&l, RGPU_OP_MALLOC, 8, b, 8);
+	CHECK_EQ(raw_reply(&l, NULL), RGPU_ERR_INVALID_VALUE);
+	CHECK_EQ(raw_join(&l, token), RGPU_ERR_INVALID_VALUE);
+	memset(data, 0x33, sizeof(data));
+	le64_put(b, p);
+	raw_send(&l, RGPU_OP_HTOD, 8 + sizeof(data), b, 8);
+	conn_write(&l, data, sizeof(data));
+	CHECK_EQ(raw_reply(&l, NULL), 0);
+	/* The session frees it: the lane's next copy names nothing. */
+	raw_send(&c, RGPU_OP_FREE, 8, b, 8);
+	CHECK_EQ(raw_reply(&c, NULL), 0);
+	le64_put(b + 8, sizeof(data));
+	raw_send(&l, RGPU_OP_DTOH, 16, b, 16);
+	CHECK_EQ(raw_reply(&l, NULL), RGPU_ERR_INVALID_DEVICE_POINTER);
+	CHECK(at_eof(&l));
+	conn_close(&l);
+	/* The session ends: its token is gone with it. */
+	conn_close(&c);
+	usleep(100000);
+	raw_dial(spec, &l2);
+	CHECK_EQ(raw_join(&l2, token), RGPU_ERR_INVALID_VALUE);
+	conn_close(&l2);
+}
+
+static int hostile_lanes_domain(void *arg)
+{
+	hostile_lanes(arg);
+	return t_failed ? 1 : 0;
+}
+
+/* Domains are processes that had no V4V before: both start from here. */
+static void lanes_hostile(const char *spec)
+{
+	struct stranger st = { .spec = spec };
+	pid_t h, x;
+
+	REQUIRE(pipe(st.fd) == 0);
+	gate_init(&st.done);
+	h = dom_spawn(hostile_lanes_domain, &st);
+	x = dom_spawn(stranger_joins, &st);
+	CHECK_EQ(dom_wait(x), 0);
+	CHECK_EQ(dom_wait(h), 0);
+	close(st.fd[0]);
+	close(st.fd[1]);
+}
+
+static void t_lanes(void)
+{
+	struct server s;
+	const char *const extra[] = { "--backend", "cpu", "--staged",
+				      "--max-lanes", "4", NULL };
+
+	start_server(&s, "rgpulanes", extra);
+	CHECK_EQ(dom_wait(dom_spawn(lanes_client, s.v4v)), 0);
+	CHECK(log_wait(&s, "offers 3 more connections (lanes)"));
+	CHECK(log_wait(&s, "joined as a lane"));
+	CHECK_EQ(dom_wait(dom_spawn(lanes_client, s.tcp)), 0);
+	lanes_hostile(s.v4v);
+	CHECK(log_wait(&s, "JOIN with a token no session of this peer "
+			   "offers: dropping session"));
+	CHECK(log_wait(&s, "JOIN after other requests: dropping session"));
+	CHECK(server_alive(&s));
+	CHECK_EQ(stop_server(&s), 0);
+}
 
 int main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
 		{ "cpu_backend", t_cpu_backend },
 		{ "cuda_fake", t_cuda_fake },
+		{ "lanes", t_lanes },
 		{ NULL, NULL },
 	};
 	int rc;

@@ -70,6 +70,12 @@ static void t_header_checks(void)
 	CHECK_EQ(check(req(RGPU_OP_MODULE_LOAD, RGPU_MAX_PTX + 1)),
 		 RGPU_ERR_INVALID_VALUE);
 	CHECK_EQ(check(req(RGPU_OP_LAUNCH, 1000)), RGPU_ERR_INVALID_VALUE);
+	CHECK_EQ(check(req(RGPU_OP_LANES, RGPU_LANES_LEN)), 0);
+	CHECK_EQ(check(req(RGPU_OP_LANES, 3)), RGPU_ERR_PROTOCOL);
+	CHECK_EQ(check(req(RGPU_OP_JOIN, RGPU_JOIN_LEN)), 0);
+	CHECK_EQ(check(req(RGPU_OP_JOIN, 9)), RGPU_ERR_INVALID_VALUE);
+	CHECK(!strcmp(rgpu_op_name(RGPU_OP_JOIN | RGPU_REPLY), "JOIN"));
+	CHECK(!strcmp(rgpu_op_name(RGPU_OP_LANES), "LANES"));
 }
 
 static void t_reply_checks(void)
