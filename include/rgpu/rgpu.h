@@ -89,6 +89,12 @@ rgpu_error_t rgpu_get_device_properties(struct rgpu_device_prop *prop,
 					int device);
 rgpu_error_t rgpu_malloc(rgpu_devptr_t *ptr, size_t size);
 rgpu_error_t rgpu_free(rgpu_devptr_t ptr);
+/* Host memory the device copies to and from fastest: pinned (page-locked)
+ * on the local transport with CUDA; ordinary page-aligned memory over the
+ * network, where the server's side of the copy is what is pinned.  Free
+ * it with rgpu_host_free, which also works after rgpu_disconnect. */
+rgpu_error_t rgpu_host_alloc(void **ptr, size_t size);
+rgpu_error_t rgpu_host_free(void *ptr);
 rgpu_error_t rgpu_memcpy_htod(rgpu_devptr_t dst, const void *src, size_t n);
 rgpu_error_t rgpu_memcpy_dtoh(void *dst, rgpu_devptr_t src, size_t n);
 rgpu_error_t rgpu_memset(rgpu_devptr_t ptr, int value, size_t n);

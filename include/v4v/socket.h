@@ -76,12 +76,15 @@ int v4v_close(int fd);
  *
  * v4v_recv_zc points *data at the next received bytes, in the socket's
  * receive ring, and returns how many of them (at most max) lie there
- * contiguously; 0 at end of stream; -1 and errno as recv.  It waits as
- * recv does (MSG_DONTWAIT: EAGAIN instead).  The bytes stay in the ring
- * until v4v_recv_zc_done(fd, n) consumes the first n of them; until then
- * another v4v_recv_zc returns the same bytes.  A peer can only write the
- * bytes it sent, but it can rewrite them while they are read: treat them
- * as its input, no more trusted.
+ * contiguously; 0 at end of stream; -1 and errno as recv.  The bytes stay
+ * in the ring until v4v_recv_zc_done(fd, n) consumes the first n bytes
+ * handed out; a v4v_recv_zc before that returns the bytes after those it
+ * handed out (so that several can be in a DMA engine's hands at once).
+ * It waits as recv does, but only while nothing is handed out: with bytes
+ * out and nothing after them it fails with EAGAIN (MSG_DONTWAIT: always
+ * EAGAIN instead of waiting).  Do not mix with recv on the same socket.
+ * A peer can only write the bytes it sent, but it can rewrite them while
+ * they are read: treat them as its input, no more trusted.
  *
  * v4v_send_zc points *data at free space in the ring this socket writes
  * into and returns how many bytes (at most max) may be placed there,

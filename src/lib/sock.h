@@ -145,6 +145,8 @@ struct v4v_sock {
 	uint16_t peer_inet_port;/* const: accepted: the client's TCP port,
 				 * or 0 */
 	struct stream_tx tx;	/* see struct stream_tx */
+	uint64_t zc_ahead;	/* rx_lock: bytes v4v_recv_zc handed out
+				 * that recv_zc_done has not consumed */
 	uint32_t zc_reserved;	/* tx_lock, held from v4v_send_zc to
 				 * v4v_send_zc_done: bytes reserved */
 	bool zc_held;		/* atomic, written under tx_lock: a

@@ -6,9 +6,13 @@
  * doorbells and its end-of-stream rules are those of stream.c; only the
  * copy is left out.
  *
- * Receiving: a span never crosses a message or the ring's wrap, and the
- * position moves only in recv_zc_done, which looks at the messages again
- * (the producer may have rewritten what recv_zc saw: only its own bytes).
+ * Receiving: a span never crosses a message or the ring's wrap.  Spans
+ * handed out and not yet consumed are counted (zc_ahead), so that the
+ * next span starts after them and a DMA engine can work on several at
+ * once; the position moves only in recv_zc_done, which looks at the
+ * messages again (the producer may have rewritten what recv_zc saw: only
+ * its own bytes).  With spans out, the ring is not empty and its
+ * doorbell cannot be armed: recv_zc then never sleeps (EAGAIN).
  *
  * Sending: v4v_send_zc reserves space after the producer's position under
  * tx_lock and keeps the lock until v4v_send_zc_done commits, so nothing
@@ -20,25 +24,40 @@
 
 #include "proto/proto.h"
 
-/* The contiguous stream bytes at the reader's position, after dropping
- * what is not stream payload: their count, 0 if none, or -EPROTO. */
+/* The contiguous stream bytes after those handed out already, dropping
+ * what is not stream payload at the reader's position: their count, 0
+ * if none, or -EPROTO. */
 static long rx_span(struct v4v_sock *s, const void **at, size_t max)
 {
+	struct v4v_ring_cons walk = s->cons;
+	uint64_t skip = (uint64_t)s->rx_off + s->zc_ahead;
+	bool front = true; /* walk is at the reader's position */
 	struct v4v_ring_msg m;
 	size_t n;
 	int rc;
 
 	for (;;) {
-		rc = v4v_ring_peek(&s->cons, &m);
+		rc = v4v_ring_peek(&walk, &m);
 		if (rc <= 0)
 			return rc < 0 ? -EPROTO : 0;
-		if (m.message_type == V4VP_MT_STREAM && s->rx_off < m.payload_len)
-			break;
-		s->rx_off = 0;
-		stream_consumed(s, &m);
+		if (m.message_type == V4VP_MT_STREAM) {
+			if (skip < m.payload_len)
+				break;
+			skip -= m.payload_len;
+		} else if (front) {
+			/* Not ours, and nothing handed out before it. */
+			stream_consumed(s, &m);
+			walk = s->cons;
+			continue;
+		}
+		front = false;
+		v4v_ring_walk_next(&walk, &m);
 	}
-	n = v4v_ring_span(&s->cons, &m, s->rx_off, at);
-	return (long)(n < max ? n : max);
+	n = v4v_ring_span(&walk, &m, (uint32_t)skip, at);
+	if (n > max)
+		n = max;
+	s->zc_ahead += n;
+	return (long)n;
 }
 
 ssize_t stream_recv_zc(struct v4v_sock *s, const void **at, size_t max,
@@ -58,6 +77,10 @@ ssize_t stream_recv_zc(struct v4v_sock *s, const void **at, size_t max,
 		rc = sock_closing(s) ? -EBADF : rx_span(s, at, max);
 		if (rc)
 			break;
+		if (s->zc_ahead) {
+			rc = -EAGAIN;
+			break;
+		}
 		if (v4v_ring_used(&s->cons))
 			continue;
 		rc = stream_empty_reason(s);
@@ -80,6 +103,7 @@ int stream_recv_zc_done(struct v4v_sock *s, size_t n)
 	if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != ST_CONNECTED)
 		return -ENOTCONN;
 	pthread_mutex_lock(&s->rx_lock);
+	s->zc_ahead = n < s->zc_ahead ? s->zc_ahead - n : 0;
 	while (n) {
 		uint32_t left;
 

@@ -15,7 +15,9 @@
 #define BENCH_MAX_SIZES 16
 #define BENCH_MAX_RECS 256
 
-enum bench_transport { BT_V4V, BT_TCP, BT_LOCAL, BT_COUNT };
+/* local: in-process, pageable host memory; local-pinned: in-process,
+ * host memory from rgpu_host_alloc (page-locked with CUDA). */
+enum bench_transport { BT_V4V, BT_TCP, BT_LOCAL, BT_LOCAL_PINNED, BT_COUNT };
 enum bench_kernel { BK_MATMUL, BK_STENCIL, BK_COUNT };
 
 struct bench_cfg {
@@ -28,6 +30,8 @@ struct bench_cfg {
 	size_t chunk;	     /* 0: the server's default */
 	unsigned staging;
 	bool staged;
+	bool no_zero_copy;   /* the server's --no-zero-copy */
+	unsigned lanes;	     /* connections per remote client */
 	const char *backend;
 	const char *v4v_addr, *tcp_addr; /* servers to use; else spawn one */
 	const char *server_bin;

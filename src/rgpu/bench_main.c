@@ -11,7 +11,8 @@
 
 #include "rgpu/rgpu.h"
 
-const char *const bench_transport_name[BT_COUNT] = { "v4v", "tcp", "local" };
+const char *const bench_transport_name[BT_COUNT] = { "v4v", "tcp", "local",
+						     "local-pinned" };
 const char *const bench_kernel_name[BK_COUNT] = { "matmul", "stencil" };
 
 static void usage(FILE *f)
@@ -23,7 +24,9 @@ static void usage(FILE *f)
 "back; time each step (medians), check against a CPU reference.\n"
 "\n"
 "  --sizes LIST          matrix sizes n (default 256,1024,2048,4096)\n"
-"  --transports LIST     of v4v, tcp, local (default v4v,tcp,local)\n"
+"  --transports LIST     of v4v, tcp, local (in-process, pageable host\n"
+"                        memory), local-pinned (in-process, pinned host\n"
+"                        memory) (default: all four)\n"
 "  --kernels LIST        of matmul, stencil (default matmul,stencil)\n"
 "  --reps N              repetitions per size (default 5)\n"
 "  --max-matmul N        largest n for matmul (default 1024 with the CPU\n"
@@ -36,6 +39,10 @@ static void usage(FILE *f)
 "  --staging N           server staging buffers, 2 or 3 (default 3)\n"
 "  --staged              CPU backend: stage copies as for a GPU (the\n"
 "                        server's --staged)\n"
+"  --no-zero-copy        the server's --no-zero-copy: V4V copies through\n"
+"                        staging buffers too\n"
+"  --lanes N             connections per remote client, a large copy\n"
+"                        split over them (1..16, default 1)\n"
 "  --v4v-server ADDR     use this server (DOMAIN:PORT) for v4v ...\n"
 "  --tcp-server ADDR     ... and this one (HOST:PORT) for tcp, instead of\n"
 "                        starting rgpu-server (next to rgpu-bench, or\n"
@@ -100,7 +107,7 @@ static void parse_names(bool *flags, const char *const *names, int count,
 static void parse(int argc, char **argv, struct bench_cfg *c)
 {
 	enum { O_SIZES = 256, O_TRANS, O_KERN, O_REPS, O_MAXMM, O_BACKEND,
-	       O_CHUNK, O_STAGING, O_STAGED, O_V4V, O_TCP, O_BIN, O_JSON, O_PLOT };
+	       O_CHUNK, O_STAGING, O_STAGED, O_NOZC, O_LANES, O_V4V, O_TCP, O_BIN, O_JSON, O_PLOT };
 	static const struct option lo[] = {
 		{ "sizes", required_argument, NULL, O_SIZES },
 		{ "transports", required_argument, NULL, O_TRANS },
@@ -111,6 +118,8 @@ static void parse(int argc, char **argv, struct bench_cfg *c)
 		{ "chunk-size", required_argument, NULL, O_CHUNK },
 		{ "staging", required_argument, NULL, O_STAGING },
 		{ "staged", no_argument, NULL, O_STAGED },
+		{ "no-zero-copy", no_argument, NULL, O_NOZC },
+		{ "lanes", required_argument, NULL, O_LANES },
 		{ "v4v-server", required_argument, NULL, O_V4V },
 		{ "tcp-server", required_argument, NULL, O_TCP },
 		{ "server-bin", required_argument, NULL, O_BIN },
@@ -159,6 +168,12 @@ static void parse(int argc, char **argv, struct bench_cfg *c)
 			c->staging = (unsigned)atoi(optarg);
 			break;
 		case O_STAGED: c->staged = true; break;
+		case O_NOZC: c->no_zero_copy = true; break;
+		case O_LANES:
+			if (rgpu_parse_size(optarg, &v) || v < 1 || v > 16)
+				die_usage("--lanes is 1 to 16", optarg);
+			c->lanes = (unsigned)v;
+			break;
 		case O_V4V: c->v4v_addr = optarg; break;
 		case O_TCP: c->tcp_addr = optarg; break;
 		case O_BIN: c->server_bin = optarg; break;
@@ -200,6 +215,7 @@ static int addresses(struct bench_cfg *c, char spec[BT_COUNT][128])
 	else
 		snprintf(spec[BT_TCP], 128, "%s", tcp);
 	snprintf(spec[BT_LOCAL], 128, "local");
+	snprintf(spec[BT_LOCAL_PINNED], 128, "local");
 	return 0;
 }
 
@@ -218,7 +234,7 @@ int main(int argc, char **argv)
 {
 	static struct bench_results res;
 	struct bench_cfg c = { .sizes = { 256, 1024, 2048, 4096 }, .nsizes = 4,
-			       .transport = { true, true, true },
+			       .transport = { true, true, true, true },
 			       .kernel = { true, true }, .reps = 5,
 			       .staging = 3, .backend = "auto" };
 	char spec[BT_COUNT][128];
@@ -228,6 +244,7 @@ int main(int argc, char **argv)
 		return 1;
 	if (c.chunk)
 		rgpu_set_chunk_size(c.chunk);
+	rgpu_set_lanes(c.lanes);
 	/* local in-process follows the server's backend choice. */
 	setenv("RGPU_BACKEND", c.backend, 1);
 	for (int t = 0; t < BT_COUNT; t++) {

@@ -40,45 +40,86 @@ static const struct bench_rec *find(const struct bench_results *res,
 	return NULL;
 }
 
-/* The experiment's headline: one host-to-device copy of an n x n input
- * matrix, V4V against TCP, at the largest size both ran. */
-static void print_ratio(const struct bench_results *res)
+/* The largest n that `t` has a good record of, 0 if none. */
+static uint32_t largest(const struct bench_results *res, const char *t)
 {
-	const struct bench_rec *v = NULL, *t = NULL;
+	uint32_t n = 0;
 
-	for (unsigned i = 0; i < res->n; i++) {
-		const struct bench_rec *a = find(res, "v4v", res->rec[i].n);
-		const struct bench_rec *b = find(res, "tcp", res->rec[i].n);
+	for (unsigned i = 0; i < res->n; i++)
+		if (find(res, t, res->rec[i].n) && res->rec[i].n > n)
+			n = res->rec[i].n;
+	return n;
+}
 
-		if (a && b && (!v || a->n > v->n)) {
-			v = a;
-			t = b;
-		}
-	}
-	if (!v)
+/* "0.58x" (base_ms / ms: how many times the baseline's speed), or "-". */
+static const char *vs(char *buf, size_t sz, double ms,
+		      const struct bench_rec *base, bool htod)
+{
+	double b = base ? (htod ? base->htod_ms : base->dtoh_ms) : 0;
+
+	if (b <= 0 || ms <= 0)
+		return "-";
+	snprintf(buf, sz, "%.2fx", b / ms);
+	return buf;
+}
+
+/* The copies at the largest size v4v ran: every transport's, then each
+ * remote one against the in-process bounds (pageable and pinned host
+ * memory) and v4v against tcp. */
+static void print_compare(const struct bench_results *res)
+{
+	const struct bench_rec *r[BT_COUNT];
+	uint32_t n = largest(res, "v4v");
+
+	if (!n)
 		return;
-	printf("\nhost-to-device copy of one %ux%u matrix (%.1f MiB): "
-	       "v4v %.2f ms (%.2f GB/s), tcp %.2f ms (%.2f GB/s): "
-	       "v4v %.2fx faster\n", v->n, v->n,
-	       (double)v->n * v->n * 4 / 1048576.0, v->htod_ms,
-	       gbps(v->n, v->htod_ms), t->htod_ms, gbps(t->n, t->htod_ms),
-	       t->htod_ms / v->htod_ms);
+	for (int t = 0; t < BT_COUNT; t++)
+		r[t] = find(res, bench_transport_name[t], n);
+	printf("\ncopies of one %ux%u matrix (%.1f MiB), medians:\n", n, n,
+	       (double)n * n * 4 / 1048576.0);
+	for (int t = 0; t < BT_COUNT; t++)
+		if (r[t])
+			printf("  %-13s htod %9.3f ms %7.2f GB/s   dtoh %9.3f ms "
+			       "%7.2f GB/s\n", r[t]->transport, r[t]->htod_ms,
+			       gbps(n, r[t]->htod_ms), r[t]->dtoh_ms,
+			       gbps(n, r[t]->dtoh_ms));
+	for (int t = BT_V4V; t <= BT_TCP; t++) {
+		char a[16], b[16], c[16], d[16];
+
+		if (!r[t])
+			continue;
+		printf("  %s speed: htod %s of local, %s of local-pinned; "
+		       "dtoh %s of local, %s of local-pinned\n",
+		       r[t]->transport,
+		       vs(a, sizeof(a), r[t]->htod_ms, r[BT_LOCAL], true),
+		       vs(b, sizeof(b), r[t]->htod_ms, r[BT_LOCAL_PINNED], true),
+		       vs(c, sizeof(c), r[t]->dtoh_ms, r[BT_LOCAL], false),
+		       vs(d, sizeof(d), r[t]->dtoh_ms, r[BT_LOCAL_PINNED],
+			  false));
+	}
+	if (r[BT_V4V] && r[BT_TCP])
+		printf("\nhost-to-device copy of one %ux%u matrix (%.1f MiB): "
+		       "v4v %.2f ms (%.2f GB/s), tcp %.2f ms (%.2f GB/s): "
+		       "v4v %.2fx faster\n", n, n, (double)n * n * 4 / 1048576.0,
+		       r[BT_V4V]->htod_ms, gbps(n, r[BT_V4V]->htod_ms),
+		       r[BT_TCP]->htod_ms, gbps(n, r[BT_TCP]->htod_ms),
+		       r[BT_TCP]->htod_ms / r[BT_V4V]->htod_ms);
 }
 
 void bench_print_table(const struct bench_results *res)
 {
-	printf("%-9s %-7s %-8s %6s %11s %11s %11s %10s %4s\n", "transport",
+	printf("%-12s %-7s %-8s %6s %11s %11s %11s %10s %4s\n", "transport",
 	       "backend", "kernel", "n", "htod_ms", "kernel_ms", "dtoh_ms",
 	       "htod_GB/s", "ok");
 	for (unsigned i = 0; i < res->n; i++) {
 		const struct bench_rec *r = &res->rec[i];
 
-		printf("%-9s %-7s %-8s %6u %11.3f %11.3f %11.3f %10.2f %4s\n",
+		printf("%-12s %-7s %-8s %6u %11.3f %11.3f %11.3f %10.2f %4s\n",
 		       r->transport, r->backend, r->kernel, r->n, r->htod_ms,
 		       r->kernel_ms, r->dtoh_ms, gbps(r->n, r->htod_ms),
 		       r->ok ? "yes" : "NO");
 	}
-	print_ratio(res);
+	print_compare(res);
 }
 
 int bench_write_json(const char *path, const struct bench_results *res)
@@ -107,12 +148,13 @@ int bench_write_json(const char *path, const struct bench_results *res)
  * matmul's: both copy the same n x n matrices. */
 static void write_data(FILE *f, const struct bench_results *res)
 {
-	static const char *const ts[] = { "v4v", "tcp", "local" };
+	const char *const *ts = bench_transport_name;
 
-	for (unsigned t = 0; t < 3; t++) {
+	for (unsigned t = 0; t < BT_COUNT; t++) {
 		const char *kernel = NULL;
 
-		fprintf(f, "$%s << EOD\n", ts[t]);
+		/* gnuplot's names take no '-': blocks by number. */
+		fprintf(f, "$t%u << EOD\n", t);
 		for (unsigned i = 0; i < res->n; i++) {
 			const struct bench_rec *r = &res->rec[i];
 
@@ -134,16 +176,16 @@ static void write_data(FILE *f, const struct bench_results *res)
 	}
 }
 
-/* "$v4v u 1:COL w lp t 'v4v', ..." for the transports that have data:
+/* "$t0 u 1:COL w lp t 'v4v', ..." for the transports that have data:
  * gnuplot stops at an empty data block. */
 static const char *plot_list(const struct bench_results *res, int col,
 			     char *out, size_t outsz)
 {
-	static const char *const ts[] = { "v4v", "tcp", "local" };
+	const char *const *ts = bench_transport_name;
 	size_t len = 0;
 
 	out[0] = '\0';
-	for (unsigned t = 0; t < 3; t++) {
+	for (unsigned t = 0; t < BT_COUNT; t++) {
 		bool any = false;
 
 		for (unsigned i = 0; i < res->n && !any; i++)
@@ -151,9 +193,10 @@ static const char *plot_list(const struct bench_results *res, int col,
 			      res->rec[i].ok;
 		if (any)
 			len += (size_t)snprintf(out + len, outsz - len,
-						"%s$%s u 1:%d w lp t '%s'",
-						len ? ", " : "", ts[t], col,
-						t == 2 ? "local (bound)" : ts[t]);
+						"%s$t%u u 1:%d w lp t '%s'",
+						len ? ", " : "", t, col,
+						t == BT_LOCAL ? "local (bound)"
+							      : ts[t]);
 	}
 	return out;
 }

@@ -26,6 +26,7 @@ struct samples {
 struct bufs {
 	uint32_t n;
 	size_t bytes;
+	bool pinned; /* host buffers from rgpu_host_alloc */
 	float *a, *b, *c;
 	rgpu_devptr_t da, db, dc;
 };
@@ -129,6 +130,23 @@ static bool failed(const char *what, rgpu_error_t e, const char *t,
 	return true;
 }
 
+static float *host_alloc(const struct bufs *m)
+{
+	void *p = NULL;
+
+	if (!m->pinned)
+		return malloc(m->bytes);
+	return rgpu_host_alloc(&p, m->bytes) ? NULL : p;
+}
+
+static void host_free(const struct bufs *m, float *p)
+{
+	if (m->pinned)
+		rgpu_host_free(p);
+	else
+		free(p);
+}
+
 static void bufs_free(struct bufs *m)
 {
 	if (m->da)
@@ -137,19 +155,21 @@ static void bufs_free(struct bufs *m)
 		rgpu_free(m->db);
 	if (m->dc)
 		rgpu_free(m->dc);
-	free(m->a);
-	free(m->b);
-	free(m->c);
+	host_free(m, m->a);
+	host_free(m, m->b);
+	host_free(m, m->c);
 }
 
-static rgpu_error_t bufs_alloc(struct bufs *m, uint32_t n, bool two_inputs)
+static rgpu_error_t bufs_alloc(struct bufs *m, uint32_t n, bool two_inputs,
+			       bool pinned)
 {
 	rgpu_error_t e;
 
-	*m = (struct bufs){ .n = n, .bytes = (size_t)n * n * sizeof(float) };
-	m->a = malloc(m->bytes);
-	m->b = two_inputs ? malloc(m->bytes) : NULL;
-	m->c = malloc(m->bytes);
+	*m = (struct bufs){ .n = n, .bytes = (size_t)n * n * sizeof(float),
+			    .pinned = pinned };
+	m->a = host_alloc(m);
+	m->b = two_inputs ? host_alloc(m) : NULL;
+	m->c = host_alloc(m);
 	if (!m->a || !m->c || (two_inputs && !m->b))
 		return RGPU_ERR_MEMORY_ALLOCATION;
 	fill(m->a, (size_t)n * n, n);
@@ -216,7 +236,8 @@ static void run_size(const struct bench_cfg *cfg, enum bench_transport t,
 	struct bench_rec *r = &res->rec[res->n];
 	struct samples s = { .nh = 0 };
 	struct bufs m;
-	rgpu_error_t e = bufs_alloc(&m, n, k == BK_MATMUL);
+	rgpu_error_t e = bufs_alloc(&m, n, k == BK_MATMUL,
+				    t == BT_LOCAL_PINNED);
 
 	*r = (struct bench_rec){ .transport = tn, .kernel = kn, .n = n };
 	snprintf(r->backend, sizeof(r->backend), "%s", rgpu_backend_name());

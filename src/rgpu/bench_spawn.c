@@ -68,6 +68,8 @@ static void exec_server(const struct bench_cfg *cfg, const char *bin, int wfd)
 	argv[n++] = staging;
 	if (cfg->staged)
 		argv[n++] = "--staged";
+	if (cfg->no_zero_copy)
+		argv[n++] = "--no-zero-copy";
 	if (cfg->chunk) {
 		argv[n++] = "--chunk-size";
 		argv[n++] = chunk;

@@ -12,8 +12,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Host buffers from rgpu_host_alloc, and how each is freed. */
+#define MAX_HOST_BUFS 256
+
+struct host_buf {
+	void *p;
+	const struct rgpu_backend *be; /* NULL: free() */
+};
+
 static struct {
 	pthread_mutex_t lock;
+	struct host_buf host[MAX_HOST_BUFS];
 	const struct rgpu_transport *tr;
 	void *state;
 	char backend[16];
@@ -165,6 +174,50 @@ rgpu_error_t rgpu_malloc(rgpu_devptr_t *ptr, size_t size)
 rgpu_error_t rgpu_free(rgpu_devptr_t ptr)
 {
 	CALL(g.tr->free(g.state, ptr));
+}
+
+static int host_alloc_locked(void **p, size_t n)
+{
+	const struct rgpu_backend *be;
+	int rc;
+
+	for (unsigned i = 0; i < MAX_HOST_BUFS; i++) {
+		if (g.host[i].p)
+			continue;
+		rc = g.tr->host_alloc(g.state, n, p, &be);
+		if (!rc)
+			g.host[i] = (struct host_buf){ *p, be };
+		return rc;
+	}
+	return RGPU_ERR_MEMORY_ALLOCATION;
+}
+
+rgpu_error_t rgpu_host_alloc(void **p, size_t n)
+{
+	if (!p)
+		return RGPU_ERR_INVALID_VALUE;
+	*p = NULL;
+	CALL(host_alloc_locked(p, n));
+}
+
+rgpu_error_t rgpu_host_free(void *p)
+{
+	rgpu_error_t rc = p ? RGPU_ERR_INVALID_VALUE : RGPU_SUCCESS;
+
+	pthread_mutex_lock(&g.lock);
+	for (unsigned i = 0; i < MAX_HOST_BUFS && p; i++) {
+		if (g.host[i].p != p)
+			continue;
+		if (g.host[i].be)
+			g.host[i].be->stage_free(NULL, p);
+		else
+			free(p);
+		g.host[i].p = NULL;
+		rc = RGPU_SUCCESS;
+		break;
+	}
+	pthread_mutex_unlock(&g.lock);
+	return rc;
 }
 
 /* Copies above the protocol's limit go as several requests. */

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rgpu/backend.h"
 #include "rgpu/rgpu.h"
 #include "rgpu/wire.h"
 
@@ -27,6 +28,10 @@ struct rgpu_transport {
 			   char *log, size_t logsz);
 	int (*module_unload)(void *t, rgpu_module_t m);
 	int (*launch)(void *t, const struct rgpu_launch_req *r);
+	/* Host memory the device copies fastest from and to: *be is the
+	 * backend whose stage_free frees it, NULL for free(). */
+	int (*host_alloc)(void *t, size_t n, void **p,
+			  const struct rgpu_backend **be);
 	void (*close)(void *t);
 };
 

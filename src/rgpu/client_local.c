@@ -86,6 +86,14 @@ static int l_launch(void *t, const struct rgpu_launch_req *r)
 	return devctx_launch(t, r);
 }
 
+/* The backend's pinned memory: its staging buffers' allocator. */
+static int l_host_alloc(void *t, size_t n, void **p,
+			const struct rgpu_backend **be)
+{
+	*be = devctx_backend(t);
+	return (*be)->stage_alloc(devctx_bsess(t), n, p);
+}
+
 static void l_close(void *t)
 {
 	devctx_close(t);
@@ -103,5 +111,6 @@ const struct rgpu_transport rgpu_local = {
 	.module_load = l_load,
 	.module_unload = l_unload,
 	.launch = l_launch,
+	.host_alloc = l_host_alloc,
 	.close = l_close,
 };

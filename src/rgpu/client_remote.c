@@ -436,6 +436,17 @@ static int r_launch(void *t, const struct rgpu_launch_req *req)
 	return call(t, RGPU_OP_LAUNCH, body, len, NULL, 0);
 }
 
+/* The device is in another domain: nothing to pin here.  Page-aligned,
+ * as pinned memory is. */
+static int r_host_alloc(void *t, size_t n, void **p,
+			const struct rgpu_backend **be)
+{
+	(void)t;
+	*be = NULL;
+	return posix_memalign(p, 4096, n ? n : 1) ? RGPU_ERR_MEMORY_ALLOCATION
+						  : 0;
+}
+
 static void r_close(void *t)
 {
 	struct remote *r = t;
@@ -457,5 +468,6 @@ const struct rgpu_transport rgpu_remote = {
 	.module_load = r_load,
 	.module_unload = r_unload,
 	.launch = r_launch,
+	.host_alloc = r_host_alloc,
 	.close = r_close,
 };

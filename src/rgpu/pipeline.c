@@ -145,42 +145,62 @@ static int zc_errno(ssize_t k)
 	return k < 0 ? (errno == EWOULDBLOCK ? EAGAIN : errno) : EPIPE;
 }
 
-/* One span at a time: the device copies a span (up to a whole message
- * of the client's, a chunk) while the client fills the rest of the ring;
- * the span is consumed once the copy is done.  After a device error the
- * stream is still consumed to its end. */
+/* Up to nslots spans of the receive ring in the device's hands at once,
+ * each a piece of a message of the client's (a chunk): the next span is
+ * taken while the device copies the last ones, and the oldest is waited
+ * for and consumed when the slots are full or nothing more has arrived.
+ * After a device error the stream is still consumed to its end. */
 static int zc_htod(struct pipeline *p, uint64_t dst, uint64_t n,
 		   struct rgpu_conn *c, struct pipe_io *io)
 {
-	int rc = 0;
+	uint64_t queued = 0, len[RGPU_MAX_SLOTS];
+	unsigned head = 0, out = 0;
+	int rc = 0, w;
 
 	while (io->done < n) {
-		const void *at;
-		ssize_t k = v4v_recv_zc(c->fd, &at,
-					(size_t)min_u64(p->chunk, n - io->done),
-					0);
+		if (out < p->nslots && queued < n) {
+			const void *at;
+			ssize_t k = v4v_recv_zc(
+				c->fd, &at,
+				(size_t)min_u64(p->chunk, n - queued),
+				out ? MSG_DONTWAIT : 0);
+			unsigned slot = (head + out) % p->nslots;
 
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			io->err = zc_errno(k);
-			break;
+			if (k > 0) {
+				if (!rc)
+					rc = p->be->htod_async(p->bs, (int)slot,
+							       dst + queued, at,
+							       (uint64_t)k);
+				len[slot] = (uint64_t)k;
+				queued += (uint64_t)k;
+				out++;
+				continue;
+			}
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (!(k < 0 && errno == EAGAIN && out)) {
+				io->err = zc_errno(k);
+				break;
+			}
 		}
-		if (!rc) {
-			rc = p->be->htod_async(p->bs, 0, dst + io->done, at,
-					       (uint64_t)k);
-			rc = rc ? rc : p->be->slot_wait(p->bs, 0);
-		}
-		if (v4v_recv_zc_done(c->fd, (size_t)k)) {
+		w = rc ? 0 : p->be->slot_wait(p->bs, (int)head);
+		rc = rc ? rc : w;
+		if (v4v_recv_zc_done(c->fd, (size_t)len[head])) {
 			io->err = errno;
 			break;
 		}
-		io->done += (uint64_t)k;
+		io->done += len[head];
+		head = (head + 1) % p->nslots;
+		out--;
 	}
+	/* A broken stream: the device still may not read the ring. */
+	for (; out; out--, head = (head + 1) % p->nslots)
+		p->be->slot_wait(p->bs, (int)head);
 	return rc;
 }
 
-/* The device writes each span of the ring we send into, then it is
+/* The device writes a span of the ring we send into (up to nslots
+ * chunks: a wait for the device per span, not per chunk), then it is
  * published; the client copies it out while the device fills the next. */
 static int zc_dtoh(struct pipeline *p, uint64_t src, uint64_t n,
 		   struct rgpu_conn *c, struct pipe_io *io)
@@ -190,7 +210,8 @@ static int zc_dtoh(struct pipeline *p, uint64_t src, uint64_t n,
 	while (io->done < n && !rc) {
 		void *at;
 		ssize_t k = v4v_send_zc(c->fd, &at,
-					(size_t)min_u64(p->chunk, n - io->done),
+					(size_t)min_u64(p->chunk * p->nslots,
+							n - io->done),
 					MSG_NOSIGNAL);
 
 		if (k < 0 && errno == EINTR)

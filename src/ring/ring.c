@@ -322,10 +322,7 @@ uint32_t v4v_ring_pending(const struct v4v_ring_cons *c)
 	/* Walk a private copy: the consumer's position does not move. */
 	while (v4v_ring_peek(&walk, &m) == 1) {
 		total += m.payload_len;
-		walk.rx = ring_advance(walk.rx,
-				       round_slot(V4V_RING_MSG_HDR +
-						  m.payload_len),
-				       walk.r.size);
+		v4v_ring_walk_next(&walk, &m);
 	}
 	return total;
 }
@@ -373,11 +370,17 @@ size_t v4v_ring_span(const struct v4v_ring_cons *c,
 	return n < c->r.size - pos ? n : c->r.size - pos;
 }
 
+void v4v_ring_walk_next(struct v4v_ring_cons *walk,
+			const struct v4v_ring_msg *m)
+{
+	walk->rx = ring_advance(walk->rx,
+				round_slot(V4V_RING_MSG_HDR + m->payload_len),
+				walk->r.size);
+}
+
 bool v4v_ring_consume(struct v4v_ring_cons *c, const struct v4v_ring_msg *m)
 {
-	uint32_t need = round_slot(V4V_RING_MSG_HDR + m->payload_len);
-
-	c->rx = ring_advance(c->rx, need, c->r.size);
+	v4v_ring_walk_next(c, m);
 	store_rel(&c->r.sh->rx_ptr, c->rx);
 	/* Pairs with the fence in v4v_ring_want_space. */
 	full_fence();

@@ -218,6 +218,12 @@ size_t v4v_ring_span(const struct v4v_ring_cons *c,
 		     const struct v4v_ring_msg *m, uint32_t off,
 		     const void **at);
 
+/* Move a private copy of a consumer past the message it just peeked,
+ * publishing nothing: to look further into the ring than the consumer's
+ * position. */
+void v4v_ring_walk_next(struct v4v_ring_cons *walk,
+			const struct v4v_ring_msg *m);
+
 /* Drop the message just peeked.  Returns true if a producer waits for
  * space and must be notified. */
 bool v4v_ring_consume(struct v4v_ring_cons *c, const struct v4v_ring_msg *m);
