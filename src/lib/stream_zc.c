@@ -21,6 +21,8 @@
 #include "sock.h"
 
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "proto/proto.h"
 
@@ -95,6 +97,39 @@ ssize_t stream_recv_zc(struct v4v_sock *s, const void **at, size_t max,
 	return rc;
 }
 
+/* $V4V_ZC_POISON=1 (a test aid): overwrite bytes as they are consumed,
+ * so that a DMA engine still reading them (a consume before its copy was
+ * done) copies garbage that result checks catch.  The ring is ours: its
+ * producer writes only where nothing is queued. */
+static bool zc_poison(void)
+{
+	static int on = -1;
+
+	if (on < 0) {
+		const char *e = getenv("V4V_ZC_POISON");
+
+		on = e && *e == '1';
+	}
+	return on;
+}
+
+static void poison(struct v4v_sock *s, const struct v4v_ring_msg *m,
+		   uint32_t off, uint32_t n)
+{
+	while (n) {
+		void *at;
+		size_t k = v4v_ring_span(&s->cons, m, off, (const void **)&at);
+
+		if (!k)
+			return;
+		if (k > n)
+			k = n;
+		memset(at, 0xdb, k);
+		off += (uint32_t)k;
+		n -= (uint32_t)k;
+	}
+}
+
 int stream_recv_zc_done(struct v4v_sock *s, size_t n)
 {
 	struct v4v_ring_msg m;
@@ -117,6 +152,9 @@ int stream_recv_zc_done(struct v4v_sock *s, size_t n)
 				       s->rx_off < m.payload_len
 			       ? m.payload_len - s->rx_off
 			       : 0;
+		if (zc_poison())
+			poison(s, &m, s->rx_off,
+			       (uint32_t)(n < left ? n : left));
 		if (n < left) {
 			s->rx_off += (uint32_t)n;
 			break;
