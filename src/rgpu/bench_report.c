@@ -86,7 +86,7 @@ static void print_compare(const struct bench_results *res)
 	for (int t = BT_V4V; t <= BT_TCP; t++) {
 		char a[16], b[16], c[16], d[16];
 
-		if (!r[t])
+		if (!r[t] || (!r[BT_LOCAL] && !r[BT_LOCAL_PINNED]))
 			continue;
 		printf("  %s speed: htod %s of local, %s of local-pinned; "
 		       "dtoh %s of local, %s of local-pinned\n",
