@@ -229,6 +229,70 @@ static void t_pipeline(void)
 	devctx_close(ctx);
 }
 
+/* Host registration: copies straight from and into registered memory,
+ * a second registration of the same memory refused (the pipeline then
+ * stages), unregistering after the copies are done. */
+static void t_host_register(void)
+{
+	const size_t n = 3 * 4096;
+	struct devctx *ctx;
+	struct rgpu_bsess *bs;
+	char why[256];
+	const struct rgpu_backend *be = rgpu_backend_pick("cuda", why,
+							  sizeof(why));
+	uint8_t *host = aligned_alloc(4096, n), back[64];
+	uint64_t dev;
+
+	REQUIRE(be && host && devctx_open(be, false, &ctx) == 0);
+	bs = devctx_bsess(ctx);
+	REQUIRE(be->mem_alloc(bs, n, &dev) == 0);
+	for (size_t i = 0; i < n; i++)
+		host[i] = (uint8_t)(i * 7);
+	CHECK_EQ(be->host_register(bs, host, n), 0);
+	CHECK(be->host_register(bs, host + 4096, 4096) != 0);
+	CHECK_EQ(be->htod_async(bs, 0, dev, host, n), 0);
+	CHECK_EQ(be->slot_wait(bs, 0), 0);
+	memset(host, 0, n);
+	CHECK_EQ(be->dtoh_async(bs, 1, host + 100, dev + 100, 1000), 0);
+	CHECK_EQ(be->slot_wait(bs, 1), 0);
+	for (size_t i = 100; i < 1100; i++)
+		CHECK_EQ(host[i], (uint8_t)(i * 7));
+	CHECK_EQ(host[99], 0);
+	be->host_unregister(bs, host);
+	CHECK_EQ(be->dtoh(bs, back, dev + 4096, sizeof(back)), 0);
+	CHECK_EQ(back[5], (uint8_t)((4096 + 5) * 7));
+	CHECK_EQ(be->mem_free(bs, dev, n), 0);
+	devctx_close(ctx);
+	free(host);
+}
+
+/* rgpu_host_alloc on the local transport: the driver's pinned memory,
+ * copies from and into it exact, freed also after a disconnect. */
+static void t_host_alloc(void)
+{
+	const size_t n = (1u << 20) + 5;
+	void *a = NULL, *b = NULL, *stray = malloc(16);
+	rgpu_devptr_t d;
+
+	REQUIRE(rgpu_connect("local") == RGPU_SUCCESS);
+	REQUIRE(rgpu_host_alloc(&a, n) == RGPU_SUCCESS);
+	REQUIRE(rgpu_host_alloc(&b, n) == RGPU_SUCCESS);
+	CHECK(((uintptr_t)a & 15) == 0);
+	for (size_t i = 0; i < n; i++)
+		((uint8_t *)a)[i] = (uint8_t)(i * 13);
+	REQUIRE(rgpu_malloc(&d, n) == RGPU_SUCCESS);
+	CHECK_EQ(rgpu_memcpy_htod(d, a, n), RGPU_SUCCESS);
+	CHECK_EQ(rgpu_memcpy_dtoh(b, d, n), RGPU_SUCCESS);
+	CHECK(memcmp(a, b, n) == 0);
+	CHECK_EQ(rgpu_host_free(a), RGPU_SUCCESS);
+	CHECK_EQ(rgpu_host_free(a), RGPU_ERR_INVALID_VALUE);
+	CHECK_EQ(rgpu_host_free(stray), RGPU_ERR_INVALID_VALUE);
+	CHECK_EQ(rgpu_host_free(NULL), RGPU_SUCCESS);
+	rgpu_disconnect();
+	CHECK_EQ(rgpu_host_free(b), RGPU_SUCCESS);
+	free(stray);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
@@ -238,6 +302,8 @@ int main(int argc, char **argv)
 		{ "kernels", t_kernels },
 		{ "jit_log", t_jit_log },
 		{ "pipeline", t_pipeline },
+		{ "host_register", t_host_register },
+		{ "host_alloc", t_host_alloc },
 		{ NULL, NULL },
 	};
 
