@@ -450,6 +450,8 @@ static void t_cpu_backend(void)
 	CHECK_EQ(stop_server(&s), 0);
 }
 
+static int lanes_client(void *arg);
+
 /* Lines of the driver's trace that start with `call`. */
 static int trace_count(const char *trace, const char *call)
 {
@@ -496,6 +498,9 @@ static void t_cuda_fake(void)
 	CHECK(trace_count(trace, "cuMemcpyHtoDAsync_v2 pinned") > 17);
 	CHECK(trace_count(trace, "cuMemcpyDtoHAsync_v2 pinned") > 17);
 	CHECK(trace_count(trace, "cuEventSynchronize") > 20);
+	/* Lanes: each its own stream and registered rings. */
+	CHECK_EQ(dom_wait(dom_spawn(lanes_client, s.v4v)), 0);
+	CHECK(log_wait(&s, "joined as a lane"));
 	CHECK_EQ(dom_wait(dom_spawn(hostile_domain, s.v4v)), 0);
 	CHECK(server_alive(&s));
 	CHECK(log_has(&s, "backend cuda: Fake GPU (test double)"));
