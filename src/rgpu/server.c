@@ -244,6 +244,23 @@ static void serve(struct pollfd *p, const bool *is_v4v, int n,
 		 atomic_load(&live_sessions));
 }
 
+/* Let sessions that are ending (their client gone) finish freeing, so
+ * that the process does not exit under them; a client that stays
+ * connected is not waited for beyond `ms`. */
+static void drain_sessions(unsigned ms)
+{
+	unsigned left;
+
+	for (unsigned t = 0; t < ms; t += 10) {
+		if (!atomic_load(&live_sessions))
+			return;
+		usleep(10000);
+	}
+	left = atomic_load(&live_sessions);
+	if (left)
+		rgpu_log("%u sessions still open: exiting without them", left);
+}
+
 static const struct rgpu_backend *open_backend(const char *which)
 {
 	char why[512];
@@ -349,5 +366,6 @@ int main(int argc, char **argv)
 	if (o.ready_fd >= 0)
 		say_ready(o.ready_fd, p, is_v4v, n);
 	serve(p, is_v4v, n, &o);
+	drain_sessions(2000);
 	return 0;
 }

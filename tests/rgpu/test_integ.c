@@ -392,8 +392,10 @@ static void all_hostile(const char *spec)
 	bad_launch_keeps_session(spec);
 }
 
+/* Children count their own failures, not the parent's before the fork. */
 static int hostile_domain(void *arg)
 {
+	t_failed = 0;
 	all_hostile(arg);
 	return t_failed ? 1 : 0;
 }
@@ -597,6 +599,7 @@ static int stranger_joins(void *arg)
 	struct rgpu_conn c;
 	uint64_t token = 0;
 
+	t_failed = 0;
 	REQUIRE(read(st->fd[0], &token, 8) == 8);
 	raw_dial(st->spec, &c);
 	CHECK_EQ(raw_join(&c, token), RGPU_ERR_INVALID_VALUE);
@@ -666,6 +669,7 @@ static void hostile_lanes(struct stranger *st)
 
 static int hostile_lanes_domain(void *arg)
 {
+	t_failed = 0;
 	hostile_lanes(arg);
 	return t_failed ? 1 : 0;
 }
