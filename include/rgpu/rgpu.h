@@ -78,8 +78,9 @@ void rgpu_disconnect(void);
 void rgpu_set_chunk_size(size_t bytes);
 /* Connections a large copy (1 MiB or more per connection) is split over,
  * each with a ring, a server thread and a device stream of its own (1 to
- * 16; 0: $RGPU_LANES, else 1), asked of the server at connect, which may
- * grant fewer (rgpu-server --max-lanes). */
+ * 16; 0: $RGPU_LANES, else one per four cores, at most four), asked of
+ * the server at connect, which may grant fewer (rgpu-server
+ * --max-lanes). */
 void rgpu_set_lanes(unsigned n);
 /* "cpu" or "cuda" once connected, else "". */
 const char *rgpu_backend_name(void);

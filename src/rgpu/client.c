@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Host buffers from rgpu_host_alloc, and how each is freed. */
 #define MAX_HOST_BUFS 256
@@ -51,6 +52,16 @@ static size_t chunk_from_env(void)
 	return 0;
 }
 
+/* Unset: a lane per four cores, at most four.  A lane's copy needs a
+ * core on each side; on a small machine more lanes only compete with
+ * each other (two cores: slower than one lane). */
+static unsigned auto_lanes(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN) / 4;
+
+	return n < 1 ? 1 : n > 4 ? 4 : (unsigned)n;
+}
+
 static unsigned lanes_from_env(void)
 {
 	const char *s = getenv("RGPU_LANES");
@@ -60,7 +71,7 @@ static unsigned lanes_from_env(void)
 	if (g.lanes)
 		return g.lanes;
 	if (!s || !*s)
-		return 1;
+		return auto_lanes();
 	v = strtoul(s, &end, 10);
 	if (*end || v < 1 || v > RGPU_MAX_LANES) {
 		fprintf(stderr, "librgpu: RGPU_LANES=%s: expected 1 to %u; "
