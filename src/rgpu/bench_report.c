@@ -195,8 +195,10 @@ static const char *plot_list(const struct bench_results *res, int col,
 			len += (size_t)snprintf(out + len, outsz - len,
 						"%s$t%u u 1:%d w lp t '%s'",
 						len ? ", " : "", t, col,
-						t == BT_LOCAL ? "local (bound)"
-							      : ts[t]);
+						t == BT_LOCAL ? "local (pageable)"
+						: t == BT_LOCAL_PINNED
+							? "local-pinned (bound)"
+							: ts[t]);
 	}
 	return out;
 }
