@@ -82,7 +82,10 @@ int v4v_close(int fd);
  * handed out (so that several can be in a DMA engine's hands at once).
  * It waits as recv does, but only while nothing is handed out: with bytes
  * out and nothing after them it fails with EAGAIN (MSG_DONTWAIT: always
- * EAGAIN instead of waiting).  Do not mix with recv on the same socket.
+ * EAGAIN instead of waiting).  MSG_PEEK: the bytes are not counted as
+ * handed out (the next call returns them again); v4v_recv_zc_done then
+ * consumes what the caller took.  Do not mix with recv on the same
+ * socket.
  * A peer can only write the bytes it sent, but it can rewrite them while
  * they are read: treat them as its input, no more trusted.
  *

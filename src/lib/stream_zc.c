@@ -29,7 +29,8 @@
 /* The contiguous stream bytes after those handed out already, dropping
  * what is not stream payload at the reader's position: their count, 0
  * if none, or -EPROTO. */
-static long rx_span(struct v4v_sock *s, const void **at, size_t max)
+static long rx_span(struct v4v_sock *s, const void **at, size_t max,
+		    bool peek)
 {
 	struct v4v_ring_cons walk = s->cons;
 	uint64_t skip = (uint64_t)s->rx_off + s->zc_ahead;
@@ -58,7 +59,8 @@ static long rx_span(struct v4v_sock *s, const void **at, size_t max)
 	n = v4v_ring_span(&walk, &m, (uint32_t)skip, at);
 	if (n > max)
 		n = max;
-	s->zc_ahead += n;
+	if (!peek)
+		s->zc_ahead += n;
 	return (long)n;
 }
 
@@ -68,7 +70,7 @@ ssize_t stream_recv_zc(struct v4v_sock *s, const void **at, size_t max,
 	uint64_t t0 = 0;
 	long rc;
 
-	if (flags & ~MSG_DONTWAIT)
+	if (flags & ~(MSG_DONTWAIT | MSG_PEEK))
 		return -EOPNOTSUPP;
 	if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != ST_CONNECTED)
 		return -ENOTCONN;
@@ -76,7 +78,8 @@ ssize_t stream_recv_zc(struct v4v_sock *s, const void **at, size_t max,
 		return -EINVAL;
 	pthread_mutex_lock(&s->rx_lock);
 	for (;;) {
-		rc = sock_closing(s) ? -EBADF : rx_span(s, at, max);
+		rc = sock_closing(s) ? -EBADF
+				     : rx_span(s, at, max, flags & MSG_PEEK);
 		if (rc)
 			break;
 		if (s->zc_ahead) {

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -252,42 +253,91 @@ int sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
 	return (int)n;
 }
 
-/* sendfile to a V4V socket: a copy through a buffer (the ring is the
- * only place the bytes can go). */
+/* ---- sendfile and splice: straight into and out of the rings ---- */
+
+/* A piece a file or pipe is read into: no bigger than a send's, so that
+ * the reader copies one out while the next is read in. */
+#define ZC_PIECE (128u * 1024u)
+
+/* Room in the ring `fd` writes into, restarted after a handler as a send
+ * would be.  EOPNOTSUPP: no ring to write (a datagram socket, or one
+ * whose sends v4vd copies). */
+static ssize_t zc_room(int fd, struct pfd *p, void **at, size_t max)
+{
+	ssize_t n;
+
+	do {
+		pl_sig_arm();
+		n = v4v_send_zc(fd, at, max < ZC_PIECE ? max : ZC_PIECE,
+				MSG_NOSIGNAL);
+	} while (n < 0 && pl_sig_restart(p, SO_SNDTIMEO));
+	return n;
+}
+
+/* No ring to write (a datagram socket), or the peer is gone (a send's
+ * own rules then say whether the bytes are taken or EPIPE and SIGPIPE
+ * come): go the way of a send. */
+static bool by_send(ssize_t room)
+{
+	return room < 0 && (errno == EOPNOTSUPP || errno == EPIPE);
+}
+
+/* Read up to `room` bytes of `in` (at *off, or its position) into the
+ * ring and publish them: one copy, from the file straight into the ring.
+ * Only what was read is published, so nothing read is ever lost. */
+static ssize_t fill_from(int out, int in, off_t *off, void *at, size_t room)
+{
+	ssize_t got = off ? pread(in, at, room, *off) : real.read(in, at, room);
+	int e = errno;
+
+	v4v_send_zc_done(out, got > 0 ? (size_t)got : 0);
+	errno = e;
+	return got;
+}
+
+/* What sendfile and splice do by_send: through a buffer. */
+static ssize_t copy_through(int out, struct pfd *p, int in, off_t *off,
+			    size_t count)
+{
+	size_t want = count < ZC_PIECE ? count : ZC_PIECE;
+	char *buf = malloc(want ? want : 1);
+	ssize_t got, put;
+
+	if (!buf)
+		return -1;
+	got = off ? pread(in, buf, want, *off) : real.read(in, buf, want);
+	put = got > 0 ? v4v_send1(out, p, buf, (size_t)got, 0) : got;
+	if (put >= 0 && put < got && !off)
+		lseek(in, put - got, SEEK_CUR); /* give unsent bytes back */
+	if (put > 0 && off)
+		*off += put;
+	free(buf);
+	return put;
+}
+
 static ssize_t copy_file(int out, struct pfd *p, int in, off_t *off,
 			 size_t count)
 {
-	static __thread char buf[64 * 1024];
 	size_t done = 0;
 
 	while (done < count) {
-		size_t want = count - done < sizeof(buf) ? count - done
-							 : sizeof(buf);
-		ssize_t got = off ? pread(in, buf, want, *off)
-				  : real.read(in, buf, want);
-		ssize_t put;
+		void *at;
+		ssize_t room = zc_room(out, p, &at, count - done), got;
 
+		if (by_send(room))
+			got = copy_through(out, p, in, off, count - done);
+		else if (room < 0)
+			got = -1;
+		else
+			got = fill_from(out, in, off, at, (size_t)room);
 		if (got <= 0) {
 			if (got < 0 && !done)
 				return -1;
 			break;
 		}
-		put = v4v_send1(out, p, buf, (size_t)got, 0);
-		if (put < 0) {
-			if (!done)
-				return -1;
-			/* Unsent bytes were read: give them back. */
-			if (!off)
-				lseek(in, -got, SEEK_CUR);
-			break;
-		}
-		if (put < got && !off)
-			lseek(in, put - got, SEEK_CUR);
-		if (off)
-			*off += put;
-		done += (size_t)put;
-		if (put < got)
-			break;
+		if (off && room >= 0)
+			*off += got;
+		done += (size_t)got;
 	}
 	return (ssize_t)done;
 }
@@ -304,41 +354,58 @@ ssize_t sendfile(int out, int in, off_t *off, size_t count)
 ssize_t sendfile64(int out, int in, off_t *off, size_t count)
 	__attribute__((alias("sendfile")));
 
-/* splice with a V4V socket on one side and a pipe on the other: peek,
- * write to the pipe, then consume what the pipe took, so that a short
- * pipe write loses nothing. */
+/* splice from a V4V socket into a pipe: the pipe takes the bytes where
+ * they lie in the ring (peeked, not handed out), and only what it took
+ * is consumed, so that a short pipe write loses nothing. */
 static ssize_t splice_from_v4v(int in, struct pfd *p, int out, size_t len,
 			       unsigned flags)
 {
-	static __thread char buf[64 * 1024];
 	int nb = flags & SPLICE_F_NONBLOCK ? MSG_DONTWAIT : 0;
+	const void *at;
 	ssize_t got, put;
+	int e;
 
-	if (len > sizeof(buf))
-		len = sizeof(buf);
-	got = v4v_recv1(in, p, buf, len, MSG_PEEK | nb);
+	do {
+		pl_sig_arm();
+		got = v4v_recv_zc(in, &at, len, MSG_PEEK | nb);
+	} while (got < 0 && pl_sig_restart(p, SO_RCVTIMEO));
+	if (got < 0 && errno == EOPNOTSUPP) {
+		char *buf = malloc(len < ZC_PIECE ? len : ZC_PIECE);
+
+		if (!buf)
+			return -1;
+		got = v4v_recv1(in, p, buf, len < ZC_PIECE ? len : ZC_PIECE,
+				nb);
+		put = got > 0 ? real.write(out, buf, (size_t)got) : got;
+		free(buf);
+		return put;
+	}
 	if (got <= 0)
 		return got;
-	put = real.write(out, buf, (size_t)got);
-	if (put > 0)
-		v4v_recv1(in, p, buf, (size_t)put, MSG_DONTWAIT);
+	put = real.write(out, at, (size_t)got);
+	e = errno;
+	if (put > 0) /* peeked: consume only what the pipe took */
+		v4v_recv_zc_done(in, (size_t)put);
+	errno = e;
 	return put;
 }
 
+/* splice from a pipe into a V4V socket: read straight into the ring.
+ * Blocking on the socket: bytes taken from the pipe must not be
+ * dropped, and none are taken before there is room for them. */
 static ssize_t splice_to_v4v(int in, int out, struct pfd *p, size_t len,
 			     unsigned flags)
 {
-	static __thread char buf[64 * 1024];
-	ssize_t got;
+	void *at;
+	ssize_t room;
 
 	(void)flags;
-	if (len > sizeof(buf))
-		len = sizeof(buf);
-	got = real.read(in, buf, len);
-	if (got <= 0)
-		return got;
-	/* Blocking: bytes taken from the pipe must not be dropped. */
-	return v4v_send1(out, p, buf, (size_t)got, 0);
+	room = zc_room(out, p, &at, len);
+	if (by_send(room))
+		return copy_through(out, p, in, NULL, len);
+	if (room < 0)
+		return -1;
+	return fill_from(out, in, NULL, at, (size_t)room);
 }
 
 ssize_t splice(int in, off_t *inoff, int out, off_t *outoff, size_t len,

@@ -258,6 +258,91 @@ static void t_vectors(void)
 	close(fd);
 }
 
+struct reader {
+	int fd;
+	char *buf;
+	size_t len;
+	int rc;
+};
+
+static void *read_back(void *arg)
+{
+	struct reader *r = arg;
+
+	r->rc = read_all(r->fd, r->buf, r->len);
+	return NULL;
+}
+
+/* More than a ring holds, echoed back while it goes: from the file's
+ * position (which moves), then from an offset (which does not move it),
+ * past the end of the file. */
+static void t_sendfile_big(int fd)
+{
+	char path[] = "/tmp/conform.XXXXXX";
+	const size_t n = 700001;
+	char *data = malloc(n), *back = malloc(n);
+	struct reader r = { fd, back, n, -1 };
+	int f = mkstemp(path);
+	off_t off = 300000;
+	pthread_t t;
+
+	for (size_t i = 0; i < n; i++)
+		data[i] = (char)(i * 7 + (i >> 12));
+	write_all(f, data, n);
+	lseek(f, 0, SEEK_SET);
+	pthread_create(&t, NULL, read_back, &r);
+	CHECK("sendfile from the file position",
+	      sendfile(fd, f, NULL, 300000) == 300000 &&
+		      lseek(f, 0, SEEK_CUR) == 300000);
+	CHECK("sendfile from an offset, past the end",
+	      sendfile(fd, f, &off, 1000000) == (ssize_t)(n - 300000) &&
+		      off == (off_t)n && lseek(f, 0, SEEK_CUR) == 300000);
+	CHECK("sendfile at the end sends nothing",
+	      sendfile(fd, f, &off, 10) == 0);
+	pthread_join(t, NULL);
+	CHECK("sendfile's 700001 bytes echo back",
+	      r.rc == 0 && !memcmp(data, back, n));
+	moved += n;
+	close(f);
+	unlink(path);
+	free(data);
+	free(back);
+}
+
+/* Through pipes both ways, in the pieces pipes take. */
+static void t_splice_big(int fd)
+{
+	const size_t n = 50000;
+	char *data = malloc(n), *back = malloc(n);
+	size_t sent = 0, got = 0;
+	int in[2], out[2];
+	ssize_t k = 1;
+
+	for (size_t i = 0; i < n; i++)
+		data[i] = (char)(i * 13);
+	pipe(in);
+	pipe(out);
+	write_all(in[1], data, n);
+	while (sent < n && k > 0)
+		sent += (size_t)(k = splice(in[0], NULL, fd, NULL, n - sent, 0));
+	CHECK("splice 50000 bytes pipe -> socket", sent == n);
+	while (got < n && k > 0) {
+		k = splice(fd, NULL, out[1], NULL, n - got, 0);
+		if (k > 0 && read_all(out[0], back + got, (size_t)k))
+			k = -1;
+		got += k > 0 ? (size_t)k : 0;
+	}
+	CHECK("splice 50000 bytes socket -> pipe", got == n &&
+						    !memcmp(data, back, n));
+	moved += n;
+	close(in[0]);
+	close(in[1]);
+	close(out[0]);
+	close(out[1]);
+	free(data);
+	free(back);
+}
+
 static void t_sendfile_splice(void)
 {
 	char path[] = "/tmp/conform.XXXXXX", buf[10000], back[10000];
@@ -285,6 +370,8 @@ static void t_sendfile_splice(void)
 	close(pp[1]);
 	close(f);
 	unlink(path);
+	t_sendfile_big(fd);
+	t_splice_big(fd);
 	close(fd);
 }
 
