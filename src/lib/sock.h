@@ -248,7 +248,10 @@ long stream_send_turn(struct v4v_sock *s, int flags, uint64_t *t0,
 void stream_room_again(struct v4v_sock *s);
 void stream_ring_peer(struct v4v_sock *s);
 void stream_consumed(struct v4v_sock *s, const struct v4v_ring_msg *m);
-int stream_empty_reason(struct v4v_sock *s);
+/* Under rx_lock, the reader found nothing to take: wait for more.  1 to
+ * look again, else what the receive ends with (0 at the end of the
+ * stream, or -errno). */
+long stream_rx_wait(struct v4v_sock *s, int flags, uint64_t *t0);
 
 /* stream_zc.c: zero-copy stream I/O (v4v_recv_zc and friends) */
 ssize_t stream_recv_zc(struct v4v_sock *s, const void **at, size_t max,

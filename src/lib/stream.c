@@ -822,7 +822,7 @@ static long take_bytes(struct v4v_sock *s, struct msghdr *msg, size_t done,
 }
 
 /* Nothing to read: why?  0 for end of file, an errno, or 1 to wait. */
-int stream_empty_reason(struct v4v_sock *s)
+static int empty_reason(struct v4v_sock *s)
 {
 	uint32_t f = v4v_ring_tx_flags(&s->cons.r);
 
@@ -836,6 +836,19 @@ int stream_empty_reason(struct v4v_sock *s)
 	if (__atomic_load_n(&s->rd_shut, __ATOMIC_ACQUIRE))
 		return 0;
 	return 1;
+}
+
+long stream_rx_wait(struct v4v_sock *s, int flags, uint64_t *t0)
+{
+	int rc;
+
+	if (v4v_ring_used(&s->cons))
+		return 1;
+	rc = empty_reason(s);
+	if (rc <= 0)
+		return rc;
+	rc = bell_rx_wait(s, flags, true, t0);
+	return rc ? rc : 1;
 }
 
 ssize_t stream_recvmsg(struct v4v_sock *s, struct msghdr *msg, int flags)
@@ -865,13 +878,8 @@ ssize_t stream_recvmsg(struct v4v_sock *s, struct msghdr *msg, int flags)
 		if (got == want || (got && !(flags & MSG_WAITALL)) ||
 		    (got && (flags & MSG_PEEK)))
 			break;
-		if (v4v_ring_used(&s->cons))
-			continue;
-		rc = stream_empty_reason(s);
+		rc = stream_rx_wait(s, flags, &t0);
 		if (rc <= 0)
-			break;
-		rc = bell_rx_wait(s, flags, true, &t0);
-		if (rc)
 			break;
 	}
 	bell_rx_leave(s);

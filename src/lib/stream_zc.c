@@ -86,13 +86,8 @@ ssize_t stream_recv_zc(struct v4v_sock *s, const void **at, size_t max,
 			rc = -EAGAIN;
 			break;
 		}
-		if (v4v_ring_used(&s->cons))
-			continue;
-		rc = stream_empty_reason(s);
+		rc = stream_rx_wait(s, flags, &t0);
 		if (rc <= 0)
-			break;
-		rc = bell_rx_wait(s, flags, true, &t0);
-		if (rc)
 			break;
 	}
 	bell_rx_leave(s);
