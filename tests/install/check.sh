@@ -28,7 +28,7 @@ if command -v systemd-analyze >/dev/null 2>&1; then
 fi
 # Every manual page renders, without a warning from groff.
 pages=$(find "$dest" -path '*/man/man[0-9]/*' -type f | sort)
-for want in v4vd.8 v4v.1 v4v-run.1 libv4v.3; do
+for want in v4vd.8 v4v.1 v4v-run.1 libv4v.3 rgpu-server.8 rgpu-bench.1; do
 	echo "$pages" | grep -q "/$want\$" || { echo "man page $want not installed"; exit 1; }
 done
 for page in $pages; do
