@@ -282,15 +282,18 @@ static bool by_send(ssize_t room)
 	return room < 0 && (errno == EOPNOTSUPP || errno == EPIPE);
 }
 
-/* Read up to `room` bytes of `in` (at *off, or its position) into the
- * ring and publish them: one copy, from the file straight into the ring.
- * Only what was read is published, so nothing read is ever lost. */
+/* Read up to `room` bytes of `in` (at *off, which moves, or at its
+ * position) into the ring and publish them: one copy, from the file
+ * straight into the ring.  Only what was read is published, so nothing
+ * read is ever lost. */
 static ssize_t fill_from(int out, int in, off_t *off, void *at, size_t room)
 {
 	ssize_t got = off ? pread(in, at, room, *off) : real.read(in, at, room);
 	int e = errno;
 
 	v4v_send_zc_done(out, got > 0 ? (size_t)got : 0);
+	if (got > 0 && off)
+		*off += got;
 	errno = e;
 	return got;
 }
@@ -307,8 +310,8 @@ static ssize_t copy_through(int out, struct pfd *p, int in, off_t *off,
 		return -1;
 	got = off ? pread(in, buf, want, *off) : real.read(in, buf, want);
 	put = got > 0 ? v4v_send1(out, p, buf, (size_t)got, 0) : got;
-	if (put >= 0 && put < got && !off)
-		lseek(in, put - got, SEEK_CUR); /* give unsent bytes back */
+	if (got > 0 && put < got && !off) /* give unsent bytes back */
+		lseek(in, (put > 0 ? put : 0) - got, SEEK_CUR);
 	if (put > 0 && off)
 		*off += put;
 	free(buf);
@@ -335,8 +338,6 @@ static ssize_t copy_file(int out, struct pfd *p, int in, off_t *off,
 				return -1;
 			break;
 		}
-		if (off && room >= 0)
-			*off += got;
 		done += (size_t)got;
 	}
 	return (ssize_t)done;
@@ -354,6 +355,25 @@ ssize_t sendfile(int out, int in, off_t *off, size_t count)
 ssize_t sendfile64(int out, int in, off_t *off, size_t count)
 	__attribute__((alias("sendfile")));
 
+/* A socket with no stream ring (a datagram socket): peek into a buffer,
+ * write to the pipe, then consume what the pipe took. */
+static ssize_t splice_through(int in, struct pfd *p, int out, size_t len,
+			      int nb)
+{
+	size_t want = len < ZC_PIECE ? len : ZC_PIECE;
+	char *buf = malloc(want ? want : 1);
+	ssize_t got, put;
+
+	if (!buf)
+		return -1;
+	got = v4v_recv1(in, p, buf, want, MSG_PEEK | nb);
+	put = got > 0 ? real.write(out, buf, (size_t)got) : got;
+	if (put > 0)
+		v4v_recv1(in, p, buf, (size_t)put, MSG_DONTWAIT);
+	free(buf);
+	return put;
+}
+
 /* splice from a V4V socket into a pipe: the pipe takes the bytes where
  * they lie in the ring (peeked, not handed out), and only what it took
  * is consumed, so that a short pipe write loses nothing. */
@@ -369,17 +389,8 @@ static ssize_t splice_from_v4v(int in, struct pfd *p, int out, size_t len,
 		pl_sig_arm();
 		got = v4v_recv_zc(in, &at, len, MSG_PEEK | nb);
 	} while (got < 0 && pl_sig_restart(p, SO_RCVTIMEO));
-	if (got < 0 && errno == EOPNOTSUPP) {
-		char *buf = malloc(len < ZC_PIECE ? len : ZC_PIECE);
-
-		if (!buf)
-			return -1;
-		got = v4v_recv1(in, p, buf, len < ZC_PIECE ? len : ZC_PIECE,
-				nb);
-		put = got > 0 ? real.write(out, buf, (size_t)got) : got;
-		free(buf);
-		return put;
-	}
+	if (got < 0 && errno == EOPNOTSUPP)
+		return splice_through(in, p, out, len, nb);
 	if (got <= 0)
 		return got;
 	put = real.write(out, at, (size_t)got);
