@@ -235,10 +235,9 @@ found:
 	return ring_has_news(s);
 }
 
-/* The sockets of fds that have a receive ring, referenced, and spinning
- * if `spin`; at[k] is the index in fds of ss[k]. */
-static int spin_start(const int *fds, int n, bool spin, struct v4v_sock **ss,
-		      int *at)
+/* The sockets of fds that have a receive ring, referenced; at[k] is the
+ * index in fds of ss[k]. */
+static int take_socks(const int *fds, int n, struct v4v_sock **ss, int *at)
 {
 	int m = 0;
 
@@ -251,8 +250,6 @@ static int spin_start(const int *fds, int n, bool spin, struct v4v_sock **ss,
 			sock_put(s);
 			continue;
 		}
-		if (spin)
-			v4v_ring_spin_begin(&s->cons);
 		at[m] = i;
 		ss[m++] = s;
 	}
@@ -281,14 +278,21 @@ int v4v_poll_rings(const int *fds, int n, int budget_us,
 	struct v4v_sock *ss[V4V_POLL_RINGS_MAX];
 	uint64_t now = sock_now_us(), until = now + (uint64_t)budget_us;
 	uint64_t yield = now + POLL_YIELD_US;
-	bool spin = budget_us > 0, look = true; /* else one look: nobody
-						 * need know */
+	bool spin = false, look = true;
 	int at[V4V_POLL_RINGS_MAX], ready = 0;
-	int m = spin_start(fds, n, spin, ss, at);
+	int m = take_socks(fds, n, ss, at);
 
 	for (int i = 0; i < n; i++)
 		news[i] = 0;
-	while (m && !any_news(ss, m) && now < until) {
+	/* Under load something is usually there already: a look first, and
+	 * the rings are flagged (RX_SPINNING, a locked write to a line
+	 * their producers share, twice per ring) only for a real wait. */
+	if (budget_us > 0 && m && !any_news(ss, m)) {
+		spin = true;
+		for (int i = 0; i < m; i++)
+			v4v_ring_spin_begin(&ss[i]->cons);
+	}
+	while (spin && !any_news(ss, m) && now < until) {
 		if (look && kernel && kernel(arg))
 			break;
 		look = false;

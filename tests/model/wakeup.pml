@@ -21,9 +21,9 @@
  *             and handle data that raced in as rearm does; then sleep.
  *             data left: if ARMED, withdraw it and write a token; sleep.
  * Polling waits (src/lib/sock.c v4v_poll_rings, src/preload/wait.c
- *   pl_polled_wait): the consumer sets RX_SPINNING (a locked RMW), looks
- *   at the ring until data comes or its budget ends, clears the flag (a
- *   locked RMW) and looks again.  A producer rings only an armed ring
+ *   pl_polled_wait): the consumer looks at the ring once; if nothing is
+ *   there it sets RX_SPINNING (a locked RMW), looks until data comes or
+ *   its budget ends, clears the flag (a locked RMW) and looks again.  A producer rings only an armed ring
  *   that is not spinning.  Data found is reported to the application
  *   from the ring alone, no token: the ring stays ARMED at an older
  *   position with data the kernel was not told of (the application may
@@ -335,6 +335,10 @@ inline polled_wait()
 		:: mem_tx != c_rx -> r = 1	/* reported, no token */
 		:: else -> r = 0
 		fi
+	/* The look before the flag is set (v4v_poll_rings under load), or
+	 * the one look of a wait that does not poll: data found is
+	 * reported the same way, no token. */
+	:: mem_tx != c_rx -> r = 1
 	:: r = 0				/* crowded: no polling */
 	fi;
 	if
