@@ -6,7 +6,8 @@
 #
 #   sh bench/servers.sh [--reps N] [--seconds S] [--only LIST] [--out FILE]
 #
-#   redis      redis-benchmark GET and SET, 1 and 50 clients
+#   redis      redis-benchmark GET and SET, 1 and 50 clients; and PING
+#              on a new connection each (-k 0: connections per second)
 #   memcached  memcaslap (90% get, 10% set, 64-byte values), 1 and 50
 #              clients (TCP only: memcaslap has no UNIX sockets); and
 #              libmemcached's memcslap GETs, 1 and 8 threads, also over
@@ -171,15 +172,17 @@ measure() {
 rows=""
 
 # ---- redis ----
-redis_run() { # OP CLIENTS HOW
+redis_run() { # OP CLIENTS HOW  (OP conn: a PING on a new connection each)
 	n=$(( secs * ($2 > 1 ? 60000 : 25000) ))
+	t=$1 k=1
+	[ "$1" = conn ] && t=ping_inline k=0 n=$(( secs * 2000 ))
 	case $3 in
 	v4v) set -- "$1" "$2" "$3" -h 127.0.0.1 -p "$redis_v4v" ;;
 	tcp) set -- "$1" "$2" "$3" -h 127.0.0.1 -p "$redis_tcp" ;;
 	unix) set -- "$1" "$2" "$3" -s "$dir/redis.sock" ;;
 	esac
-	op=$1 c=$2 how=$3; shift 3
-	client "$how" redis-benchmark "$@" -q -n "$n" -c "$c" -t "$op" 2>&1 |
+	c=$2 how=$3; shift 3
+	client "$how" redis-benchmark "$@" -q -n "$n" -c "$c" -t "$t" -k "$k" 2>&1 |
 		tr '\r' '\n' | awk -v n="$n" '/requests per second/ {
 			lat = "?"
 			if (match($0, /p50=[0-9.]+/)) lat = substr($0, RSTART + 4, RLENGTH - 4) * 1000
@@ -198,6 +201,9 @@ if wanted redis && have redis-server redis-benchmark; then
 				measure "redis-$op-c$c" "$how" redis_run "$op" "$c"
 			done
 		done
+	done
+	for how in v4v tcp unix; do
+		measure redis-conn-c1 "$how" redis_run conn 1
 	done
 	stop_servers
 fi

@@ -199,9 +199,9 @@ static int map_ring(struct hv_ring *r, int memfd, uint64_t off, bool fresh)
 	struct v4v_ring view, q;
 
 	r->memlen = n * one;
-	/* Pre-fault now: the data path must never take a page fault. */
+	/* Not pre-faulted: pages come as they are used (sock_ring_map). */
 	r->mem = mmap(NULL, r->memlen, PROT_READ | PROT_WRITE,
-		      MAP_SHARED | MAP_POPULATE, memfd, (off_t)off);
+		      MAP_SHARED, memfd, (off_t)off);
 	if (r->mem == MAP_FAILED)
 		return -errno;
 	for (unsigned i = 0; fresh && i < n; i++)

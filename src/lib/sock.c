@@ -453,8 +453,9 @@ int sock_install(struct v4v_sock *s)
 	return 0;
 }
 
-/* Map a ring's memory as its consumer: pre-faulted, so that no page
- * fault ever comes on the data path. */
+/* Map a ring's memory as its consumer.  Not pre-faulted: a connection
+ * that carries a few requests touches a few pages, and populating every
+ * ring of every connection was most of the cost of making one. */
 int sock_ring_map(struct v4v_sock *s, int memfd, uint64_t off,
 		  uint32_t size, unsigned nrings)
 {
@@ -464,7 +465,7 @@ int sock_ring_map(struct v4v_sock *s, int memfd, uint64_t off,
 	if (v4v_ring_size_check(size))
 		return -EPROTO;
 	s->mem = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		      MAP_SHARED | MAP_POPULATE, memfd, (off_t)off);
+		      MAP_SHARED, memfd, (off_t)off);
 	if (s->mem == MAP_FAILED) {
 		s->mem = NULL;
 		return -errno;

@@ -116,7 +116,7 @@ static int take_grant(struct v4v_sock *s, const struct v4vp_grant *g,
 	}
 	t->memlen = v4v_ring_mem_size(g->peer_size);
 	t->mem = mmap(NULL, t->memlen, PROT_READ | PROT_WRITE,
-		      MAP_SHARED | MAP_POPULATE, fds[0], 0);
+		      MAP_SHARED, fds[0], 0);
 	if (t->mem == MAP_FAILED) {
 		t->mem = NULL;
 		rc = -errno;
