@@ -152,15 +152,22 @@ static int shard_init(struct hv *hv, struct hv_shard *sh, uint32_t id)
 	return 0;
 }
 
-/* The default: a thread takes a core of its own, so none on a machine
- * with fewer than 4 cores (there the loop's polling shares them better),
- * and a quarter of the cores beyond. */
+/* The default: a quarter of the cores, at least two, at most 16; none
+ * (the engine in the loop) on one core.  Two threads on two cores, where
+ * the programs they serve compete for the same cores: a one-byte strict
+ * ping-pong took 5.8 us against 7.1 to 8.4 us with the engine in the
+ * loop, and strict aggregates of 2 to 16 pairs moved 1.3x to 3x as much
+ * (docs/results/strict-engine-epyc-2core.md, 2026-12-07).  A thread
+ * sleeps once its idle window has passed, so an idle engine costs
+ * nothing either way. */
 static uint32_t default_threads(void)
 {
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 
-	if (cores < 4)
+	if (cores <= 1)
 		return 0;
+	if (cores / 4 < 2)
+		return 2;
 	return cores / 4 > 16 ? 16 : (uint32_t)(cores / 4);
 }
 
