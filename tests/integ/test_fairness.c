@@ -4,7 +4,7 @@
  * down.  A pair of domains streams as fast as it can while another pair
  * ping-pongs one byte over its own stream connection; the ping-pong's
  * median round trip during the flood must stay within twice its median
- * alone.  In strict mode both connections go through the same copy
+ * alone (before or after the flood, the slower).  In strict mode both connections go through the same copy
  * engine, so this is the engine's per-turn budget at work; in direct mode
  * it shows that the flood's rings and doorbells touch nobody else.
  *
@@ -240,7 +240,7 @@ static uint64_t ping_pong_alone(void)
 
 static void flood_run(bool stalled)
 {
-	uint64_t alone, during, moved;
+	uint64_t alone, during, after, moved;
 	struct flood f = { .stalled = stalled };
 	pid_t sink, source;
 
@@ -263,13 +263,19 @@ static void flood_run(bool stalled)
 	/* The sink sees the end of its stream (a reset is also fine: the
 	 * source died with data queued). */
 	dom_wait(sink);
+	/* Alone again, after: the machine's own speed moves by 3x from one
+	 * second to the next (0.4 us, then 1.4 us for minutes), and the
+	 * flood is to blame only if the ping-pong is slow during it but
+	 * not on both sides of it. */
+	after = ping_pong_alone();
 	printf("ping-pong median round trip: %.1f us alone, %.1f us during "
-	       "a %s (%.1f MB of it received meanwhile)\n", alone / 1e3,
-	       during / 1e3, stalled ? "sender stalled on a full ring" :
-	       "flood", moved / 1e6);
+	       "a %s (%.1f MB of it received meanwhile), %.1f us alone "
+	       "after\n", alone / 1e3, during / 1e3,
+	       stalled ? "sender stalled on a full ring" : "flood",
+	       moved / 1e6, after / 1e3);
 	fflush(stdout);
 	CHECK(stalled || moved >= (1u << 20));
-	CHECK(during <= 2 * alone);
+	CHECK(during <= 2 * (alone > after ? alone : after));
 	CHECK(hv_alive(&hv));
 	munmap(f.received, sizeof(*f.received));
 }
