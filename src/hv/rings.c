@@ -112,9 +112,10 @@ static bool holds_bell(struct hv *hv, ino_t ino)
  */
 static int check_bell(struct hv *hv, int bell, ino_t *ino)
 {
+	static bool warned;
 	struct stat st;
 	ino_t peer;
-	int v = 0;
+	int v = 0, rc;
 	socklen_t len = sizeof(v);
 
 	if (getsockopt(bell, SOL_SOCKET, SO_DOMAIN, &v, &len) || v != AF_UNIX)
@@ -124,9 +125,16 @@ static int check_bell(struct hv *hv, int bell, ino_t *ino)
 	    v != SOCK_STREAM || fstat(bell, &st))
 		return -ENOTSOCK;
 	*ino = st.st_ino;
-	/* Sockets of another network namespace are invisible to sock_diag
-	 * here: then we cannot tell, and a peer of ours is impossible. */
-	if (hv_unix_peer(bell, &peer) == 0 && peer &&
+	/* Asked in the doorbell's network namespace (peer.c).  If the
+	 * kernel will not say (no sock_diag, or no right to enter that
+	 * namespace), the doorbell is taken on trust. */
+	rc = hv_unix_peer(bell, &peer);
+	if (rc && !warned) {
+		warned = true;
+		hv_log(HV_LOG_WARN, "cannot ask sock_diag about a doorbell "
+		       "(%s): doorbells are taken on trust", strerror(-rc));
+	}
+	if (!rc && peer &&
 	    (holds_bell(hv, peer) || holds_bell(hv, st.st_ino)))
 		return -EINVAL;
 	v = 0;

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -1275,7 +1276,10 @@ static int pinner(void *arg)
 	v4v_domid_t me;
 	int sv[2], m1, m2, rc;
 
-	(void)arg;
+	/* In a network namespace of its own: v4vd's sock_diag cannot see
+	 * its sockets there. */
+	if (arg && unshare(CLONE_NEWNET))
+		return 77;
 	EXPECT(raw_domain(&r, &me) == 0, 1);
 	EXPECT(!socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 2);
 	m1 = ring_memfd(4096, F_SEAL_SHRINK | F_SEAL_GROW);
@@ -1292,6 +1296,24 @@ static int pinner(void *arg)
 		EXPECT(rc == -EPERM || rc == -EINVAL, 5);
 	}
 	return 0; /* exiting must end the domain and its ring */
+}
+
+static void test_pinned_netns(void)
+{
+	static int yes = 1;
+	int rc = dom_wait(dom_spawn(pinner, &yes));
+
+	if (rc == 77) {
+		printf("skip: unshare(CLONE_NEWNET) is not permitted here\n");
+		return;
+	}
+	CHECK_EQ(rc, 0);
+	CHECK(settle(-1) >= 0);
+	{
+		struct v4vp_rec_hv h;
+
+		CHECK(hv_counters(&h) && h.ndomains == 0 && h.nrings == 0);
+	}
 }
 
 static void test_pinned(void)
@@ -1590,6 +1612,7 @@ int main(int argc, char **argv)
 		{ "scribbled_ring", test_scribbled_ring },
 		{ "corrupt_consumer", test_corrupt_consumer },
 		{ "pinned", test_pinned },
+		{ "pinned_netns", test_pinned_netns },
 		{ "handshake", test_handshake },
 		{ "corrupt_queue", test_corrupt_queue },
 		{ 0 }
