@@ -103,12 +103,30 @@ static bool rx_ended(const struct v4v_sock *s)
  */
 #define OWED_TOKEN_MS 1
 
-static void drain_owed(int fd)
+static void drain_owed(struct v4v_sock *s)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct pollfd p = { .fd = s->fd, .events = POLLIN };
 
-	if (bell_drain(fd) == 0 && poll(&p, 1, OWED_TOKEN_MS) == 1)
-		bell_drain(fd);
+	if (bell_drain(s->fd) > 0)
+		return;
+	if (poll(&p, 1, OWED_TOKEN_MS) == 1)
+		bell_drain(s->fd);
+	else
+		s->token_late = true;
+}
+
+/* Armed, the ring found empty: nobody owes us a token, so a token in the
+ * doorbell is stale and would make it readable with nothing to read.  It
+ * can only be one that came after drain_owed stopped waiting, or one
+ * another holder of the descriptor left (after fork), or the end's (which
+ * armed_or_token writes again): otherwise the doorbell is known empty and
+ * looking costs a system call a request. */
+static void drain_stale(struct v4v_sock *s)
+{
+	if (!s->token_late && !sock_shared(s) && !rx_ended(s))
+		return;
+	if (bell_drain(s->fd) > 0)
+		s->token_late = false;
 }
 
 /* After arming (`armed`: 1 armed and empty, 0 data raced in): whether
@@ -138,15 +156,14 @@ bool bell_rx_rearm(struct v4v_sock *s)
 	int armed;
 
 	if (v4v_ring_armed(&s->cons)) {
-		/* Nobody owes us a token: what we drain is stale.  Arm here
-		 * only if still armed: a producer that took ARMED since owes
-		 * one, to be waited for below. */
-		bell_drain(s->fd);
+		/* Arm here only if still armed: a producer that took ARMED
+		 * since owes a token, to be waited for below. */
+		drain_stale(s);
 		armed = v4v_ring_arm_move(&s->cons, &rung);
 		if (armed >= 0)
 			return armed_or_token(s, armed, rung);
 	}
-	drain_owed(s->fd);
+	drain_owed(s);
 	armed = v4v_ring_arm_rung(&s->cons, &rung);
 	return armed_or_token(s, armed, rung);
 }

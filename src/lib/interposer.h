@@ -20,6 +20,13 @@ int v4v_sock_move(int from, int to, int flags);
 int v4v_sock_alias(int fd, int newfd);
 void v4v_sock_refresh(int fd);
 
+/* sock.c: the interposer sees every F_SETFL and FIONBIO of this process,
+ * so a socket's cached O_NONBLOCK is exact until another process holds
+ * its descriptor: after fork (marked by libv4v itself) or once passed
+ * with SCM_RIGHTS (the interposer calls v4v_sock_shared). */
+void v4v_sock_track_nonblock(void);
+void v4v_sock_shared(int fd);
+
 /* sock.c: poll the receive rings of the V4V sockets fds[0..n) (others
  * are skipped) for up to budget_us, their peers' doorbells suppressed
  * meanwhile (RX_SPINNING), yielding the CPU now and then; every 10 us or

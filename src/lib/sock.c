@@ -97,11 +97,26 @@ void sock_put(struct v4v_sock *s)
 		sock_free(s);
 }
 
+/* After fork both processes hold every socket's descriptors. */
+static void mark_all_shared(void)
+{
+	for (unsigned hi = 0; hi < NCHUNKS; hi++) {
+		for (unsigned lo = 0; table[hi] && lo < CHUNK; lo++) {
+			struct v4v_sock *s = table[hi][lo];
+
+			if (s)
+				__atomic_store_n(&s->shared, true,
+						 __ATOMIC_RELAXED);
+		}
+	}
+}
+
 static void on_fork_child(void)
 {
 	/* Only the forking thread survives: locks other threads held will
 	 * never be released, so start the child with fresh ones. */
 	pthread_mutex_init(&table_lock, NULL);
+	mark_all_shared();
 	for (unsigned hi = 0; hi < NCHUNKS; hi++) {
 		for (unsigned lo = 0; table[hi] && lo < CHUNK; lo++) {
 			struct v4v_sock *s = table[hi][lo];
@@ -122,6 +137,7 @@ static void on_fork_prepare(void)
 
 static void on_fork_parent(void)
 {
+	mark_all_shared();
 	pthread_mutex_unlock(&table_lock);
 }
 
@@ -136,23 +152,47 @@ static void fork_init(void)
  * A system call costs over a microsecond on these machines, as much as a
  * whole message: so O_NONBLOCK, which the application may set on the
  * descriptor behind our back, is cached and only checked with the kernel
- * when a call is about to block or to fail with EAGAIN.
+ * when a call is about to block or to fail with EAGAIN.  Where every
+ * F_SETFL and FIONBIO of this process passes through us (the interposer
+ * says so: v4v_sock_track_nonblock) and no other process holds the
+ * descriptor, the cache is the truth and a non-blocking call that finds
+ * nothing fails without asking: a request/response client that reads
+ * until EAGAIN saves a system call per request.
  */
+static bool nonblock_tracked;
+
+void v4v_sock_track_nonblock(void)
+{
+	__atomic_store_n(&nonblock_tracked, true, __ATOMIC_RELAXED);
+}
+
+bool sock_shared(const struct v4v_sock *s)
+{
+	return __atomic_load_n(&s->shared, __ATOMIC_RELAXED);
+}
+
 bool sock_nonblock_hint(const struct v4v_sock *s, int flags)
 {
 	return (flags & MSG_DONTWAIT) ||
 	       __atomic_load_n(&s->nonblock, __ATOMIC_RELAXED);
 }
 
-bool sock_nonblock(struct v4v_sock *s, int flags)
+static bool nonblock_ask(struct v4v_sock *s)
 {
-	bool nb;
+	bool nb = fcntl(s->fd, F_GETFL) & O_NONBLOCK;
 
-	if (flags & MSG_DONTWAIT)
-		return true;
-	nb = fcntl(s->fd, F_GETFL) & O_NONBLOCK;
 	__atomic_store_n(&s->nonblock, nb, __ATOMIC_RELAXED);
 	return nb;
+}
+
+bool sock_nonblock(struct v4v_sock *s, int flags)
+{
+	if (flags & MSG_DONTWAIT)
+		return true;
+	if (__atomic_load_n(&nonblock_tracked, __ATOMIC_RELAXED) &&
+	    !sock_shared(s))
+		return __atomic_load_n(&s->nonblock, __ATOMIC_RELAXED);
+	return nonblock_ask(s);
 }
 
 uint64_t sock_now_us(void)
@@ -1001,7 +1041,17 @@ void v4v_sock_refresh(int fd)
 	struct v4v_sock *s = sock_get(fd);
 
 	if (s) {
-		sock_nonblock(s, 0);
+		nonblock_ask(s);
+		sock_put(s);
+	}
+}
+
+void v4v_sock_shared(int fd)
+{
+	struct v4v_sock *s = sock_get(fd);
+
+	if (s) {
+		__atomic_store_n(&s->shared, true, __ATOMIC_RELAXED);
 		sock_put(s);
 	}
 }

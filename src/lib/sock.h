@@ -116,6 +116,12 @@ struct v4v_sock {
 				 * writable */
 	bool nonblock;		/* atomic (relaxed), no lock: a cache of
 				 * O_NONBLOCK (see sock_nonblock) */
+	bool shared;		/* atomic (relaxed), set once: another
+				 * process may hold our descriptors (fork,
+				 * SCM_RIGHTS), so O_NONBLOCK and the
+				 * doorbell's tokens are not ours alone */
+	bool token_late;	/* rx_lock: an owed token did not come in
+				 * time and may land while we are armed */
 	bool strict;		/* const: the hypervisor mediates all data */
 	void *mem;		/* lock, const once published */
 	size_t memlen;		/* lock, const once published */
@@ -171,9 +177,11 @@ int sock_addr_in(const struct sockaddr *addr, socklen_t len,
 void sock_addr_out(const struct v4v_addr *a, struct sockaddr *addr,
 		   socklen_t *len);
 /* Is the socket non-blocking for this call?  _hint answers from the
- * cache without a system call; sock_nonblock asks the kernel. */
+ * cache without a system call; sock_nonblock answers from it too where
+ * the cache is known true (see there), else asks the kernel. */
 bool sock_nonblock_hint(const struct v4v_sock *s, int flags);
 bool sock_nonblock(struct v4v_sock *s, int flags);
+bool sock_shared(const struct v4v_sock *s);
 
 /* bell.c */
 /* Take what waits in fd's receive queue (one fill); returns bytes. */

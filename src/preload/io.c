@@ -6,6 +6,7 @@
  * returned with a receive, as Linux does for TCP.
  */
 #include "preload.h"
+#include "lib/interposer.h"
 #include "v4v/socket.h"
 
 #include <errno.h>
@@ -199,13 +200,39 @@ ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 	return v4v_send1(fd, p, buf, len, flags);
 }
 
+/* A V4V socket passed with SCM_RIGHTS is held by another process too:
+ * its O_NONBLOCK may change there, unseen by us. */
+static void mark_passed(const struct msghdr *msg)
+{
+	struct cmsghdr *c;
+
+	if (!msg->msg_control || msg->msg_controllen < sizeof(*c))
+		return;
+	for (c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR((struct msghdr *)msg, c)) {
+		size_t n;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int pfd;
+
+			memcpy(&pfd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (v4v_of(pfd))
+				v4v_sock_shared(pfd);
+		}
+	}
+}
+
 ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	struct pfd *p = v4v_of(fd);
 
 	NEED();
-	return p ? v4v_sendmsg_tcp(fd, p, msg, flags)
-		 : real.sendmsg(fd, msg, flags);
+	if (p)
+		return v4v_sendmsg_tcp(fd, p, msg, flags);
+	mark_passed(msg);
+	return real.sendmsg(fd, msg, flags);
 }
 
 /* Several messages: as the kernel, stop at the first failure once some
@@ -241,8 +268,11 @@ int sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
 	unsigned i;
 
 	NEED();
-	if (!p)
+	if (!p) {
+		for (i = 0; i < n; i++)
+			mark_passed(&v[i].msg_hdr);
 		return real.sendmmsg(fd, v, n, flags);
+	}
 	for (i = 0; i < n; i++) {
 		ssize_t put = v4v_sendmsg_tcp(fd, p, &v[i].msg_hdr, flags);
 

@@ -7,6 +7,7 @@
  * wrappers meant for the application's.
  */
 #include "preload.h"
+#include "lib/interposer.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -68,6 +69,9 @@ __attribute__((constructor)) void real_init(void)
 		fputs("libv4v-preload: cannot find libc's socket()\n", stderr);
 		abort();
 	}
+	/* fcntl and ioctl are ours: a socket's O_NONBLOCK cannot change
+	 * unseen (fdops.c, and io.c for descriptors passed away). */
+	v4v_sock_track_nonblock();
 }
 
 /* The V4V library's system calls (see above). */

@@ -9,7 +9,8 @@
  *   producer: store tx_ptr; FENCE; load rx_flags; if ARMED at the
  *             position where its message starts: clear ARMED by CAS,
  *             and if that succeeded, write a token
- *   consumer, rearm: ring empty -> drain tokens; ARMED at its position
+ *   consumer, rearm: ring empty -> drain tokens (not armed: owed ones;
+ *             armed: only at the end); ARMED at its position
  *             (CAS); FENCE; load tx_ptr; if data raced in: withdraw
  *             ARMED and write a token itself (unless a producer took
  *             ARMED first: it rings), else sleep until a token arrives
@@ -265,16 +266,21 @@ inline look_again()
 #endif
 }
 
-/* bell_rx_rearm: drain, arm here, fence, look again.  Armed: drain
- * (stale tokens) and move the arm here, unless a producer took ARMED
- * meanwhile: then start over.  Not armed: a producer took ARMED and owes
- * a token; drain_owed waits for it (for up to a millisecond; here, for
- * as long as it takes), then arms. */
+/* bell_rx_rearm: drain, arm here, fence, look again.  Armed: move the
+ * arm here, unless a producer took ARMED meanwhile: then start over.
+ * Nothing is drained then but the end's token (drain_stale; a token that
+ * came after drain_owed gave up, the other case it drains, cannot happen
+ * here, where drain_owed waits for as long as it takes): no_stale is the
+ * proof that no other token can be waiting.  Not armed: a producer took
+ * ARMED and owes a token; drain_owed waits for it, then arms. */
 inline rearm()
 {
 	do
 	:: armed ->
-		tokens = 0;
+		if
+		:: fin -> tokens = 0
+		:: else -> skip
+		fi;
 		atomic { mem_rx == c_rx ->
 			 if
 			 :: armed -> apos = c_rx; r = 1

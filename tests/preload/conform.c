@@ -474,6 +474,119 @@ static void t_eintr(void)
 	close(fd);
 }
 
+/* O_NONBLOCK belongs to the open file, which another process may hold:
+ * a child after fork, or one the descriptor was passed to. */
+static void set_nonblock(int fd, bool on)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
+}
+
+static void in_child(int fd, bool on)
+{
+	pid_t kid = fork();
+
+	if (kid == 0) {
+		set_nonblock(fd, on);
+		_exit(0);
+	}
+	waitpid(kid, NULL, 0);
+}
+
+/* A child, forked before the descriptors it will be sent exist: it takes
+ * each one passed with SCM_RIGHTS, sets O_NONBLOCK as the byte with it
+ * says, closes its copy and answers. */
+static int rights_setter(pid_t *kid)
+{
+	int sp[2];
+
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+	if ((*kid = fork()) == 0) {
+		char c, cbuf[CMSG_SPACE(sizeof(int))];
+		struct iovec iov = { &c, 1 };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+				    .msg_control = cbuf };
+		struct cmsghdr *cm;
+		int got;
+
+		close(sp[0]);
+		for (;;) {
+			m.msg_controllen = sizeof(cbuf);
+			if (recvmsg(sp[1], &m, 0) != 1)
+				_exit(0);
+			cm = CMSG_FIRSTHDR(&m);
+			if (cm && cm->cmsg_type == SCM_RIGHTS) {
+				memcpy(&got, CMSG_DATA(cm), sizeof(int));
+				set_nonblock(got, c);
+				close(got);
+			}
+			write(sp[1], "k", 1);
+		}
+	}
+	close(sp[1]);
+	return sp[0];
+}
+
+static void by_rights(int setter, int fd, bool on)
+{
+	char c = on, cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { &c, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = cbuf,
+			    .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	if (sendmsg(setter, &m, 0) == 1)
+		read(setter, &c, 1);
+}
+
+/* A read after another process changed O_NONBLOCK: EAGAIN at once if it
+ * set it (alarm: EINTR instead of a hang if we still block), the late
+ * echo of 'd' if it cleared it. */
+static bool reads_as(int fd, bool nonblock)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };
+	char c;
+	ssize_t n;
+
+	if (nonblock) {
+		sigaction(SIGALRM, &sa, NULL);
+		alarm(2);
+		n = read(fd, &c, 1);
+		alarm(0);
+		return n < 0 && errno == EAGAIN;
+	}
+	return write(fd, "d", 1) == 1 && read(fd, &c, 1) == 1 && c == 'd';
+}
+
+static void t_nonblock_elsewhere(void)
+{
+	pid_t kid;
+	int setter = rights_setter(&kid), a = dial(), b;
+
+	in_child(a, true);
+	CHECK("O_NONBLOCK set by a forked child: EAGAIN", reads_as(a, true));
+	in_child(a, false);
+	CHECK("O_NONBLOCK cleared by a forked child: blocks",
+	      reads_as(a, false));
+	close(a);
+	b = dial();
+	set_nonblock(b, true);
+	CHECK("non-blocking: EAGAIN", reads_as(b, true));
+	by_rights(setter, b, false);
+	CHECK("O_NONBLOCK cleared where SCM_RIGHTS took it: blocks",
+	      reads_as(b, false));
+	by_rights(setter, b, true);
+	CHECK("O_NONBLOCK set where SCM_RIGHTS took it: EAGAIN",
+	      reads_as(b, true));
+	close(b);
+}
+
 /* The listener: poll, epoll (with EPOLLEXCLUSIVE, as nginx asks),
  * non-blocking accept. */
 static void t_listener(void)
@@ -1142,7 +1255,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	l = listener(64);
 	CHECK("listen", l >= 0);
-	srv = echo_server(l, 17);
+	srv = echo_server(l, 19);
 	t_echo();
 	t_names();
 	t_nonblocking();
@@ -1152,6 +1265,7 @@ int main(void)
 	t_reuse();
 	t_threads();
 	t_eintr();
+	t_nonblock_elsewhere();
 	t_listener();
 	t_prefork();
 	t_accept_queue();
