@@ -66,6 +66,20 @@ void sock_unmap_ring(struct v4v_sock *s)
 	s->mem = NULL;
 }
 
+/* Whether v4vd must have let the ring go before close returns: a port
+ * that may be bound again at once (a listener's, a datagram socket's)
+ * must be free by then.  A connection's ring has no such port, and v4vd
+ * ends it on its doorbell's hang-up, which it sees as soon as we close
+ * our end: a request and its reply (a wake-up of v4vd and of us, about
+ * a tenth of a short connection's cost) would only hurry that.  In a VM
+ * the doorbell is the agent's: there we always ask. */
+static bool unregister_on_close(const struct v4v_sock *s)
+{
+	return s->handle &&
+	       (s->type != SOCK_STREAM || s->state != ST_CONNECTED ||
+		v4v_link_in_vm());
+}
+
 /* The last reference is gone.  Closing our descriptor first lets v4vd see
  * the hang-up if no other process holds the socket; only then does the
  * ring (and a stream's connection) end. */
@@ -74,7 +88,7 @@ static void sock_free(struct v4v_sock *s)
 	if (s->type == SOCK_STREAM)
 		stream_release(s);
 	close(s->fd);
-	if (s->handle)
+	if (unregister_on_close(s))
 		v4v_link_unregister(s->handle, 0);
 	close(s->bell);
 	if (s->inet_fd >= 0)
