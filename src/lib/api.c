@@ -222,8 +222,7 @@ int v4v_ioctl(int fd, unsigned long req, void *arg)
 		rc = fcntl(fd, F_SETFL, v ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
 		rc = rc ? -errno : 0;
 		if (!rc)
-			__atomic_store_n(&s->nonblock, v != 0,
-					 __ATOMIC_RELAXED);
+			sock_nonblock_changed(s);
 	} else {
 		rc = -ENOTTY;
 	}

@@ -117,13 +117,15 @@ static void drain_owed(struct v4v_sock *s)
 
 /* Armed, the ring found empty: nobody owes us a token, so a token in the
  * doorbell is stale and would make it readable with nothing to read.  It
- * can only be one that came after drain_owed stopped waiting, or one
- * another holder of the descriptor left (after fork), or the end's (which
- * armed_or_token writes again): otherwise the doorbell is known empty and
- * looking costs a system call a request. */
+ * can only be one that came after drain_owed stopped waiting, one
+ * another holder of the descriptor wrote (sock_bell_touched), or the
+ * end's (which armed_or_token writes again): otherwise the doorbell is
+ * known empty and looking costs a system call a request. */
 static void drain_stale(struct v4v_sock *s)
 {
-	if (!s->token_late && !sock_shared(s) && !rx_ended(s))
+	bool others = sock_others_moved(s, &s->drain_seen);
+
+	if (!s->token_late && !others && !rx_ended(s))
 		return;
 	if (bell_drain(s->fd) > 0)
 		s->token_late = false;

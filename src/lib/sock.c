@@ -111,26 +111,11 @@ void sock_put(struct v4v_sock *s)
 		sock_free(s);
 }
 
-/* After fork both processes hold every socket's descriptors. */
-static void mark_all_shared(void)
-{
-	for (unsigned hi = 0; hi < NCHUNKS; hi++) {
-		for (unsigned lo = 0; table[hi] && lo < CHUNK; lo++) {
-			struct v4v_sock *s = table[hi][lo];
-
-			if (s)
-				__atomic_store_n(&s->shared, true,
-						 __ATOMIC_RELAXED);
-		}
-	}
-}
-
 static void on_fork_child(void)
 {
 	/* Only the forking thread survives: locks other threads held will
 	 * never be released, so start the child with fresh ones. */
 	pthread_mutex_init(&table_lock, NULL);
-	mark_all_shared();
 	for (unsigned hi = 0; hi < NCHUNKS; hi++) {
 		for (unsigned lo = 0; table[hi] && lo < CHUNK; lo++) {
 			struct v4v_sock *s = table[hi][lo];
@@ -144,14 +129,33 @@ static void on_fork_child(void)
 	}
 }
 
+/* Before the child exists: every open socket gets its entry in the
+ * tree's table of changes (forked.c), or counts as passed to strangers
+ * where there is none. */
 static void on_fork_prepare(void)
 {
 	pthread_mutex_lock(&table_lock);
+	for (unsigned hi = 0; hi < NCHUNKS; hi++) {
+		for (unsigned lo = 0; table[hi] && lo < CHUNK; lo++) {
+			struct v4v_sock *s = table[hi][lo];
+			uint32_t slot;
+
+			if (!s || __atomic_load_n(&s->fork_slot,
+						  __ATOMIC_RELAXED))
+				continue;
+			slot = forked_slot_new();
+			if (slot)
+				__atomic_store_n(&s->fork_slot, slot,
+						 __ATOMIC_RELAXED);
+			else
+				__atomic_store_n(&s->passed, true,
+						 __ATOMIC_RELAXED);
+		}
+	}
 }
 
 static void on_fork_parent(void)
 {
-	mark_all_shared();
 	pthread_mutex_unlock(&table_lock);
 }
 
@@ -168,10 +172,12 @@ static void fork_init(void)
  * descriptor behind our back, is cached and only checked with the kernel
  * when a call is about to block or to fail with EAGAIN.  Where every
  * F_SETFL and FIONBIO of this process passes through us (the interposer
- * says so: v4v_sock_track_nonblock) and no other process holds the
- * descriptor, the cache is the truth and a non-blocking call that finds
- * nothing fails without asking: a request/response client that reads
- * until EAGAIN saves a system call per request.
+ * says so: v4v_sock_track_nonblock), the cache is the truth and a
+ * non-blocking call that finds nothing fails without asking (a
+ * request/response client that reads until EAGAIN saves a system call
+ * per request), unless another process may have changed it: after fork
+ * we know from the tree's count (forked.c); a socket passed with
+ * SCM_RIGHTS asks every time.
  */
 static bool nonblock_tracked;
 
@@ -180,33 +186,82 @@ void v4v_sock_track_nonblock(void)
 	__atomic_store_n(&nonblock_tracked, true, __ATOMIC_RELAXED);
 }
 
-bool sock_shared(const struct v4v_sock *s)
-{
-	return __atomic_load_n(&s->shared, __ATOMIC_RELAXED);
-}
-
 bool sock_nonblock_hint(const struct v4v_sock *s, int flags)
 {
 	return (flags & MSG_DONTWAIT) ||
 	       __atomic_load_n(&s->nonblock, __ATOMIC_RELAXED);
 }
 
-static bool nonblock_ask(struct v4v_sock *s)
+#define NB_VALID (1ull << 33)
+
+static uint64_t nb_known(uint32_t count, bool nb)
+{
+	return NB_VALID | (uint64_t)count << 1 | nb;
+}
+
+/* Ask the kernel; `count`: the entry's count read before asking. */
+static bool nonblock_ask(struct v4v_sock *s, uint32_t count)
 {
 	bool nb = fcntl(s->fd, F_GETFL) & O_NONBLOCK;
 
 	__atomic_store_n(&s->nonblock, nb, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->nb_known, nb_known(count, nb), __ATOMIC_RELEASE);
 	return nb;
 }
 
 bool sock_nonblock(struct v4v_sock *s, int flags)
 {
+	uint32_t slot = __atomic_load_n(&s->fork_slot, __ATOMIC_RELAXED);
+	uint32_t count = slot ? forked_count(slot) : 0;
+	uint64_t known;
+
 	if (flags & MSG_DONTWAIT)
 		return true;
-	if (__atomic_load_n(&nonblock_tracked, __ATOMIC_RELAXED) &&
-	    !sock_shared(s))
+	if (!__atomic_load_n(&nonblock_tracked, __ATOMIC_RELAXED) ||
+	    __atomic_load_n(&s->passed, __ATOMIC_RELAXED))
+		return nonblock_ask(s, count);
+	if (!slot)
 		return __atomic_load_n(&s->nonblock, __ATOMIC_RELAXED);
-	return nonblock_ask(s);
+	/* The flag and the count it was seen at, in one word: two threads
+	 * asking at once must not pair one's flag with the other's count. */
+	known = __atomic_load_n(&s->nb_known, __ATOMIC_ACQUIRE);
+	if ((known & ~1ull) == (nb_known(count, false)))
+		return known & 1;
+	return nonblock_ask(s, count);
+}
+
+void sock_nonblock_changed(struct v4v_sock *s)
+{
+	uint32_t slot = __atomic_load_n(&s->fork_slot, __ATOMIC_RELAXED);
+
+	forked_bump(slot);
+	nonblock_ask(s, slot ? forked_count(slot) : 0);
+}
+
+void sock_bell_touched(struct v4v_sock *s)
+{
+	forked_bump(__atomic_load_n(&s->fork_slot, __ATOMIC_RELAXED));
+}
+
+bool sock_others_moved(struct v4v_sock *s, uint32_t *seen)
+{
+	uint32_t slot = __atomic_load_n(&s->fork_slot, __ATOMIC_RELAXED), c;
+
+	if (__atomic_load_n(&s->passed, __ATOMIC_RELAXED))
+		return true;
+	if (!slot)
+		return false;
+	/* Holders of a listener take turns on its ring, each making the
+	 * doorbell tell the truth for what it took: any token may be
+	 * another's. */
+	if (s->type == SOCK_STREAM &&
+	    __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == ST_LISTEN)
+		return true;
+	c = forked_count(slot);
+	if (c == *seen)
+		return false;
+	*seen = c;
+	return true;
 }
 
 uint64_t sock_now_us(void)
@@ -953,8 +1008,10 @@ int v4v_close(int fd)
 	 * `closing`.  Only then: after fork the doorbell is shared, and a
 	 * token or drain for nobody would give the other holders a
 	 * readiness that is not there (a listener readable with nothing to
-	 * accept). */
+	 * accept).  The token first, then the word to them: see
+	 * sock_bell_touched. */
 	bell_token(s->bell);
+	sock_bell_touched(s);
 	bell_drain(s->bell);
 	sock_put(s);
 	return 0;
@@ -1055,7 +1112,7 @@ void v4v_sock_refresh(int fd)
 	struct v4v_sock *s = sock_get(fd);
 
 	if (s) {
-		nonblock_ask(s);
+		sock_nonblock_changed(s);
 		sock_put(s);
 	}
 }
@@ -1065,7 +1122,7 @@ void v4v_sock_shared(int fd)
 	struct v4v_sock *s = sock_get(fd);
 
 	if (s) {
-		__atomic_store_n(&s->shared, true, __ATOMIC_RELAXED);
+		__atomic_store_n(&s->passed, true, __ATOMIC_RELAXED);
 		sock_put(s);
 	}
 }

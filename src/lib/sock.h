@@ -116,10 +116,17 @@ struct v4v_sock {
 				 * writable */
 	bool nonblock;		/* atomic (relaxed), no lock: a cache of
 				 * O_NONBLOCK (see sock_nonblock) */
-	bool shared;		/* atomic (relaxed), set once: another
-				 * process may hold our descriptors (fork,
-				 * SCM_RIGHTS), so O_NONBLOCK and the
-				 * doorbell's tokens are not ours alone */
+	bool passed;		/* atomic (relaxed), set once: passed with
+				 * SCM_RIGHTS, so a process we cannot hear
+				 * from may hold it (see forked.c) */
+	uint32_t fork_slot;	/* atomic (relaxed), set once, in the fork
+				 * handler: our entry in forked.c's table,
+				 * 0 while no fork found us open */
+	uint64_t nb_known;	/* atomic: with fork_slot, the O_NONBLOCK
+				 * (bit 0) seen when the entry's count was
+				 * bits 1-32; bit 33 set once valid */
+	uint32_t drain_seen;	/* rx_lock: the entry's count at our last
+				 * drain of the doorbell */
 	bool token_late;	/* rx_lock: an owed token did not come in
 				 * time and may land while we are armed */
 	bool strict;		/* const: the hypervisor mediates all data */
@@ -181,7 +188,24 @@ void sock_addr_out(const struct v4v_addr *a, struct sockaddr *addr,
  * the cache is known true (see there), else asks the kernel. */
 bool sock_nonblock_hint(const struct v4v_sock *s, int flags);
 bool sock_nonblock(struct v4v_sock *s, int flags);
-bool sock_shared(const struct v4v_sock *s);
+/* Whether another process may have written into the doorbell since
+ * *seen (updated: read before the caller drains). */
+bool sock_others_moved(struct v4v_sock *s, uint32_t *seen);
+/* O_NONBLOCK was set or cleared by this process (interposed fcntl,
+ * FIONBIO): the cache, and the other processes of the tree, learn it. */
+void sock_nonblock_changed(struct v4v_sock *s);
+/* This process wrote a token into the doorbell for no data (shutdown,
+ * close): the other holders must drain before they trust it empty.
+ * Called after the token is written: one that told them first could
+ * have them drain before it lands, then trust a doorbell that is not
+ * empty (a readiness for nothing, every time); told after, they may
+ * wake once for nothing. */
+void sock_bell_touched(struct v4v_sock *s);
+
+/* forked.c: the tree's table of changes to sockets shared by fork. */
+uint32_t forked_slot_new(void);
+uint32_t forked_count(uint32_t slot);
+void forked_bump(uint32_t slot);
 
 /* bell.c */
 /* Take what waits in fd's receive queue (one fill); returns bytes. */

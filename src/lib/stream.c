@@ -923,9 +923,12 @@ int stream_shutdown(struct v4v_sock *s, int how)
 		pthread_mutex_unlock(&s->tx_lock);
 	}
 	pthread_mutex_unlock(&s->lock);
-	/* Wake our own readers: they now see end of file. */
-	if (how != SHUT_WR)
+	/* Wake our own readers: they now see end of file (another process
+	 * holding the socket does not, and must drain the token). */
+	if (how != SHUT_WR) {
 		bell_token(s->bell);
+		sock_bell_touched(s);
+	}
 	return 0;
 }
 
