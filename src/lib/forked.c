@@ -14,53 +14,49 @@
  * data.  A process trusts what it knows of the socket while the count is
  * the one it saw when it last asked the kernel or drained the doorbell.
  *
- * A socket gets its entry at the first fork that finds it open; entries
- * are never reused (the table cannot know when the last holder is gone),
- * and a socket that finds the table full or missing is treated as shared
- * with strangers: every call asks the kernel, as before this table.
+ * A socket's entry is picked at the first fork that finds it open, by
+ * hashing its id, which its holders share (fork copies it): no entry is
+ * ever handed out or given back, so the table never fills, and two
+ * sockets that share an entry only make each other ask the kernel once
+ * more now and then (a change to one looks like a change to both, never
+ * the other way round).  A socket that finds no table (the mapping
+ * failed) is treated as shared with strangers: every call asks the
+ * kernel, as before this table.
  */
 #include "sock.h"
 
 #include <sys/mman.h>
 
-/* 4 MiB of address space, touched only as entries are handed out: a
- * million sockets open at some fork of the tree. */
-#define FORKED_SLOTS (1u << 20)
+/* 256 KiB of address space, touched only where entries are used. */
+#define FORKED_BITS 16
+#define FORKED_SLOTS (1u << FORKED_BITS)
 
-struct forked_table {
-	uint32_t next;		 /* the next free entry */
-	uint32_t count[];	 /* [0] unused: 0 is "no entry" */
-};
-
-static struct forked_table *tab;
+static uint32_t *count;	/* [1 .. FORKED_SLOTS]; 0 is "no entry" */
 
 /* Called by the fork handler before the child exists, one thread. */
-uint32_t forked_slot_new(void)
+uint32_t forked_slot_of(uint64_t id)
 {
-	uint32_t slot;
-
-	if (!tab) {
-		void *m = mmap(NULL, sizeof(*tab) + FORKED_SLOTS * 4,
+	if (!count) {
+		void *m = mmap(NULL, (FORKED_SLOTS + 1) * sizeof(*count),
 			       PROT_READ | PROT_WRITE,
 			       MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1,
 			       0);
 
 		if (m == MAP_FAILED)
 			return 0;
-		tab = m;
-		tab->next = 1;
+		count = m;
 	}
-	slot = __atomic_fetch_add(&tab->next, 1, __ATOMIC_RELAXED);
-	return slot < FORKED_SLOTS ? slot : 0;
+	/* Fibonacci hashing: consecutive ids land far apart. */
+	return 1 + (uint32_t)((id * 0x9e3779b97f4a7c15ull) >> (64 - FORKED_BITS));
 }
 
 uint32_t forked_count(uint32_t slot)
 {
-	return __atomic_load_n(&tab->count[slot], __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&count[slot], __ATOMIC_ACQUIRE);
 }
 
 void forked_bump(uint32_t slot)
 {
 	if (slot)
-		__atomic_add_fetch(&tab->count[slot], 1, __ATOMIC_RELEASE);
+		__atomic_add_fetch(&count[slot], 1, __ATOMIC_RELEASE);
 }

@@ -131,7 +131,7 @@ static void on_fork_child(void)
 
 /* Before the child exists: every open socket gets its entry in the
  * tree's table of changes (forked.c), or counts as passed to strangers
- * where there is none. */
+ * where there is no table. */
 static void on_fork_prepare(void)
 {
 	pthread_mutex_lock(&table_lock);
@@ -143,7 +143,7 @@ static void on_fork_prepare(void)
 			if (!s || __atomic_load_n(&s->fork_slot,
 						  __ATOMIC_RELAXED))
 				continue;
-			slot = forked_slot_new();
+			slot = forked_slot_of(s->id);
 			if (slot)
 				__atomic_store_n(&s->fork_slot, slot,
 						 __ATOMIC_RELAXED);

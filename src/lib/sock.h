@@ -203,7 +203,7 @@ void sock_nonblock_changed(struct v4v_sock *s);
 void sock_bell_touched(struct v4v_sock *s);
 
 /* forked.c: the tree's table of changes to sockets shared by fork. */
-uint32_t forked_slot_new(void);
+uint32_t forked_slot_of(uint64_t id);
 uint32_t forked_count(uint32_t slot);
 void forked_bump(uint32_t slot);
 
