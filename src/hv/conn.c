@@ -61,6 +61,10 @@ static int queue_conn(struct hv *hv, struct hv_ring *cli, struct hv_ring *lst,
 	 * full backlog, the client waits and tries again. */
 	if (rc)
 		return rc == -EDQUOT || rc == -EMFILE ? -EAGAIN : rc;
+	/* Written by us, never by the client: what the server's accept
+	 * and getpeername report. */
+	hv_inet_view(cli->dom, lst->dom, AF_INET, &syn.peer_in);
+	hv_inet_view(cli->dom, lst->dom, AF_INET6, &syn.peer_in6);
 	syn.handle = q->handle;
 	rc = v4v_ring_insert(&lst->prod, &src, V4VP_MT_SYN, &iov, 1, &kick);
 	if (rc) {

@@ -360,6 +360,10 @@ void hv_ctl_packet(struct hv *hv, struct hv_conn *c, size_t n);
 
 /* inet.c: TCP/IP addresses of domains (the interposer) */
 ino_t hv_netns_of(pid_t pid);
+/* The address `of` has as seen by `by`, in `family` (INET PEER's answer,
+ * and the SYN's). */
+void hv_inet_view(const struct hv_domain *of, const struct hv_domain *by,
+		  uint16_t family, struct v4vp_inet_addr *out);
 int hv_inet(struct hv *hv, struct hv_conn *c, const struct v4vp_inet *req,
 	    struct v4vp_inet_reply *rep);
 

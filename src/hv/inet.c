@@ -112,8 +112,8 @@ static int declare(struct hv *hv, struct hv_domain *d,
 }
 
 /* The address `of` has as seen by `by`, in `family` where it can be. */
-static void view(const struct hv_domain *of, const struct hv_domain *by,
-		 uint16_t family, struct v4vp_inet_addr *out)
+void hv_inet_view(const struct hv_domain *of, const struct hv_domain *by,
+		  uint16_t family, struct v4vp_inet_addr *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->family = family;
@@ -169,7 +169,7 @@ static int resolve(struct hv *hv, const struct hv_conn *c,
 			continue;
 		rep->domid = e->domid;
 		rep->port = V4VP_INET_PORT(a->port);
-		view(c->dom, e, family, &rep->a);
+		hv_inet_view(c->dom, e, family, &rep->a);
 		return 0;
 	}
 	return -ENOENT;
@@ -195,7 +195,7 @@ int hv_inet(struct hv *hv, struct hv_conn *c, const struct v4vp_inet *req,
 		e = hv_domain_by_id(hv, req->domid);
 		if (!e)
 			return -ENOENT;
-		view(e, c->dom, a.family, &rep->a);
+		hv_inet_view(e, c->dom, a.family, &rep->a);
 		rep->domid = e->domid;
 		return 0;
 	default:

@@ -54,6 +54,12 @@ uint64_t v4v_sock_id(int fd);
  * sees); inet_peer_port is that port on the accepting side, 0 if none. */
 int v4v_sock_inet(int fd, int kfd);
 uint16_t v4v_sock_inet_peer_port(int fd);
+/* The accepting side: the client's address as our domain sees it, in
+ * `family` (AF_INET or AF_INET6), as v4vd wrote it into the SYN; false if
+ * the SYN did not say (the caller asks v4vd, INET PEER). */
+struct v4vp_inet_addr;
+bool v4v_sock_inet_peer_addr(int fd, int family,
+			     struct v4vp_inet_addr *out);
 
 /* inet.c: a TCP/IP socket address in the protocol's form. */
 struct v4vp_inet_addr;

@@ -1095,6 +1095,20 @@ int v4v_sock_inet(int fd, int kfd)
 	return 0;
 }
 
+bool v4v_sock_inet_peer_addr(int fd, int family,
+			     struct v4vp_inet_addr *out)
+{
+	struct v4v_sock *s = sock_get(fd);
+	bool known;
+
+	if (!s)
+		return false;
+	*out = s->peer_inet[family == AF_INET6];
+	known = out->family == family;
+	sock_put(s);
+	return known;
+}
+
 uint16_t v4v_sock_inet_peer_port(int fd)
 {
 	struct v4v_sock *s = sock_get(fd);

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "proto/proto.h"
 #include "ring/ring.h"
 #include "v4v/link.h"
 #include "v4v/socket.h"
@@ -157,6 +158,9 @@ struct v4v_sock {
 				 * CONNECT */
 	uint16_t peer_inet_port;/* const: accepted: the client's TCP port,
 				 * or 0 */
+	struct v4vp_inet_addr peer_inet[2]; /* const: accepted: the client's
+				 * address as our domain sees it, IPv4 and
+				 * IPv6 (from v4vd, in the SYN) */
 	struct stream_tx tx;	/* see struct stream_tx */
 	uint64_t zc_ahead;	/* rx_lock: bytes v4v_recv_zc handed out
 				 * that recv_zc_done has not consumed */

@@ -36,7 +36,7 @@ int stream_bind(struct v4v_sock *s, const struct v4v_addr *a)
 	return 0;
 }
 
-/* The listener's ring holds the backlog: one SYN takes 32 bytes (its
+/* The listener's ring holds the backlog: one SYN takes 80 bytes (its
  * header and payload, padded to whole slots). */
 static uint32_t backlog_ring(int backlog)
 {
@@ -424,6 +424,8 @@ static struct v4v_sock *answer(struct v4v_sock *lst,
 	 * listener's address, as with TCP. */
 	ns->peer = *from;
 	ns->peer_inet_port = syn->inet_port;
+	ns->peer_inet[0] = syn->peer_in;
+	ns->peer_inet[1] = syn->peer_in6;
 	ns->state = ST_CONNECTED;
 	bell_rx_start(ns);
 	return ns;

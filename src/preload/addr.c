@@ -146,15 +146,17 @@ int pl_resolve(const struct sockaddr *sa, socklen_t len,
 	return 0;
 }
 
-void pl_peer_addr(const struct sockaddr_v4v *peer, uint16_t port, int family,
-		  struct sockaddr_storage *out, socklen_t *len)
+void pl_peer_addr(int fd, const struct sockaddr_v4v *peer, uint16_t port,
+		  int family, struct sockaddr_storage *out, socklen_t *len)
 {
 	struct v4vp_inet req = { .cmd = V4VP_INET_PEER,
 				 .domid = peer->v4v_domid,
 				 .a = { .family = (uint16_t)family } };
 	struct v4vp_inet_reply rep;
 
-	if (v4v_link_inet(&req, &rep)) {
+	/* v4vd wrote it into the SYN; ask only a v4vd that did not. */
+	if (!v4v_sock_inet_peer_addr(fd, family, &rep.a) &&
+	    v4v_link_inet(&req, &rep)) {
 		memset(&rep, 0, sizeof(rep));
 		rep.a.family = (uint16_t)family;
 	}

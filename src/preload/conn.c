@@ -324,7 +324,7 @@ static void accepted(int nfd, struct pfd *lp)
 	real.getsockname(lp->kfd, (struct sockaddr *)&local, &llen);
 	pthread_mutex_lock(&p->lock);
 	p->family = lp->family;
-	pl_peer_addr(&peer, v4v_sock_inet_peer_port(nfd), lp->family,
+	pl_peer_addr(nfd, &peer, v4v_sock_inet_peer_port(nfd), lp->family,
 		     &p->peer, &p->peer_len);
 	p->local = local;
 	p->local_len = llen;

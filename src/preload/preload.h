@@ -141,10 +141,11 @@ bool pl_inet_family(int family);
 int pl_resolve(const struct sockaddr *sa, socklen_t len,
 	       struct sockaddr_v4v *dst, struct sockaddr_storage *local,
 	       socklen_t *local_len);
-/* The INET address of V4V peer `peer` as this domain sees it, at TCP
- * port `port` (0: one made from the V4V port, pl_tcp_port). */
-void pl_peer_addr(const struct sockaddr_v4v *peer, uint16_t port, int family,
-		  struct sockaddr_storage *out, socklen_t *len);
+/* The INET address of V4V peer `peer` of accepted socket `fd` as this
+ * domain sees it, at TCP port `port` (0: one made from the V4V port,
+ * pl_tcp_port). */
+void pl_peer_addr(int fd, const struct sockaddr_v4v *peer, uint16_t port,
+		  int family, struct sockaddr_storage *out, socklen_t *len);
 uint16_t pl_tcp_port(uint32_t v4v_port);
 uint16_t pl_port_of(const struct sockaddr *sa);
 /* Copy an address out the way the kernel does (truncate, report size). */

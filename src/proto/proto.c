@@ -14,6 +14,7 @@ _Static_assert(sizeof(struct v4v_addr) == 8, "wire address");
 _Static_assert(sizeof(struct v4vp_send) == 24, "wire send");
 _Static_assert(sizeof(struct v4vp_rule) == 104, "wire rule");
 _Static_assert(sizeof(struct v4vp_vm) == 48, "wire vm");
+_Static_assert(sizeof(struct v4vp_syn) == 64, "wire syn (protocol.md 5.3)");
 _Static_assert(sizeof(struct v4vp_vm_reply) == 116, "wire vm reply");
 
 size_t v4vp_request_size(uint16_t op)

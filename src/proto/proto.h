@@ -25,7 +25,10 @@
 #include "v4v/addr.h"
 
 #define V4VP_MAGIC 0x50563456u /* "V4VP" */
-#define V4VP_VERSION 3u
+/* 4: the SYN carries the client's addresses (section 5.3 of protocol.md);
+ * a libv4v of version 3 would drop every SYN of a version 4 v4vd, so the
+ * two refuse each other at HELLO instead. */
+#define V4VP_VERSION 4u
 
 /* Default control socket; overridden by `v4vd --socket` and V4V_SOCKET. */
 #define V4VP_DEFAULT_SOCKET "/run/v4v/v4vd.sock"
@@ -170,6 +173,14 @@ struct v4vp_connect {
 };
 
 /* The payload of a SYN message in the listener's ring. */
+/* A TCP/IP address (INET below, and the SYN). */
+struct v4vp_inet_addr {
+	uint16_t family;	/* AF_INET or AF_INET6 */
+	uint16_t port;		/* host order */
+	uint32_t pad;
+	uint8_t addr[16];	/* network order; IPv4 in the first 4 bytes */
+};
+
 struct v4vp_syn {
 	uint32_t conid;
 	uint32_t ring_size;	/* of the client's receive ring */
@@ -178,6 +189,11 @@ struct v4vp_syn {
 	uint16_t inet_port;	/* the client's TCP source port, read by v4vd
 				 * off the socket CONNECT came with; 0 if none */
 	uint16_t pad;
+	/* The client's domain's TCP/IP address as the listener's domain
+	 * sees it, IPv4 and IPv6 (what INET PEER answers), so that accept
+	 * needs no request to v4vd for it. */
+	struct v4vp_inet_addr peer_in;
+	struct v4vp_inet_addr peer_in6;
 };
 
 struct v4vp_accept {
@@ -250,13 +266,6 @@ struct v4vp_lookup_reply {
 #define V4VP_INET_MAX_ADDRS 8u	/* declared addresses per domain */
 #define V4VP_INET_PORT_BASE 0x20000000u
 #define V4VP_INET_PORT(p) (V4VP_INET_PORT_BASE | (uint32_t)(uint16_t)(p))
-
-struct v4vp_inet_addr {
-	uint16_t family;	/* AF_INET or AF_INET6 */
-	uint16_t port;		/* host order */
-	uint32_t pad;
-	uint8_t addr[16];	/* network order; IPv4 in the first 4 bytes */
-};
 
 struct v4vp_inet {
 	uint32_t cmd;
