@@ -21,11 +21,12 @@ int v4v_sock_alias(int fd, int newfd);
 void v4v_sock_refresh(int fd);
 
 /* sock.c: the interposer sees every F_SETFL and FIONBIO of this process,
- * so a socket's cached O_NONBLOCK is exact until another process holds
- * its descriptor: after fork (marked by libv4v itself) or once passed
- * with SCM_RIGHTS (the interposer calls v4v_sock_shared). */
+ * so a socket's cached O_NONBLOCK is exact; after fork the processes of
+ * the tree tell each other of changes (forked.c), but a socket passed
+ * with SCM_RIGHTS may be changed where we cannot hear: the interposer
+ * calls v4v_sock_passed, and libv4v asks the kernel from then on. */
 void v4v_sock_track_nonblock(void);
-void v4v_sock_shared(int fd);
+void v4v_sock_passed(int fd);
 
 /* sock.c: poll the receive rings of the V4V sockets fds[0..n) (others
  * are skipped) for up to budget_us, their peers' doorbells suppressed

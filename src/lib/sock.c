@@ -1131,7 +1131,7 @@ void v4v_sock_refresh(int fd)
 	}
 }
 
-void v4v_sock_shared(int fd)
+void v4v_sock_passed(int fd)
 {
 	struct v4v_sock *s = sock_get(fd);
 

@@ -201,16 +201,23 @@ ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 }
 
 /* A V4V socket passed with SCM_RIGHTS is held by another process too:
- * its O_NONBLOCK may change there, unseen by us. */
+ * its O_NONBLOCK may change there, unseen by us.  The program's control
+ * data is read only within its buffer: a malformed one is the kernel's
+ * to refuse (EINVAL), not ours to crash on. */
 static void mark_passed(const struct msghdr *msg)
 {
+	const char *end;
 	struct cmsghdr *c;
 
 	if (!msg->msg_control || msg->msg_controllen < sizeof(*c))
 		return;
+	end = (const char *)msg->msg_control + msg->msg_controllen;
 	for (c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR((struct msghdr *)msg, c)) {
 		size_t n;
 
+		if (c->cmsg_len < CMSG_LEN(0) ||
+		    c->cmsg_len > (size_t)(end - (const char *)c))
+			return;
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
 		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -219,7 +226,7 @@ static void mark_passed(const struct msghdr *msg)
 
 			memcpy(&pfd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
 			if (v4v_of(pfd))
-				v4v_sock_shared(pfd);
+				v4v_sock_passed(pfd);
 		}
 	}
 }

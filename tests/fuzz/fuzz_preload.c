@@ -171,6 +171,19 @@ int v4v_link_inet(const struct v4vp_inet *req, struct v4vp_inet_reply *rep)
 	return 0;
 }
 
+/* The address a SYN carried: absent, or anything a v4vd wrote. */
+bool v4v_sock_inet_peer_addr(int fd, int family, struct v4vp_inet_addr *out)
+{
+	(void)fd;
+	if (take(1) & 1)
+		return false;
+	memset(out, 0, sizeof(*out));
+	out->family = (uint16_t)family;
+	for (size_t i = 0; i < sizeof(out->addr); i++)
+		out->addr[i] = (uint8_t)take(1);
+	return true;
+}
+
 /* ---- the calls ---- */
 
 static const int levels[] = { SOL_SOCKET, IPPROTO_TCP, IPPROTO_IP,
@@ -274,7 +287,7 @@ static void do_resolve(void)
 	}
 	dst.v4v_domid = (uint16_t)take(2);
 	dst.v4v_port = take(4);
-	pl_peer_addr(&dst, (uint16_t)take(2),
+	pl_peer_addr(-1, &dst, (uint16_t)take(2),
 		     take(1) & 1 ? AF_INET6 : AF_INET, &peer, &peer_len);
 	ASSERT(peer_len == sizeof(struct sockaddr_in) ||
 	       peer_len == sizeof(struct sockaddr_in6));

@@ -585,6 +585,37 @@ static void t_nonblock_elsewhere(void)
 	CHECK("O_NONBLOCK set where SCM_RIGHTS took it: EAGAIN",
 	      reads_as(b, true));
 	close(b);
+	close(setter); /* its recvmsg sees the end: it exits */
+	waitpid(kid, NULL, 0);
+}
+
+/* Control data that lies about its length is the kernel's to refuse:
+ * the interposer looks into it for passed sockets, within its buffer. */
+static void t_bad_control(void)
+{
+	int sp[2];
+	char c = 'x';
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct iovec iov = { &c, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+	memset(&u, 0, sizeof(u));
+	u.h.cmsg_level = SOL_SOCKET;
+	u.h.cmsg_type = SCM_RIGHTS;
+	u.h.cmsg_len = 1u << 30;
+	CHECK("SCM_RIGHTS longer than its buffer: EINVAL",
+	      sendmsg(sp[0], &m, 0) < 0 && errno == EINVAL);
+	u.h.cmsg_len = 1;
+	CHECK("SCM_RIGHTS shorter than its header: EINVAL",
+	      sendmsg(sp[0], &m, 0) < 0 && errno == EINVAL);
+	close(sp[0]);
+	close(sp[1]);
 }
 
 /* The listener: poll, epoll (with EPOLLEXCLUSIVE, as nginx asks),
@@ -1266,6 +1297,7 @@ int main(void)
 	t_threads();
 	t_eintr();
 	t_nonblock_elsewhere();
+	t_bad_control();
 	t_listener();
 	t_prefork();
 	t_accept_queue();
