@@ -358,6 +358,8 @@ static int do_vipt(struct hv *hv, struct hv_conn *c, uint16_t op,
 		memcpy(&p, body, sizeof(p));
 		rc = vipt_set_policy(hv->vipt, p.action);
 	}
+	if (!rc) /* what datagram queues were vouched for may be no more */
+		hv_dgram_revoke(hv, 0);
 	hv_log(rc ? HV_LOG_WARN : HV_LOG_INFO,
 	       "viptables op %u by pid %d uid %u: %s (%zu rules, policy %s)",
 	       op, (int)c->pid, (unsigned)c->uid, rc ? strerror(-rc) : "done",
@@ -475,7 +477,8 @@ static bool dispatch(struct hv *hv, struct hv_conn *c, int *fds, int nfds)
 		struct v4vp_send s;
 
 		memcpy(&s, body, sizeof(s));
-		rc = c->dom ? hv_sendv(hv, c->dom, &s, body + sizeof(s))
+		rc = c->dom ? hv_sendv(hv, c->dom, &s, body + sizeof(s),
+				       &rep.send.max)
 			    : -ENOTCONN;
 		rep.send.len = s.len;
 		replen = sizeof(rep.send);

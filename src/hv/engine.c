@@ -55,7 +55,8 @@ static uint64_t now_ns(void)
 
 bool hv_pumps(const struct hv *hv, const struct hv_ring *r)
 {
-	return hv->cfg.strict && r->pumping;
+	(void)hv;
+	return r->pumping;
 }
 
 /* The shard's epoll set names rings by handle: a ring may be gone by the
@@ -113,20 +114,25 @@ void hv_pump_forget(struct hv *hv, struct hv_ring *r)
 	r->pumping = false;
 }
 
-/* Stop copying until the peer frees room (a waiter on its ring). */
-static void stall(struct hv_ring *r, struct hv_ring *dst)
+void hv_pump_unwatch(struct hv_ring *r)
+{
+	watch(r, 0);
+}
+
+bool hv_pump_stall(struct hv_ring *r, struct hv_ring *dst, uint32_t need)
 {
 	/* Not readable meanwhile: the sender's filled doorbell must not
 	 * wake us again and again while we cannot help it. */
 	watch(r, 0);
 	r->stalled = true;
-	hv_ring_add_waiter(dst, r->handle, 1);
+	hv_ring_add_waiter(dst, r->handle, need);
 	/* Room may have appeared between our look and the flag. */
-	if (v4v_ring_want_space(&dst->prod, 1)) {
+	if (v4v_ring_want_space(&dst->prod, need)) {
 		hv_ring_del_waiter(dst, r->handle);
 		r->stalled = false;
 		watch(r, EPOLLIN);
 	}
+	return r->stalled;
 }
 
 /* A queue that fails validation: only its hostile owner's connection
@@ -176,7 +182,7 @@ static void end_of_queue(struct hv_ring *r)
  * data has no boundaries.  Returns the bytes moved (0: nothing to do, or
  * stalled, or ended).
  */
-static uint32_t copy_turn(struct hv_ring *r)
+static uint32_t stream_turn(struct hv_ring *r)
 {
 	struct hv_shard *sh = r->shard;
 	struct v4v_addr src = { .port = r->port, .domid = r->dom->domid };
@@ -211,7 +217,7 @@ static uint32_t copy_turn(struct hv_ring *r)
 				want = TURN_BYTES;
 			pieces = v4v_ring_reserve(&dst->prod, want, iov);
 			if (!pieces) {
-				stall(r, dst);
+				hv_pump_stall(r, dst, 1);
 				continue;
 			}
 			n = v4v_ring_readv(&r->txq, &m, r->txq_off, iov,
@@ -243,6 +249,12 @@ static uint32_t copy_turn(struct hv_ring *r)
 	return moved;
 }
 
+static uint32_t copy_turn(struct hv_ring *r)
+{
+	return r->dgram_q ? hv_dgram_turn(r->shard->hv, r, TURN_BYTES)
+			  : stream_turn(r);
+}
+
 /* Data came or room came: copy now, and keep polling for a while. */
 void hv_pump(struct hv *hv, struct hv_ring *r)
 {
@@ -272,7 +284,8 @@ void hv_pump_bell(struct hv *hv, struct hv_ring *r)
  * peer's ring is full.  True when done. */
 bool hv_pump_out(struct hv *hv, struct hv_ring *r)
 {
-	(void)hv;
+	if (r->dgram_q)
+		return hv_dgram_flush(hv, r);
 	r->stalled = false; /* called when room may have come */
 	while (!r->eof && !r->stalled && copy_turn(r))
 		;
@@ -284,9 +297,10 @@ bool hv_pump_out(struct hv *hv, struct hv_ring *r)
  * still queued before the ring goes, however long the peer takes. */
 bool hv_pump_linger(struct hv *hv, struct hv_ring *r)
 {
-	if (!hv_pumps(hv, r) || r->eof || !r->peer)
+	if (!hv_pumps(hv, r) || r->eof)
 		return false;
-	if (hv_pump_out(hv, r))
+	if (r->dgram_q ? !hv_dgram_linger(hv, r)
+		       : !r->peer || hv_pump_out(hv, r))
 		return false;
 	/* Still data and no room: wait for the peer, without the hang-up
 	 * waking us again and again meanwhile. */
@@ -324,8 +338,10 @@ static bool arm_all(struct hv_shard *sh)
 		if (!v4v_ring_arm(&r->txq))
 			return false;
 		/* A FIN set after this pass looked, whose token the drain
-		 * just took (found by tests/model/engine.pml). */
-		if (v4v_ring_tx_flags(&r->txq.r) & V4V_RING_TX_FIN)
+		 * just took (found by tests/model/engine.pml).  A datagram
+		 * queue has no end: its flag means nothing. */
+		if (!r->dgram_q &&
+		    (v4v_ring_tx_flags(&r->txq.r) & V4V_RING_TX_FIN))
 			return false;
 	}
 	return true;

@@ -146,6 +146,12 @@ struct hv_ring {
 	bool in_region;		/* a VM's: in its region (vm_ring.c) */
 	struct v4v_ring_cons txq;
 	uint32_t txq_off;
+	/* A datagram socket's ring with a transmit queue (dgram_q.c):
+	 * dq_last, the ring its last datagram went to; send_waits, a SEND
+	 * of its owner waits for the queue to empty or a receiver's room. */
+	bool dgram_q;
+	bool send_waits;
+	uint32_t dq_last;
 	struct list active;
 	struct hv_waiter *waiters;
 	uint32_t nwaiters, capwaiters;
@@ -188,6 +194,9 @@ struct hv_shard {
 struct hv_engine {
 	struct hv_shard *shards;
 	uint32_t n;
+	/* Datagram deliveries of copy threads: several shards may produce
+	 * into one receiver's ring (dgram_q.c). */
+	pthread_mutex_t dgram_lock;
 };
 
 struct hv {
@@ -321,6 +330,11 @@ void hv_pump(struct hv *hv, struct hv_ring *r);
 void hv_pump_bell(struct hv *hv, struct hv_ring *r);
 bool hv_pump_linger(struct hv *hv, struct hv_ring *r);
 bool hv_pump_out(struct hv *hv, struct hv_ring *r);
+/* Wait for `need` bytes of room in dst (a waiter there): false if the
+ * room came meanwhile (then r is not stalled).  unwatch: r's doorbell
+ * wakes the engine no more. */
+bool hv_pump_stall(struct hv_ring *r, struct hv_ring *dst, uint32_t need);
+void hv_pump_unwatch(struct hv_ring *r);
 /* One turn of a shard's engine: 0 it worked, 1 it is idle but polls
  * (the caller yields first, unlocked), -1 it sleeps until woken. */
 int hv_shard_turn(struct hv_shard *sh);
@@ -342,9 +356,27 @@ void hv_shard_wake(struct hv_shard *sh);
 uint32_t hv_engine_records(struct hv *hv, struct v4vp_rec_engine *recs,
 			   uint32_t max);
 
-/* sendv.c */
+/* sendv.c: a SEND (*max: the largest datagram its destination takes);
+ * the checks of one message from `own` (0 and *out its ring, or the
+ * sender's errno); the counters of one delivered. */
 int hv_sendv(struct hv *hv, struct hv_domain *d, const struct v4vp_send *s,
-	     const void *payload);
+	     const void *payload, uint32_t *max);
+int hv_route_msg(struct hv *hv, struct hv_ring *own, const struct v4v_addr *to,
+		 uint32_t type, uint32_t len, struct hv_ring **out);
+void hv_count_tx(struct hv *hv, struct hv_domain *src, struct hv_ring *dst,
+		 uint32_t len);
+
+/* dgram_q.c, with r's shard locked: copy up to `budget` bytes of r's
+ * datagram queue (the bytes taken); flush: all of it, false if a full
+ * receiver stalls it; revoke: queues that may aim at ring `handle` (0:
+ * all) recheck their destination. */
+uint32_t hv_dgram_turn(struct hv *hv, struct hv_ring *r, uint32_t budget);
+bool hv_dgram_flush(struct hv *hv, struct hv_ring *r);
+/* The socket closed with datagrams a full receiver holds back: true, r
+ * stays (its port freed) until they are delivered or their receiver
+ * goes. */
+bool hv_dgram_linger(struct hv *hv, struct hv_ring *r);
+void hv_dgram_revoke(struct hv *hv, uint32_t handle);
 
 /* ctl.c */
 void hv_ctl_accept(struct hv *hv);

@@ -158,9 +158,11 @@ static int check_register(struct hv *hv, struct hv_domain *d,
 		return -EINVAL;
 	if (req->flags & ~(V4VP_REG_LISTEN | V4VP_REG_TXQ))
 		return -EINVAL;
-	/* A transmit queue is a strict connection's: one partner. */
+	/* A transmit queue is a strict connection's (one partner), or a
+	 * datagram socket's (any partner, not a listener). */
 	if ((req->flags & V4VP_REG_TXQ) &&
-	    (!hv->cfg.strict || req->partner == V4V_DOMID_ANY))
+	    (!hv->cfg.strict || (req->partner == V4V_DOMID_ANY &&
+				 (req->flags & V4VP_REG_LISTEN))))
 		return -EINVAL;
 	if (req->flags & V4VP_REG_LISTEN) {
 		/* Its queued connections' rings come out of its quota. */
@@ -336,6 +338,10 @@ static int register_ring(struct hv *hv, struct hv_domain *d,
 	}
 	link_ring(hv, r);
 	hv_guardian_watch(hv, r);
+	if (r->has_txq && r->partner == V4V_DOMID_ANY) {
+		r->dgram_q = true;
+		hv_pump_start(hv, r);
+	}
 	out->handle = r->handle;
 	out->port = r->port;
 	out->offset = off;
@@ -420,6 +426,14 @@ void hv_ring_destroy(struct hv *hv, struct hv_ring *r, const char *why)
 	       d->domid, r->port, why);
 	d->c.stream_bytes += got;
 	hv->c.stream_bytes += got;
+	/* Unreachable first: the senders woken below must not find it. */
+	htab_del(&hv->rings_by_addr, &r->by_addr);
+	/* A datagram socket's last datagrams go if there is room for them;
+	 * those who sent to it queue no more without asking. */
+	if (r->dgram_q && !r->eof)
+		hv_dgram_flush(hv, r);
+	if (r->state == HV_RING_PLAIN && !r->listening)
+		hv_dgram_revoke(hv, r->handle);
 	hv_pump_forget(hv, r);
 	/* The peer learns first, so that woken pumps stop writing here;
 	 * then senders waiting for space retry and learn it is gone. */
@@ -431,7 +445,6 @@ void hv_ring_destroy(struct hv *hv, struct hv_ring *r, const char *why)
 		close(r->memfd);
 	if (r->inet_fd >= 0)
 		close(r->inet_fd);
-	htab_del(&hv->rings_by_addr, &r->by_addr);
 	htab_del(&hv->rings_by_handle, &r->by_handle);
 	if (r->bell >= 0)
 		htab_del(&hv->rings_by_bell, &r->by_bell);

@@ -2,15 +2,16 @@
 /*
  * Mediated sendv: the hypervisor copies a message into the receiver's ring.
  * The source address is stamped here from the caller's own ring; the
- * firewall decides before any byte moves.
+ * firewall decides before any byte moves.  The same checks decide each
+ * datagram the copy engine takes from a transmit queue (dgram_q.c).
  */
 #include "hv.h"
 #include "viptables.h"
 
 #include <errno.h>
 
-static void count_tx(struct hv *hv, struct hv_domain *src, struct hv_ring *dst,
-		     uint32_t len)
+void hv_count_tx(struct hv *hv, struct hv_domain *src, struct hv_ring *dst,
+		 uint32_t len)
 {
 	struct v4vp_counters *cs[] = { &hv->c, &src->c };
 
@@ -33,8 +34,40 @@ static int refuse(uint64_t *hv_ctr, uint64_t *dom_ctr, int err)
 	return err;
 }
 
+int hv_route_msg(struct hv *hv, struct hv_ring *own, const struct v4v_addr *to,
+		 uint32_t type, uint32_t len, struct hv_ring **out)
+{
+	struct hv_domain *d = own->dom;
+	struct v4v_addr src = { .port = own->port, .domid = d->domid };
+	struct hv_ring *dst;
+
+	if (to->domid > V4V_DOMID_MAX || type == V4VP_MT_SYN)
+		return -EINVAL;
+	dst = hv_ring_route(hv, to, d->domid);
+	if (!dst)
+		return refuse(&hv->c.norings, &d->c.norings, -ECONNREFUSED);
+	if (vipt_check(hv->vipt, &src, d->name, to, dst->dom->name) !=
+	    V4VP_VIPT_ACCEPT) {
+		dst->c.rejects++;
+		hv_log(HV_LOG_DEBUG, "viptables rejected %u:%u -> %u:%u",
+		       src.domid, src.port, to->domid, to->port);
+		return refuse(&hv->c.rejects, &d->c.rejects, -ECONNREFUSED);
+	}
+	/* A connection's ring takes data only from its linked peer, and
+	 * only through us while its peer has no grant to write it. */
+	if (dst->state == HV_RING_LINKED && dst->peer != own)
+		return -ECONNREFUSED;
+	/* Nor while the engine produces into it (strict): two producers. */
+	if (dst->granted || (dst->state == HV_RING_LINKED && own->pumping))
+		return -EISCONN;
+	if (len > v4v_ring_max_payload(dst->size))
+		return -EMSGSIZE;
+	*out = dst;
+	return 0;
+}
+
 int hv_sendv(struct hv *hv, struct hv_domain *d, const struct v4vp_send *s,
-	     const void *payload)
+	     const void *payload, uint32_t *max)
 {
 	struct hv_ring *own = hv_ring_by_handle(hv, s->handle);
 	struct v4v_addr src;
@@ -45,30 +78,15 @@ int hv_sendv(struct hv *hv, struct hv_domain *d, const struct v4vp_send *s,
 
 	if (!own || own->dom != d)
 		return -EBADF;
-	if (s->dst.domid > V4V_DOMID_MAX || s->message_type == V4VP_MT_SYN)
-		return -EINVAL;
-	src = (struct v4v_addr){ .port = own->port, .domid = d->domid };
-	dst = hv_ring_route(hv, &s->dst, d->domid);
-	if (!dst)
-		return refuse(&hv->c.norings, &d->c.norings,
-			      -ECONNREFUSED);
-	if (vipt_check(hv->vipt, &src, d->name, &s->dst, dst->dom->name) !=
-	    V4VP_VIPT_ACCEPT) {
-		dst->c.rejects++;
-		hv_log(HV_LOG_DEBUG, "viptables rejected %u:%u -> %u:%u",
-		       src.domid, src.port, s->dst.domid, s->dst.port);
-		return refuse(&hv->c.rejects, &d->c.rejects,
-			      -ECONNREFUSED);
+	/* What the socket queued goes first: datagrams leave in order. */
+	if (own->dgram_q && !hv_dgram_flush(hv, own)) {
+		own->send_waits = true;
+		return -EAGAIN;
 	}
-	/* A connection's ring takes data only from its linked peer, and
-	 * only through us while its peer has no grant to write it. */
-	if (dst->state == HV_RING_LINKED && dst->peer != own)
-		return -ECONNREFUSED;
-	/* Nor while the engine produces into it (strict): two producers. */
-	if (dst->granted || (dst->state == HV_RING_LINKED && own->pumping))
-		return -EISCONN;
-	if (s->len > v4v_ring_max_payload(dst->size))
-		return -EMSGSIZE;
+	rc = hv_route_msg(hv, own, &s->dst, s->message_type, s->len, &dst);
+	if (rc)
+		return rc;
+	src = (struct v4v_addr){ .port = own->port, .domid = d->domid };
 	rc = v4v_ring_insert(&dst->prod, &src, s->message_type, &iov, 1, &kick);
 	if (rc == -EAGAIN) {
 		hv_ring_add_waiter(dst, own->handle, s->len);
@@ -82,12 +100,17 @@ int hv_sendv(struct hv *hv, struct hv_domain *d, const struct v4vp_send *s,
 	}
 	if (rc == -EAGAIN) {
 		dst->c.drops++;
+		own->send_waits = true;
 		return refuse(&hv->c.drops, &d->c.drops, -EAGAIN);
 	}
 	if (rc)
 		return rc;
-	count_tx(hv, d, dst, s->len);
+	hv_count_tx(hv, d, dst, s->len);
 	if (kick)
 		hv_bell_ring(dst->bell);
+	/* The destination is vouched for: the socket may queue the next
+	 * datagrams to it, up to this size (dgram_q.c). */
+	own->dq_last = dst->handle;
+	*max = v4v_ring_max_payload(dst->size);
 	return 0;
 }

@@ -185,6 +185,7 @@ int hv_engine_init(struct hv *hv)
 	if (!hv->cfg.strict)
 		threads = 0; /* one idle shard: nothing pumps */
 	e->n = threads ? threads : 1;
+	pthread_mutex_init(&e->dgram_lock, NULL);
 	e->shards = calloc(e->n, sizeof(*e->shards));
 	if (!e->shards)
 		return -ENOMEM;

@@ -3,9 +3,17 @@
  * Datagram sockets: each message is one V4V message, sent through the
  * hypervisor and received straight from our own ring.  The source of every
  * received datagram is the address the hypervisor stamped.
+ *
+ * Under a strict v4vd a socket has a transmit queue too, which only
+ * v4vd's copy engine reads (src/hv/dgram_q.c).  A datagram goes by SEND,
+ * with SEND's exact errors, unless it goes where the last SEND went and
+ * is no larger than that SEND vouched for: then it goes into the queue,
+ * with no system call while the engine polls.  A queued datagram v4vd
+ * cannot deliver (the receiver went, viptables changed) is lost as a UDP
+ * datagram would be, and the next send asks again by SEND.
  */
+#include "link_proto.h"
 #include "sock.h"
-#include "v4v/link.h"
 
 #include <limits.h>
 #include <poll.h>
@@ -29,29 +37,100 @@ static int dest_of(struct v4v_sock *s, const struct msghdr *msg,
 	return rc;
 }
 
-/* One attempt; on "no space" make the descriptor unwritable first, then
- * try once more, so that the hypervisor's later wakeup cannot be missed. */
+/* One attempt by SEND; on "no space" make the descriptor unwritable
+ * first, then try once more, so that the hypervisor's later wakeup cannot
+ * be missed.  A datagram v4vd took vouches for its destination: our
+ * queue may carry the next ones there. */
 static long try_send(struct v4v_sock *s, const struct v4v_addr *dst,
 		     const struct msghdr *msg)
 {
-	long rc = v4v_link_sendv(s->handle, dst, V4V_MT_DGRAM, msg->msg_iov,
-				 (int)msg->msg_iovlen);
+	struct v4vp_send_reply rep = { 0 };
+	long rc = v4v_link_send(s->handle, dst, V4V_MT_DGRAM, msg->msg_iov,
+				(int)msg->msg_iovlen, &rep);
 
 	if (rc == -EAGAIN && (!s->filled || bell_writable(s->fd))) {
 		bell_fill(s->fd);
 		s->filled = true;
-		rc = v4v_link_sendv(s->handle, dst, V4V_MT_DGRAM, msg->msg_iov,
-				    (int)msg->msg_iovlen);
+		rc = v4v_link_send(s->handle, dst, V4V_MT_DGRAM, msg->msg_iov,
+				   (int)msg->msg_iovlen, &rep);
 	}
 	if (rc >= 0 && s->filled) {
 		bell_drain(s->bell);
 		s->filled = false;
 	}
+	if (rc >= 0 && s->tx.txq) {
+		s->vouched = *dst;
+		s->vouched_max = rep.max;
+	}
 	return rc;
+}
+
+/* May this datagram go into our queue?  Only where our last SEND went,
+ * no larger than it vouched for, while v4vd has not asked us to check
+ * again, and while no other process may insert into the queue too (it
+ * was open at a fork, or passed): our position is our own. */
+static bool queueable(struct v4v_sock *s, const struct v4v_addr *dst,
+		      size_t len)
+{
+	if (!s->tx.txq || !s->vouched_max)
+		return false;
+	if (v4v_ring_take_rx_flag(&s->tx.prod.r, V4V_RING_RX_RECHECK))
+		s->vouched_max = 0;
+	return s->vouched_max && v4v_addr_eq(dst, &s->vouched) &&
+	       len <= s->vouched_max &&
+	       len <= v4v_ring_max_payload(s->tx.size) &&
+	       !__atomic_load_n(&s->fork_slot, __ATOMIC_RELAXED) &&
+	       !__atomic_load_n(&s->passed, __ATOMIC_RELAXED);
+}
+
+/* Into our queue: the bytes, or -EAGAIN (full; the descriptor is made
+ * unwritable first, as try_send does, and v4vd empties it when it takes
+ * from the queue), or -EPIPE (v4vd closed a queue it found corrupt). */
+static long queue_send(struct v4v_sock *s, const struct v4v_addr *dst,
+		       const struct msghdr *msg, size_t len)
+{
+	struct v4v_ring_prod *q = &s->tx.prod;
+	bool kick;
+	int rc;
+
+	rc = v4v_ring_insert(q, dst, V4V_MT_DGRAM, msg->msg_iov,
+			     (int)msg->msg_iovlen, &kick);
+	if (rc == -EAGAIN) {
+		if (!s->filled || bell_writable(s->fd)) {
+			bell_fill(s->fd);
+			s->filled = true;
+		}
+		if (v4v_ring_want_space(q, (uint32_t)len))
+			rc = v4v_ring_insert(q, dst, V4V_MT_DGRAM,
+					     msg->msg_iov,
+					     (int)msg->msg_iovlen, &kick);
+	}
+	if (rc)
+		return rc;
+	if (s->filled) {
+		/* Our fill and our queue's tokens share the doorbell: the
+		 * drain may have taken the token for this insert. */
+		bell_drain(s->bell);
+		s->filled = false;
+		kick = true;
+	}
+	if (kick)
+		bell_token(s->fd);
+	return (long)len;
+}
+
+static size_t msg_len(const struct msghdr *msg)
+{
+	size_t len = 0;
+
+	for (size_t i = 0; i < msg->msg_iovlen; i++)
+		len += msg->msg_iov[i].iov_len;
+	return len;
 }
 
 ssize_t dgram_sendmsg(struct v4v_sock *s, const struct msghdr *msg, int flags)
 {
+	size_t len = msg_len(msg);
 	struct v4v_addr dst;
 	uint64_t t0 = 0;
 	long rc;
@@ -67,7 +146,12 @@ ssize_t dgram_sendmsg(struct v4v_sock *s, const struct msghdr *msg, int flags)
 		return v4v_fail((int)rc);
 	pthread_mutex_lock(&s->tx_lock);
 	for (;;) {
-		rc = sock_closing(s) ? -EBADF : try_send(s, &dst, msg);
+		if (sock_closing(s))
+			rc = -EBADF;
+		else if (queueable(s, &dst, len))
+			rc = queue_send(s, &dst, msg, len);
+		else
+			rc = try_send(s, &dst, msg);
 		if (rc != -EAGAIN || sock_nonblock(s, flags))
 			break;
 		if (!t0)

@@ -394,9 +394,17 @@ int v4v_link_unregister(v4v_handle_t handle, uint32_t flags)
 long v4v_link_sendv(v4v_handle_t handle, const struct v4v_addr *dst,
 		    uint32_t message_type, const struct iovec *iov, int iovcnt)
 {
+	struct v4vp_send_reply rep;
+
+	return v4v_link_send(handle, dst, message_type, iov, iovcnt, &rep);
+}
+
+long v4v_link_send(v4v_handle_t handle, const struct v4v_addr *dst,
+		   uint32_t message_type, const struct iovec *iov, int iovcnt,
+		   struct v4vp_send_reply *rep)
+{
 	struct v4vp_send req = { .message_type = message_type,
 				 .dst = *dst };
-	struct v4vp_send_reply rep;
 	size_t len = 0;
 	int rc;
 
@@ -411,8 +419,8 @@ long v4v_link_sendv(v4v_handle_t handle, const struct v4v_addr *dst,
 		return rc;
 	rc = untag(handle, &req.handle);
 	if (!rc)
-		rc = call(&L.conn, V4VP_SEND, &req, sizeof(req), iov, iovcnt, NULL, 0,
-		  &rep, sizeof(rep), NULL, NULL);
+		rc = call(&L.conn, V4VP_SEND, &req, sizeof(req), iov, iovcnt,
+			  NULL, 0, rep, sizeof(*rep), NULL, NULL);
 	link_put();
 	return rc ? rc : (long)len;
 }

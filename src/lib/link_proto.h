@@ -27,6 +27,11 @@ int v4v_link_accept(uint32_t ring, v4v_handle_t listener,
 		    struct v4vp_accept_reply *rep, v4v_handle_t *handle,
 		    int fds[3]);
 int v4v_link_grant(v4v_handle_t handle, struct v4vp_grant *g, int fds[2]);
+/* v4v_link_sendv with SEND's reply: rep->max, the largest datagram the
+ * destination takes. */
+long v4v_link_send(v4v_handle_t handle, const struct v4v_addr *dst,
+		   uint32_t message_type, const struct iovec *iov, int iovcnt,
+		   struct v4vp_send_reply *rep);
 
 /* Where the hypervisor put a ring it registered: in a VM, memory of the
  * VM's region (fd, offset: the guest agent's answer), not the memfd the

@@ -626,6 +626,26 @@ int sock_ring_move(struct v4v_sock *s, struct v4v_link_mem *at,
 	return rc;
 }
 
+int sock_txq_start(struct v4v_sock *s)
+{
+	struct stream_tx *t = &s->tx;
+	size_t one = v4v_ring_mem_size(s->cons.r.size);
+	struct v4v_ring view;
+	int rc;
+
+	if (s->memlen < 2 * one)
+		return -EPROTO;
+	v4v_ring_view(&view, (uint8_t *)s->mem + one, one, s->cons.r.size);
+	v4v_ring_prod_init(&t->prod, &view);
+	rc = v4v_ring_prod_start(&t->prod, 0);
+	if (rc)
+		return rc;
+	t->size = s->cons.r.size;
+	t->direct = true;
+	t->txq = true;
+	return 0;
+}
+
 /* Called with s->lock held. */
 int sock_bind_ring(struct v4v_sock *s, uint32_t port)
 {
@@ -634,20 +654,28 @@ int sock_bind_ring(struct v4v_sock *s, uint32_t port)
 	struct v4v_link_mem at;
 	int memfd = -1, rc;
 
+	/* Under a strict v4vd a datagram socket sends through a transmit
+	 * queue of its own (dgram.c); a guest's go by SEND. */
+	bool txq = s->type == SOCK_DGRAM && s->strict && !v4v_link_in_vm();
+	unsigned nrings = txq ? 2 : 1;
+
 	if (s->handle)
 		return -EINVAL;
-	rc = sock_ring_alloc(s, &memfd, 1);
+	rc = sock_ring_alloc(s, &memfd, nrings);
 	if (rc)
 		return rc;
 	/* A listener's queued connections get rings of the size its
 	 * accepted sockets would have had (SO_RCVBUF). */
 	rc = v4v_link_register_mem(port, V4V_DOMID_ANY, s->cons.r.size,
-				   s->listen_ring ? V4VP_REG_LISTEN : 0,
+				   s->listen_ring ? V4VP_REG_LISTEN
+						  : txq ? V4VP_REG_TXQ : 0,
 				   s->listen_ring ? s->ring_size : 0, memfd,
 				   s->bell, &handle, &got, &at);
 	close(memfd);
 	if (!rc && at.fd >= 0)
-		rc = sock_ring_move(s, &at, 1);
+		rc = sock_ring_move(s, &at, nrings);
+	if (!rc && txq)
+		rc = sock_txq_start(s);
 	if (rc) {
 		if (s->mem)
 			munmap(s->mem, s->memlen);

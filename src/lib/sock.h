@@ -161,7 +161,13 @@ struct v4v_sock {
 	struct v4vp_inet_addr peer_inet[2]; /* const: accepted: the client's
 				 * address as our domain sees it, IPv4 and
 				 * IPv6 (from v4vd, in the SYN) */
-	struct stream_tx tx;	/* see struct stream_tx */
+	struct stream_tx tx;	/* see struct stream_tx; a datagram
+				 * socket's transmit queue (strict), set
+				 * when bound */
+	struct v4v_addr vouched;/* tx_lock: datagram: the destination of
+				 * our last SEND, to which we may queue */
+	uint32_t vouched_max;	/* tx_lock: the largest datagram it takes;
+				 * 0: nothing vouched for */
 	uint64_t zc_ahead;	/* rx_lock: bytes v4v_recv_zc handed out
 				 * that recv_zc_done has not consumed */
 	uint32_t zc_reserved;	/* tx_lock, held from v4v_send_zc to
@@ -242,6 +248,9 @@ int sock_make_doorbell(struct v4v_sock *s, int type_flags);
 /* The receive ring (and, nrings 2, a strict connection's transmit queue
  * after it: the second ring of the memfd). */
 int sock_ring_alloc(struct v4v_sock *s, int *memfd, unsigned nrings);
+/* Strict: s->tx becomes our own transmit queue, the second ring of our
+ * ring's memory, which v4vd reads (a stream's, a datagram socket's). */
+int sock_txq_start(struct v4v_sock *s);
 struct v4v_link_mem;
 /* A guest's ring lives where the hypervisor put it (link_proto.h):
  * remap there, and arm it, as a fresh ring is. */

@@ -74,25 +74,10 @@ out:
  * receive ring's memory, and ring v4vd through our own socket. */
 static int take_txq(struct v4v_sock *s, int fds[2])
 {
-	struct stream_tx *t = &s->tx;
-	size_t one = v4v_ring_mem_size(s->cons.r.size);
-	struct v4v_ring view;
-	int rc = -EPROTO;
-
 	for (int i = 0; i < 2; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
-	if (s->memlen < 2 * one)
-		return rc;
-	v4v_ring_view(&view, (uint8_t *)s->mem + one, one, s->cons.r.size);
-	v4v_ring_prod_init(&t->prod, &view);
-	rc = v4v_ring_prod_start(&t->prod, 0);
-	if (rc)
-		return rc;
-	t->size = s->cons.r.size;
-	t->direct = true;
-	t->txq = true;
-	return 0;
+	return sock_txq_start(s);
 }
 
 /* Map the peer's ring as its producer, from the grant. */

@@ -27,8 +27,11 @@
 #define V4VP_MAGIC 0x50563456u /* "V4VP" */
 /* 4: the SYN carries the client's addresses (section 5.3 of protocol.md);
  * a libv4v of version 3 would drop every SYN of a version 4 v4vd, so the
- * two refuse each other at HELLO instead. */
-#define V4VP_VERSION 4u
+ * two refuse each other at HELLO instead.  5: a strict v4vd takes a
+ * datagram socket's transmit queue (V4VP_REG_TXQ on an ANY ring), which a
+ * version 4 v4vd refuses, so that every datagram socket's bind would
+ * fail. */
+#define V4VP_VERSION 5u
 
 /* Default control socket; overridden by `v4vd --socket` and V4V_SOCKET. */
 #define V4VP_DEFAULT_SOCKET "/run/v4v/v4vd.sock"
@@ -140,7 +143,7 @@ struct v4vp_send {
 
 struct v4vp_send_reply {
 	uint32_t len;
-	uint32_t pad;
+	uint32_t max;	/* the largest datagram the destination takes */
 };
 
 /*

@@ -467,6 +467,14 @@ void v4v_ring_set_rx_flag(const struct v4v_ring *r, uint32_t flag)
 	__atomic_fetch_or(&r->sh->rx_flags, flag, __ATOMIC_SEQ_CST);
 }
 
+bool v4v_ring_take_rx_flag(const struct v4v_ring *r, uint32_t flag)
+{
+	if (!(load_relaxed(&r->sh->rx_flags) & flag))
+		return false;
+	return __atomic_fetch_and(&r->sh->rx_flags, ~flag, __ATOMIC_ACQ_REL) &
+	       flag;
+}
+
 void v4v_ring_set_tx_flag(const struct v4v_ring *r, uint32_t flag)
 {
 	__atomic_fetch_or(&r->sh->tx_flags, flag, __ATOMIC_SEQ_CST);

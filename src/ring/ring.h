@@ -53,6 +53,10 @@
  * needs no doorbell (virtio-style event suppression).  It clears the flag,
  * fences and looks again before it stops polling. */
 #define V4V_RING_RX_SPINNING 4u
+/* rx_flags, in a datagram socket's transmit queue (v4vd sets it, the
+ * socket clears it): a queued datagram was refused, or the destination
+ * the socket queues to may be gone: send the next one by SEND. */
+#define V4V_RING_RX_RECHECK 8u
 /* rx_flags bits 4-31: the position the consumer armed at (positions are
  * multiples of 16).  A producer rings only for a message inserted at that
  * position: one the consumer took by polling before the producer looked
@@ -270,6 +274,8 @@ uint32_t v4v_ring_pending(const struct v4v_ring_cons *c);
 
 /* Set and read the one-way flags above (atomic; any side may call). */
 void v4v_ring_set_rx_flag(const struct v4v_ring *r, uint32_t flag);
+/* Clear `flag` in rx_flags; true if it was set. */
+bool v4v_ring_take_rx_flag(const struct v4v_ring *r, uint32_t flag);
 void v4v_ring_set_tx_flag(const struct v4v_ring *r, uint32_t flag);
 uint32_t v4v_ring_rx_flags(const struct v4v_ring *r);
 uint32_t v4v_ring_tx_flags(const struct v4v_ring *r);

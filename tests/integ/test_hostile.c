@@ -1102,6 +1102,18 @@ struct consumer {
 	struct gate next;	/* consumer -> sender: send more */
 };
 
+/* A message in `cons` within 2 s: a strict sender's queued datagrams
+ * reach the ring after its send returned (until then a scribbled
+ * tx_ptr stays scribbled). */
+static int peek_wait(struct v4v_ring_cons *cons, struct v4v_ring_msg *m)
+{
+	int rc = 0;
+
+	for (int i = 0; i < 200 && (rc = v4v_ring_peek(cons, m)) != 1; i++)
+		usleep(10000);
+	return rc;
+}
+
 static int corrupt_consumer(void *arg)
 {
 	static const uint32_t bad_tx[] = { 4096, 4096 + 16, 8, 0xfffffff0u,
@@ -1127,7 +1139,9 @@ static int corrupt_consumer(void *arg)
 	gate_open(&c->ready, me);
 	sender = gate_wait(&c->sent);
 	/* Three messages from the sender, read with the ring code. */
-	EXPECT(v4v_ring_peek(&cons, &m) == 1, 4);
+	EXPECT(peek_wait(&cons, &m) == 1, 4);
+	for (int i = 0; i < 200 && v4v_ring_used(&cons) < 3 * 32; i++)
+		usleep(10000);
 	EXPECT(m.payload_len == 5 && m.source.domid == sender, 5);
 	v4v_ring_read(&cons, 0, buf, 5);
 	EXPECT(!memcmp(buf, "msg-0", 5), 6);
@@ -1166,7 +1180,7 @@ static int corrupt_consumer(void *arg)
 	((struct v4v_ring_shared *)g.mem)->tx_ptr = 0x12345;
 	gate_open(&c->next, 1);
 	gate_wait(&c->sent);
-	EXPECT(v4v_ring_peek(&cons, &m) == 1 && m.payload_len == 5, 43);
+	EXPECT(peek_wait(&cons, &m) == 1 && m.payload_len == 5, 43);
 	v4v_ring_read(&cons, 0, buf, 5);
 	EXPECT(!memcmp(buf, "again", 5), 44);
 	return 0;
@@ -1399,14 +1413,15 @@ static int insert_into(int memfd, uint32_t port, v4v_domid_t domid,
 	return rc ? rc : kick; /* nobody armed a queued ring: no kick */
 }
 
-/* Strict: a message into our own transmit queue, and the token its
- * armed state asks for. */
-static int insert_txq(struct raw_ring *g, v4v_domid_t domid,
-		      const char *text)
+/* Strict: a message into our own transmit queue (its header's address
+ * `a`: a stream names itself, a datagram its destination), and the
+ * token its armed state asks for.  The position is the queue's own
+ * tx_ptr: a raw domain keeps none. */
+static int insert_q(struct raw_ring *g, const struct v4v_addr *a,
+		    uint32_t type, const char *text)
 {
 	size_t one = v4v_ring_mem_size(g->size);
 	struct iovec iov = { (void *)text, strlen(text) };
-	struct v4v_addr src = { .port = g->port, .domid = domid };
 	struct v4v_ring_prod prod;
 	struct v4v_ring view;
 	bool kick;
@@ -1415,10 +1430,20 @@ static int insert_txq(struct raw_ring *g, v4v_domid_t domid,
 	if (rc)
 		return rc;
 	v4v_ring_prod_init(&prod, &view);
-	rc = v4v_ring_insert(&prod, &src, V4VP_MT_STREAM, &iov, 1, &kick);
+	rc = v4v_ring_prod_start(&prod, view.sh->tx_ptr);
+	if (!rc)
+		rc = v4v_ring_insert(&prod, a, type, &iov, 1, &kick);
 	if (!rc && kick && write(g->app, "", 1) != 1)
 		rc = -errno;
 	return rc;
+}
+
+static int insert_txq(struct raw_ring *g, v4v_domid_t domid,
+		      const char *text)
+{
+	struct v4v_addr src = { .port = g->port, .domid = domid };
+
+	return insert_q(g, &src, V4VP_MT_STREAM, text);
 }
 
 /*
@@ -1587,6 +1612,126 @@ static int corrupt_queue(void *arg)
 	return 0;
 }
 
+/* libv4v's datagram type (src/lib/sock.h). */
+#define MT_DGRAM 0x44475231u
+
+/* A raw datagram ring with its transmit queue, as a strict libv4v
+ * socket registers it. */
+static int raw_dgram_ring(struct raw *r, struct raw_ring *g)
+{
+	struct v4vp_register_reply rep = { 0 };
+	struct v4vp_register req = { .partner = V4V_DOMID_ANY, .size = 4096,
+				     .flags = V4VP_REG_TXQ };
+	int memfd = ring_memfd_n(4096, F_SEAL_SHRINK | F_SEAL_GROW, 2);
+	int sv[2], fds[2], rc;
+
+	if (memfd < 0)
+		return -errno;
+	g->mem = mmap(NULL, 2 * v4v_ring_mem_size(4096),
+		      PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	if (g->mem == MAP_FAILED ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	g->size = 4096;
+	g->app = sv[0];
+	fds[0] = memfd;
+	fds[1] = sv[1];
+	rc = raw_call(r, V4VP_REGISTER, &req, sizeof(req), fds, 2, &rep,
+		      sizeof(rep));
+	close(memfd);
+	close(sv[1]);
+	g->handle = rep.handle;
+	g->port = rep.port;
+	return rc;
+}
+
+static uint32_t queue_rx_flags(struct raw_ring *g)
+{
+	struct v4v_ring_shared *q =
+		(void *)((uint8_t *)g->mem + v4v_ring_mem_size(g->size));
+
+	return __atomic_load_n(&q->rx_flags, __ATOMIC_ACQUIRE);
+}
+
+/* The next datagram of `fd` within 2 s: its text, and who sent it. */
+static bool got_dgram(int fd, const char *want, struct sockaddr_v4v *from)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	socklen_t len = sizeof(*from);
+	char buf[64];
+	ssize_t n;
+
+	if (poll(&p, 1, 2000) != 1)
+		return false;
+	n = v4v_recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)from,
+			 &len);
+	return n == (ssize_t)strlen(want) && !memcmp(buf, want, (size_t)n);
+}
+
+/* Strict: a datagram socket's transmit queue, written by a hostile
+ * domain.  The engine stamps the true source whatever the queue holds;
+ * a datagram to nowhere, or of the handshake's type, is dropped and the
+ * queue told to check again (RECHECK); a spoiled queue (spoil_queue's
+ * `how`) is closed to its owner (RX_CLOSED) and read no more, while the
+ * receiver and an honest sender go on. */
+static int dgram_queue(void *arg)
+{
+	struct sockaddr_v4v me = { .v4v_family = AF_V4V,
+				   .v4v_domid = V4V_DOMID_ANY }, from;
+	socklen_t len = sizeof(me);
+	int how = (int)(intptr_t)arg;
+	int rcv = v4v_socket(AF_V4V, SOCK_DGRAM, 0);
+	int honest = v4v_socket(AF_V4V, SOCK_DGRAM, 0);
+	struct v4v_addr to, nowhere;
+	struct raw_ring g;
+	struct raw r;
+	v4v_domid_t cli;
+
+	EXPECT(rcv >= 0 && honest >= 0 &&
+	       !v4v_bind(rcv, (struct sockaddr *)&me, sizeof(me)) &&
+	       !v4v_getsockname(rcv, (struct sockaddr *)&me, &len), 1);
+	to = (struct v4v_addr){ .port = me.v4v_port, .domid = me.v4v_domid };
+	nowhere = (struct v4v_addr){ .port = 4242, .domid = me.v4v_domid };
+	EXPECT(raw_domain(&r, &cli) == 0, 2);
+	EXPECT(raw_dgram_ring(&r, &g) == 0, 3);
+	EXPECT(insert_q(&g, &to, MT_DGRAM, "one") == 0, 4);
+	EXPECT(got_dgram(rcv, "one", &from), 5);
+	EXPECT(from.v4v_domid == cli && from.v4v_port == g.port, 6);
+	EXPECT(!(queue_rx_flags(&g) & V4V_RING_RX_RECHECK), 7);
+	EXPECT(insert_q(&g, &nowhere, MT_DGRAM, "lost") == 0, 8);
+	EXPECT(insert_q(&g, &to, V4VP_MT_SYN, "syn") == 0, 9);
+	EXPECT(insert_q(&g, &to, MT_DGRAM, "two") == 0, 10);
+	EXPECT(got_dgram(rcv, "two", &from), 11);
+	EXPECT(queue_rx_flags(&g) & V4V_RING_RX_RECHECK, 12);
+	spoil_queue(&g, how);
+	for (int i = 0; i < 200 && !(queue_rx_flags(&g) & V4V_RING_RX_CLOSED);
+	     i++)
+		usleep(10000);
+	EXPECT(queue_rx_flags(&g) & V4V_RING_RX_CLOSED, 13);
+	EXPECT(v4v_sendto(honest, "three", 5, 0, (struct sockaddr *)&me,
+			  sizeof(me)) == 5, 14);
+	EXPECT(got_dgram(rcv, "three", &from), 15);
+	EXPECT(v4v_sendto(honest, "four", 4, 0, (struct sockaddr *)&me,
+			  sizeof(me)) == 4, 16);
+	EXPECT(got_dgram(rcv, "four", &from), 17);
+	close(r.fd);
+	close(g.app);
+	return 0;
+}
+
+static void test_dgram_queue(void)
+{
+	if (!strict()) {
+		printf("skip dgram_queue: strict mode only\n");
+		return;
+	}
+	for (int how = 0; how < 5; how++) {
+		CHECK_EQ(dom_wait(dom_spawn(dgram_queue,
+					    (void *)(intptr_t)how)), 0);
+		CHECK(hv_alive(&hv));
+	}
+}
+
 static void test_corrupt_queue(void)
 {
 	if (!strict()) {
@@ -1615,6 +1760,7 @@ int main(int argc, char **argv)
 		{ "pinned_netns", test_pinned_netns },
 		{ "handshake", test_handshake },
 		{ "corrupt_queue", test_corrupt_queue },
+		{ "dgram_queue", test_dgram_queue },
 		{ 0 }
 	};
 	const char *args[] = { "--max-ring-size", "1M", NULL };

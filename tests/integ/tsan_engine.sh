@@ -17,7 +17,7 @@ export V4VD="$v4vd" V4V="$build/src/tools/v4v"
 export V4V_TEST_STRICT=1 V4V_TEST_COPY_THREADS=2
 export TSAN_OPTIONS="log_path=$out/tsan halt_on_error=0"
 failed=0
-for t in stream kill readiness restart hostile; do
+for t in stream dgram kill readiness restart hostile; do
 	if ! timeout 600 "$build/tests/integ/integ_$t" >"$out/$t.log" 2>&1; then
 		echo "tsan_engine: integ_$t failed against the TSan v4vd:"
 		tail -20 "$out/$t.log"
@@ -30,5 +30,5 @@ if [ "$reports" -gt 0 ]; then
 	cat "$out"/tsan.* | sed -n '/WARNING: ThreadSanitizer/,/^$/p' | head -60
 	failed=1
 fi
-[ $failed = 0 ] && echo "tsan_engine: 5 strict suites, 2 copy threads, no reports"
+[ $failed = 0 ] && echo "tsan_engine: 6 strict suites, 2 copy threads, no reports"
 exit $failed
