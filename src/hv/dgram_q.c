@@ -2,7 +2,7 @@
 /*
  * Datagram transmit queues: the copy engine's datagrams.
  *
- * A datagram socket of a strict v4vd has a transmit queue of its own, the
+ * A datagram socket has a transmit queue of its own (in both modes), the
  * second ring of its receive ring's memory, which only it writes and only
  * v4vd reads.  Each queued message names its destination where a ring
  * message names its source; the engine reads the header once into

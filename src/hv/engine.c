@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Strict-mode stream data: the copy engine.  Each side of a strict
- * connection writes into its own transmit queue, a ring in memory that it
- * shares with v4vd only (the second ring of its receive ring's memfd);
- * the engine reads each message there, validated by the ring code in
- * private memory, and copies its payload into the peer's receive ring, so
- * no page is ever mapped by two domains.
+ * The copy engine: strict-mode stream data here, datagrams (both modes)
+ * in dgram_q.c.  Each side of a strict connection writes into its own
+ * transmit queue, a ring in memory that it shares with v4vd only (the
+ * second ring of its receive ring's memfd); the engine reads each
+ * message there, validated by the ring code in private memory, and
+ * copies its payload into the peer's receive ring, so no page is ever
+ * mapped by two domains.
  *
  * The engine is one or more shards (shards.c), each a set of connections
  * run by a copy thread or, with --copy-threads 0, by v4vd's loop; the

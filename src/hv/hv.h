@@ -165,7 +165,7 @@ struct hv_ring {
 };
 
 /*
- * shards.c: the strict-mode copy engine is one or more shards, each a set
+ * shards.c: the copy engine is one or more shards, each a set
  * of connections (both directions of one connection in the same shard)
  * with the epoll set of their queues' doorbells.  With --copy-threads 0
  * the one shard runs in v4vd's loop; else each shard has a thread.

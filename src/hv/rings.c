@@ -159,10 +159,10 @@ static int check_register(struct hv *hv, struct hv_domain *d,
 	if (req->flags & ~(V4VP_REG_LISTEN | V4VP_REG_TXQ))
 		return -EINVAL;
 	/* A transmit queue is a strict connection's (one partner), or a
-	 * datagram socket's (any partner, not a listener). */
+	 * datagram socket's (any partner, not a listener), in both modes. */
 	if ((req->flags & V4VP_REG_TXQ) &&
-	    (!hv->cfg.strict || (req->partner == V4V_DOMID_ANY &&
-				 (req->flags & V4VP_REG_LISTEN))))
+	    (req->partner == V4V_DOMID_ANY ? req->flags & V4VP_REG_LISTEN
+					   : !hv->cfg.strict))
 		return -EINVAL;
 	if (req->flags & V4VP_REG_LISTEN) {
 		/* Its queued connections' rings come out of its quota. */

@@ -182,8 +182,6 @@ int hv_engine_init(struct hv *hv)
 		threads = default_threads();
 	if (threads > MAX_THREADS)
 		threads = MAX_THREADS;
-	if (!hv->cfg.strict)
-		threads = 0; /* one idle shard: nothing pumps */
 	e->n = threads ? threads : 1;
 	pthread_mutex_init(&e->dgram_lock, NULL);
 	e->shards = calloc(e->n, sizeof(*e->shards));

@@ -4,8 +4,8 @@
  * hypervisor and received straight from our own ring.  The source of every
  * received datagram is the address the hypervisor stamped.
  *
- * Under a strict v4vd a socket has a transmit queue too, which only
- * v4vd's copy engine reads (src/hv/dgram_q.c).  A datagram goes by SEND,
+ * On a host a socket has a transmit queue too, which only v4vd's copy
+ * engine reads (src/hv/dgram_q.c).  A datagram goes by SEND,
  * with SEND's exact errors, unless it goes where the last SEND went and
  * is no larger than that SEND vouched for: then it goes into the queue,
  * with no system call while the engine polls.  A queued datagram v4vd

@@ -301,8 +301,9 @@ static bool ring_has_news(struct v4v_sock *s)
 }
 
 /* The budget of a socket nobody set one for (BUSY_DEFAULT): 50 us in
- * both modes on a host.  Strict: nothing arrives unless v4vd's copy
- * engine runs, so a strict receiver yields the CPU between looks
+ * both modes on a host.  Strict, and datagrams in both modes: nothing
+ * arrives unless v4vd's copy engine runs, so such a receiver yields the
+ * CPU between looks
  * (sock_busy_wait): on two cores, with both ends of a ping-pong pinned,
  * a pure spin starved the engine (46 us half round trip), a yielding one
  * lets it copy (13 us, TCP 14 us; 7 us unpinned).  In a VM, none: a
@@ -336,7 +337,7 @@ bool sock_busy_wait(struct v4v_sock *s)
 				goto found;
 			__builtin_ia32_pause();
 		}
-		if (s->strict)
+		if (s->strict || s->type == SOCK_DGRAM)
 			sched_yield(); /* see busy_budget */
 	} while (sock_now_us() < until);
 found:
@@ -654,9 +655,9 @@ int sock_bind_ring(struct v4v_sock *s, uint32_t port)
 	struct v4v_link_mem at;
 	int memfd = -1, rc;
 
-	/* Under a strict v4vd a datagram socket sends through a transmit
-	 * queue of its own (dgram.c); a guest's go by SEND. */
-	bool txq = s->type == SOCK_DGRAM && s->strict && !v4v_link_in_vm();
+	/* A datagram socket sends through a transmit queue of its own
+	 * (dgram.c); a guest's go by SEND. */
+	bool txq = s->type == SOCK_DGRAM && !v4v_link_in_vm();
 	unsigned nrings = txq ? 2 : 1;
 
 	if (s->handle)
