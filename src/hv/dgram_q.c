@@ -70,6 +70,8 @@ static int deliver(struct hv *hv, struct hv_ring *r,
 		rc = put(r, dst, m, &kick);
 		if (rc == -EAGAIN && !hv_pump_stall(r, dst, m->payload_len))
 			rc = put(r, dst, m, &kick);
+		if (rc == -EAGAIN)
+			r->dq_stall = dst->handle;
 	}
 	if (!rc) {
 		hv_count_tx(hv, r->dom, dst, m->payload_len);

@@ -147,11 +147,13 @@ struct hv_ring {
 	struct v4v_ring_cons txq;
 	uint32_t txq_off;
 	/* A datagram socket's ring with a transmit queue (dgram_q.c):
-	 * dq_last, the ring its last datagram went to; send_waits, a SEND
-	 * of its owner waits for the queue to empty or a receiver's room. */
+	 * dq_last, the ring its last datagram went to; dq_stall, the ring
+	 * whose room it waits for while stalled; send_waits, a SEND of its
+	 * owner waits for the queue to move or a receiver's room. */
 	bool dgram_q;
 	bool send_waits;
 	uint32_t dq_last;
+	uint32_t dq_stall;
 	struct list active;
 	struct hv_waiter *waiters;
 	uint32_t nwaiters, capwaiters;

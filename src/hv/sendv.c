@@ -78,14 +78,18 @@ int hv_sendv(struct hv *hv, struct hv_domain *d, const struct v4vp_send *s,
 
 	if (!own || own->dom != d)
 		return -EBADF;
-	/* What the socket queued goes first: datagrams leave in order. */
-	if (own->dgram_q && !hv_dgram_flush(hv, own)) {
-		own->send_waits = true;
-		return -EAGAIN;
-	}
 	rc = hv_route_msg(hv, own, &s->dst, s->message_type, s->len, &dst);
 	if (rc)
 		return rc;
+	/* What the socket queued goes first.  If a full receiver holds it
+	 * back, a datagram to that receiver waits behind it (order), one to
+	 * another goes now: a receiver that does not read stalls only the
+	 * traffic to itself. */
+	if (own->dgram_q && !hv_dgram_flush(hv, own) &&
+	    own->dq_stall == dst->handle) {
+		own->send_waits = true;
+		return -EAGAIN;
+	}
 	src = (struct v4v_addr){ .port = own->port, .domid = d->domid };
 	rc = v4v_ring_insert(&dst->prod, &src, s->message_type, &iov, 1, &kick);
 	if (rc == -EAGAIN) {

@@ -57,8 +57,15 @@ static long try_send(struct v4v_sock *s, const struct v4v_addr *dst,
 	if (rc >= 0 && s->filled) {
 		bell_drain(s->bell);
 		s->filled = false;
+		/* The drain may have taken a token for our queue. */
+		if (s->tx.txq)
+			bell_token(s->fd);
 	}
-	if (rc >= 0 && s->tx.txq) {
+	/* Only with nothing queued ahead (a full receiver may hold our
+	 * queue back while this SEND went elsewhere): what we queue next
+	 * must not wait behind another destination's datagrams. */
+	if (rc >= 0 && s->tx.txq &&
+	    v4v_ring_space(&s->tx.prod) == v4v_ring_max_payload(s->tx.size)) {
 		s->vouched = *dst;
 		s->vouched_max = rep.max;
 	}

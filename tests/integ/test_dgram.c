@@ -284,12 +284,58 @@ static int local_connect(void *arg)
 	return 0;
 }
 
+/* A receiver that does not read holds back only what goes to itself:
+ * with the sender's queue stalled behind it, datagrams to another
+ * receiver still go at once, and those to the full one wait. */
+static int local_no_head_of_line(void *arg)
+{
+	struct sockaddr_v4v ma, mb;
+	socklen_t la = sizeof(ma), lb = sizeof(mb);
+	int s = bound_socket(0, 8192), a = bound_socket(0, 4096),
+	    b = bound_socket(0, 0);
+	char msg[500] = { 0 }, buf[16];
+	struct pollfd p = { .fd = b, .events = POLLIN };
+	int n = 0;
+
+	(void)arg;
+	EXPECT(s >= 0 && a >= 0 && b >= 0 && !v4v_getsockname(a, SA(ma), &la) &&
+	       !v4v_getsockname(b, SA(mb), &lb), 1);
+	/* Until `a`'s ring and our queue are full: no room for 200 ms. */
+	while (n < 100) {
+		struct pollfd w = { .fd = s, .events = POLLOUT };
+
+		if (v4v_sendto(s, msg, sizeof(msg), MSG_DONTWAIT, SA(ma),
+			       sizeof(ma)) == (ssize_t)sizeof(msg))
+			n++;
+		else if (errno != EAGAIN || poll(&w, 1, 200) == 0)
+			break;
+	}
+	EXPECT(n < 100 && errno == EAGAIN, 2);
+	for (int i = 0; i < 3; i++) {
+		EXPECT(v4v_sendto(s, "b", 1, MSG_DONTWAIT, SA(mb),
+				  sizeof(mb)) == 1, 3);
+		EXPECT(poll(&p, 1, 2000) == 1, 4);
+		EXPECT(v4v_recv(b, buf, sizeof(buf), 0) == 1 && buf[0] == 'b',
+		       5);
+	}
+	EXPECT(v4v_sendto(s, msg, sizeof(msg), MSG_DONTWAIT, SA(ma),
+			  sizeof(ma)) < 0 && errno == EAGAIN, 6);
+	/* All that went to `a` comes, in order, once it reads. */
+	p.fd = a;
+	for (int i = 0; i < n; i++)
+		EXPECT(poll(&p, 1, 2000) == 1 &&
+		       v4v_recv(a, msg, sizeof(msg), 0) == (ssize_t)sizeof(msg),
+		       7);
+	return 0;
+}
+
 static void test_local(void)
 {
 	CHECK_EQ(dom_wait(dom_spawn(local_flags, NULL)), 0);
 	CHECK_EQ(dom_wait(dom_spawn(local_epoll, NULL)), 0);
 	CHECK_EQ(dom_wait(dom_spawn(local_timeout_errors, NULL)), 0);
 	CHECK_EQ(dom_wait(dom_spawn(local_connect, NULL)), 0);
+	CHECK_EQ(dom_wait(dom_spawn(local_no_head_of_line, NULL)), 0);
 }
 
 /* ---- a full ring: EAGAIN, unwritable, then writable again ---- */
