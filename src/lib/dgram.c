@@ -126,18 +126,9 @@ static long queue_send(struct v4v_sock *s, const struct v4v_addr *dst,
 	return (long)len;
 }
 
-static size_t msg_len(const struct msghdr *msg)
-{
-	size_t len = 0;
-
-	for (size_t i = 0; i < msg->msg_iovlen; i++)
-		len += msg->msg_iov[i].iov_len;
-	return len;
-}
-
 ssize_t dgram_sendmsg(struct v4v_sock *s, const struct msghdr *msg, int flags)
 {
-	size_t len = msg_len(msg);
+	size_t len = sock_iov_len(msg);
 	struct v4v_addr dst;
 	uint64_t t0 = 0;
 	long rc;

@@ -162,8 +162,8 @@ struct v4v_sock {
 				 * address as our domain sees it, IPv4 and
 				 * IPv6 (from v4vd, in the SYN) */
 	struct stream_tx tx;	/* see struct stream_tx; a datagram
-				 * socket's transmit queue (strict), set
-				 * when bound */
+				 * socket's transmit queue (on a host, in
+				 * both modes), set when bound */
 	struct v4v_addr vouched;/* tx_lock: datagram: the destination of
 				 * our last SEND, to which we may queue */
 	uint32_t vouched_max;	/* tx_lock: the largest datagram it takes;
@@ -175,6 +175,16 @@ struct v4v_sock {
 	bool zc_held;		/* atomic, written under tx_lock: a
 				 * reservation holds tx_lock */
 };
+
+/* The bytes msg's iovec holds. */
+static inline size_t sock_iov_len(const struct msghdr *msg)
+{
+	size_t t = 0;
+
+	for (size_t i = 0; i < msg->msg_iovlen; i++)
+		t += msg->msg_iov[i].iov_len;
+	return t;
+}
 
 /* v4v_close sets `closing`, then wakes the calls blocked on the socket:
  * they look at it on every pass, without table_lock. */
@@ -248,8 +258,9 @@ int sock_make_doorbell(struct v4v_sock *s, int type_flags);
 /* The receive ring (and, nrings 2, a strict connection's transmit queue
  * after it: the second ring of the memfd). */
 int sock_ring_alloc(struct v4v_sock *s, int *memfd, unsigned nrings);
-/* Strict: s->tx becomes our own transmit queue, the second ring of our
- * ring's memory, which v4vd reads (a stream's, a datagram socket's). */
+/* s->tx becomes our own transmit queue, the second ring of our ring's
+ * memory, which v4vd reads (a strict stream's; a datagram socket's in
+ * both modes). */
 int sock_txq_start(struct v4v_sock *s);
 struct v4v_link_mem;
 /* A guest's ring lives where the hypervisor put it (link_proto.h):

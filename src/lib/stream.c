@@ -554,15 +554,6 @@ static void peer_flag(struct v4v_sock *s, uint32_t flag)
 	}
 }
 
-static size_t iov_len(const struct iovec *iov, size_t n)
-{
-	size_t t = 0;
-
-	for (size_t i = 0; i < n; i++)
-		t += iov[i].iov_len;
-	return t;
-}
-
 /* No room in the ring we write: wait, unless it will never drain.  Our
  * own queue drains no more once v4vd has ended the connection (a reset or
  * the peer gone in our ring), or has ended (the guardian reset us). */
@@ -704,7 +695,7 @@ static long place_chunk(struct v4v_sock *s, void *arg)
 ssize_t stream_sendmsg(struct v4v_sock *s, const struct msghdr *msg,
 		       int flags)
 {
-	struct send_pos pos = { msg, 0, iov_len(msg->msg_iov, msg->msg_iovlen) };
+	struct send_pos pos = { msg, 0, sock_iov_len(msg) };
 	uint64_t t0 = 0;
 	bool shut;
 	long rc;
@@ -840,7 +831,7 @@ long stream_rx_wait(struct v4v_sock *s, int flags, uint64_t *t0)
 
 ssize_t stream_recvmsg(struct v4v_sock *s, struct msghdr *msg, int flags)
 {
-	size_t want = iov_len(msg->msg_iov, msg->msg_iovlen), got = 0;
+	size_t want = sock_iov_len(msg), got = 0;
 	uint64_t t0 = 0;
 	long rc;
 
