@@ -23,6 +23,16 @@
 
 static struct hv_proc hv;
 
+/* v4vd's growth allowed over the cycles after warm-up.  Under
+ * AddressSanitizer (the test is built with it in CI's ASan pass, as v4vd
+ * is) freed memory sits in ASan's quarantine and RSS creeps while
+ * nothing leaks: 2088 KiB once over 950 cycles, against 4 KiB in a plain
+ * build; LeakSanitizer checks leaks there when v4vd exits. */
+#if defined(__SANITIZE_ADDRESS__)
+#define RSS_SLACK_KB 8192
+#else
+#define RSS_SLACK_KB 2048
+#endif
 #define SA(a) ((struct sockaddr *)&(a))
 #define EXPECT(cond, code) do { if (!(cond)) return (code); } while (0)
 
@@ -345,7 +355,7 @@ static void test_kill_cycles(void)
 	       "%ld KiB RSS\n", WARMUP, warm.fds, warm.rss_kb, i, end.fds,
 	       end.rss_kb);
 	CHECK_EQ(end.fds, warm.fds);
-	CHECK(end.rss_kb <= warm.rss_kb + 2048);
+	CHECK(end.rss_kb <= warm.rss_kb + RSS_SLACK_KB);
 	/* Only the sink and the sender are left. */
 	CHECK_EQ(hv_fetch(V4VP_LIST_DOMAINS, (void **)&doms, &n), 0);
 	CHECK_EQ(n, 2);
