@@ -172,7 +172,9 @@ struct hv_ring {
  * with the epoll set of their queues' doorbells.  With --copy-threads 0
  * the one shard runs in v4vd's loop; else each shard has a thread.
  */
-struct hv_shard {
+/* Aligned: each copy thread writes its shard's counters per message, and
+ * shards sit side by side in one array. */
+struct __attribute__((aligned(64))) hv_shard {
 	enum hv_kind kind;	/* HV_SHARD: epfd is in the loop's set */
 	struct hv *hv;
 	uint32_t id;
@@ -196,6 +198,9 @@ struct hv_shard {
 struct hv_engine {
 	struct hv_shard *shards;
 	uint32_t n;
+	/* The loop wants every shard's lock (hv_engine_lock): a polling
+	 * thread lets go of its own until the loop is done. */
+	bool loop_waits;
 	/* Datagram deliveries of copy threads: several shards may produce
 	 * into one receiver's ring (dgram_q.c). */
 	pthread_mutex_t dgram_lock;

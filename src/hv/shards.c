@@ -11,9 +11,10 @@
  * queues.
  *
  * Locking is deliberately coarse.  A copy thread holds its shard's lock
- * while it copies (a pass is bounded, engine.c PASS_NS) and drops it
- * before it yields or sleeps.  The loop takes every shard's lock, in
- * order, around each event it handles, so control requests, ring
+ * while it copies or polls and drops it before it yields or sleeps, or
+ * when the loop says it waits (loop_waits, looked at between turns; a
+ * turn is bounded, engine.c PASS_NS).  The loop takes every shard's lock,
+ * in order, around each event it handles, so control requests, ring
  * set-up and tear-down and the listings see the engine still; a thread
  * never takes any lock but its own.  What a thread touches is its
  * shard's rings and their peers (same shard), and their doorbells, which
@@ -82,24 +83,61 @@ void hv_shard_events(struct hv_shard *sh)
 	shard_drain_events(sh);
 }
 
-/* A copy thread: turns while it has work, else sleeps in its epoll set. */
+/* How long a polling thread goes without a system call while its core
+ * is its own: its epoll set (tokens only matter once it sleeps) and,
+ * idle, a yield of the core.  A system call per pass (here 0.15 us for
+ * epoll, 0.5 for the yield) is what a message that comes meanwhile
+ * waits.  A yield that lets somebody run says the core is shared: then
+ * the thread yields after every pass again, as the programs it serves
+ * need the core more than it needs the microsecond. */
+#define QUIET_NS 5000u
+/* A yield that took longer than this let another thread run. */
+#define YIELD_RAN_NS 2000u
+
+static bool loop_waits(const struct hv_shard *sh)
+{
+	return __atomic_load_n(&sh->hv->engine.loop_waits, __ATOMIC_ACQUIRE);
+}
+
+/* Give the core to whoever waits for it; the next quiet period: none
+ * if somebody did. */
+static uint64_t yield_core(void)
+{
+	uint64_t t0 = cpu_ns(CLOCK_MONOTONIC);
+
+	sched_yield();
+	return cpu_ns(CLOCK_MONOTONIC) - t0 > YIELD_RAN_NS ? 0 : QUIET_NS;
+}
+
+/* A copy thread: turns while it has work or may soon, else sleeps in its
+ * epoll set. */
 static void *copy_thread(void *arg)
 {
 	struct hv_shard *sh = arg;
 	struct epoll_event ev[16];
+	uint64_t since = 0, quiet = 0;
 	int timeout, n;
 
 	pthread_mutex_lock(&sh->lock);
 	while (!sh->stop) {
 		timeout = hv_shard_turn(sh);
+		if (timeout >= 0 && !loop_waits(sh) &&
+		    cpu_ns(CLOCK_MONOTONIC) - since < quiet) {
+			__builtin_ia32_pause();
+			continue;
+		}
 		pthread_mutex_unlock(&sh->lock);
+		/* The loop would lose the lock to us again and again. */
+		while (loop_waits(sh))
+			sched_yield();
 		if (timeout > 0) {
 			/* Idle but polling: give way to the programs we
 			 * serve where they share our core. */
-			sched_yield();
+			quiet = yield_core();
 			timeout = 0;
 		}
 		n = epoll_wait(sh->epfd, ev, 16, timeout);
+		since = cpu_ns(CLOCK_MONOTONIC);
 		pthread_mutex_lock(&sh->lock);
 		for (int i = 0; i < n; i++)
 			shard_event(sh, &ev[i]);
@@ -184,9 +222,11 @@ int hv_engine_init(struct hv *hv)
 		threads = MAX_THREADS;
 	e->n = threads ? threads : 1;
 	pthread_mutex_init(&e->dgram_lock, NULL);
-	e->shards = calloc(e->n, sizeof(*e->shards));
+	e->shards = aligned_alloc(_Alignof(struct hv_shard),
+				  e->n * sizeof(*e->shards));
 	if (!e->shards)
 		return -ENOMEM;
+	memset(e->shards, 0, e->n * sizeof(*e->shards));
 	for (uint32_t i = 0; i < e->n; i++) {
 		rc = shard_init(hv, &e->shards[i], i);
 		if (rc)
@@ -230,6 +270,9 @@ void hv_engine_fini(struct hv *hv)
 
 void hv_engine_lock(struct hv *hv)
 {
+	if (hv->engine.shards[0].threaded)
+		__atomic_store_n(&hv->engine.loop_waits, true,
+				 __ATOMIC_RELEASE);
 	for (uint32_t i = 0; i < hv->engine.n; i++)
 		pthread_mutex_lock(&hv->engine.shards[i].lock);
 }
@@ -238,6 +281,7 @@ void hv_engine_unlock(struct hv *hv)
 {
 	for (uint32_t i = hv->engine.n; i-- > 0;)
 		pthread_mutex_unlock(&hv->engine.shards[i].lock);
+	__atomic_store_n(&hv->engine.loop_waits, false, __ATOMIC_RELEASE);
 }
 
 int hv_engine_turn(struct hv *hv)
