@@ -308,6 +308,7 @@ const char *hv_conn_limit(struct hv *hv, uid_t uid, bool admin);
 void hv_notify(const char *state);
 
 /* peer.c */
+void hv_peer_init(void);
 int hv_unix_peer(int fd, ino_t *peer);
 
 /* conn.c: stream connections */

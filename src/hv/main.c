@@ -380,6 +380,7 @@ static int hv_init(struct hv *hv)
 	epoll_ctl(hv->epfd, EPOLL_CTL_ADD, hv->listen_fd, &ev);
 	ev.data.ptr = &sig;
 	epoll_ctl(hv->epfd, EPOLL_CTL_ADD, hv->sig_fd, &ev);
+	hv_peer_init();
 	/* After the signal mask (the threads inherit it) and the guardian
 	 * (forked with one thread). */
 	rc = hv_engine_init(hv);

@@ -28,7 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int ask(int nl, ino_t ino)
+static int ask(int nl, ino_t ino, uint32_t seq)
 {
 	struct {
 		struct nlmsghdr nlh;
@@ -36,7 +36,8 @@ static int ask(int nl, ino_t ino)
 	} msg = {
 		.nlh = { .nlmsg_len = sizeof(msg),
 			 .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-			 .nlmsg_flags = NLM_F_REQUEST },
+			 .nlmsg_flags = NLM_F_REQUEST,
+			 .nlmsg_seq = seq },
 		.req = { .sdiag_family = AF_UNIX, .udiag_states = ~0u,
 			 .udiag_ino = (uint32_t)ino,
 			 .udiag_show = UDIAG_SHOW_PEER,
@@ -69,13 +70,54 @@ static ino_t parse(const void *buf, ssize_t len)
 
 #define HOME_NS "/proc/thread-self/ns/net"
 
+/*
+ * v4vd's own network namespace, and a sock_diag socket in it: asked about
+ * every doorbell, so made once, not per registration (a path walk through
+ * /proc and a netlink socket each cost v4vd about a tenth of its time per
+ * connection).  The loop's thread alone asks, and it always returns home.
+ */
+static struct {
+	bool known;
+	dev_t dev;
+	ino_t ino;
+	int nl;
+	uint32_t seq;
+} here = { .nl = -1 };
+
+static void know_home(void)
+{
+	struct stat st;
+
+	if (!here.known && !stat(HOME_NS, &st)) {
+		here.dev = st.st_dev;
+		here.ino = st.st_ino;
+		here.known = true;
+	}
+}
+
+static int home_socket(void)
+{
+	if (here.nl < 0)
+		here.nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC,
+				 NETLINK_SOCK_DIAG);
+	return here.nl;
+}
+
+/* At start: from then on v4vd holds as many descriptors idle as busy. */
+void hv_peer_init(void)
+{
+	know_home();
+	home_socket();
+}
+
 /* Is ns (a namespace descriptor) our thread's own network namespace? */
 static bool at_home(int ns)
 {
-	struct stat st, home;
+	struct stat st;
 
-	return !fstat(ns, &st) && !stat(HOME_NS, &home) &&
-	       st.st_ino == home.st_ino && st.st_dev == home.st_dev;
+	know_home();
+	return here.known && !fstat(ns, &st) && st.st_ino == here.ino &&
+	       st.st_dev == here.dev;
 }
 
 /* A sock_diag socket made in namespace ns, then back home. */
@@ -104,16 +146,17 @@ static int diag_socket_in(int ns)
 	return nl;
 }
 
-/* A sock_diag socket in fd's network namespace. */
-static int diag_socket(int fd)
+/* A sock_diag socket in fd's network namespace; *kept: it is the home
+ * one, not to be closed. */
+static int diag_socket(int fd, bool *kept)
 {
 	int ns = ioctl(fd, SIOCGSKNS), nl, e;
 
-	if (ns < 0 || at_home(ns)) {
+	*kept = ns < 0 || at_home(ns);
+	if (*kept) {
 		if (ns >= 0)
 			close(ns);
-		return socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC,
-			      NETLINK_SOCK_DIAG);
+		return home_socket();
 	}
 	nl = diag_socket_in(ns);
 	e = errno;
@@ -122,30 +165,51 @@ static int diag_socket(int fd)
 	return nl;
 }
 
+/* The reply to request seq (a kept socket may hold one to an earlier
+ * request that failed half-way). */
+static ssize_t reply(int nl, uint32_t seq, uint32_t *buf, size_t len)
+{
+	for (int tries = 0; tries < 4; tries++) {
+		ssize_t n = recv(nl, buf, len, 0);
+
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		if ((size_t)n >= sizeof(struct nlmsghdr) &&
+		    ((const struct nlmsghdr *)buf)->nlmsg_seq == seq)
+			return n;
+	}
+	return -EIO;
+}
+
 int hv_unix_peer(int fd, ino_t *peer)
 {
-	uint32_t buf[1024];
+	uint32_t buf[1024], seq = ++here.seq;
 	struct stat st;
+	bool kept;
 	ssize_t n;
 	int nl, rc;
 
 	*peer = 0;
 	if (fstat(fd, &st))
 		return -errno;
-	nl = diag_socket(fd);
+	nl = diag_socket(fd, &kept);
 	if (nl < 0)
 		return -errno;
-	rc = ask(nl, st.st_ino);
+	rc = ask(nl, st.st_ino, seq);
 	if (!rc) {
-		n = recv(nl, buf, sizeof(buf), 0);
-		if (n <= 0)
-			rc = n < 0 ? -errno : -EIO;
+		n = reply(nl, seq, buf, sizeof(buf));
+		if (n < 0)
+			rc = (int)n;
 		else if (((const struct nlmsghdr *)buf)->nlmsg_type ==
 			 NLMSG_ERROR)
 			rc = -ENOENT; /* not a socket it can see */
 		else
 			*peer = parse(buf, n);
 	}
-	close(nl);
+	if (!kept || (rc && rc != -ENOENT)) {
+		close(nl);
+		if (kept)
+			here.nl = -1; /* a fresh one next time */
+	}
 	return rc;
 }
