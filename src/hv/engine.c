@@ -38,11 +38,6 @@
 #include <sys/socket.h>
 #include <time.h>
 
-/* The most one connection moves in one turn: fairness between the
- * connections that share the engine.  A turn costs about as many
- * microseconds as it moves ten-kilobyte units, and every other
- * connection's message may wait behind one. */
-#define TURN_BYTES (64u * 1024u)
 /* How long a shard keeps its lock in one go: the loop waits for it. */
 #define PASS_NS 50000u
 
@@ -178,7 +173,7 @@ static void end_of_queue(struct hv_ring *r)
 }
 
 /*
- * Copy from r's queue into its peer's ring, at most TURN_BYTES.  A queue
+ * Copy from r's queue into its peer's ring, at most HV_TURN_BYTES.  A queue
  * message larger than the room in the peer's ring goes in pieces: stream
  * data has no boundaries.  Returns the bytes moved (0: nothing to do, or
  * stalled, or ended).
@@ -193,7 +188,7 @@ static uint32_t stream_turn(struct hv_ring *r)
 	bool kick = false;
 	int rc;
 
-	while (moved < TURN_BYTES && !r->stalled && !r->eof) {
+	while (moved < HV_TURN_BYTES && !r->stalled && !r->eof) {
 		/* The flag first: a FIN set after the last insert is seen
 		 * only once that insert is. */
 		flags = v4v_ring_tx_flags(&r->txq.r);
@@ -214,8 +209,8 @@ static uint32_t stream_turn(struct hv_ring *r)
 			size_t n;
 
 			/* A large message goes in turn-sized pieces too. */
-			if (want > TURN_BYTES)
-				want = TURN_BYTES;
+			if (want > HV_TURN_BYTES)
+				want = HV_TURN_BYTES;
 			pieces = v4v_ring_reserve(&dst->prod, want, iov);
 			if (!pieces) {
 				hv_pump_stall(r, dst, 1);
@@ -252,7 +247,7 @@ static uint32_t stream_turn(struct hv_ring *r)
 
 static uint32_t copy_turn(struct hv_ring *r)
 {
-	return r->dgram_q ? hv_dgram_turn(r->shard->hv, r, TURN_BYTES)
+	return r->dgram_q ? hv_dgram_turn(r->shard->hv, r, HV_TURN_BYTES)
 			  : stream_turn(r);
 }
 

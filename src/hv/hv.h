@@ -172,6 +172,12 @@ struct hv_ring {
  * with the epoll set of their queues' doorbells.  With --copy-threads 0
  * the one shard runs in v4vd's loop; else each shard has a thread.
  */
+/* The most one connection moves in one turn of the copy engine: fairness
+ * between the connections that share a shard.  A turn costs about as
+ * many microseconds as it moves ten-kilobyte units, and every other
+ * connection's message may wait behind one. */
+#define HV_TURN_BYTES (64u * 1024u)
+
 /* Aligned: each copy thread writes its shard's counters per message, and
  * shards sit side by side in one array. */
 struct __attribute__((aligned(64))) hv_shard {
