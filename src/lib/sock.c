@@ -813,8 +813,10 @@ int v4v_getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 
 	if (!s)
 		return -1;
+	if (s->type == SOCK_STREAM && stream_reset(s))
+		rc = -ENOTCONN;
 	pthread_mutex_lock(&s->lock);
-	if (s->connected || s->state == ST_CONNECTED)
+	if (!rc && (s->connected || s->state == ST_CONNECTED))
 		sock_addr_out(&s->peer, addr, len);
 	else
 		rc = -ENOTCONN;

@@ -268,6 +268,14 @@ void stream_so_error(struct v4v_sock *s)
 		see_reset(s);
 }
 
+/* A reset connection (the peer's abort, or the reset a send to a gone
+ * peer draws) has no peer any more, as a TCP socket in CLOSE has none. */
+bool stream_reset(struct v4v_sock *s)
+{
+	stream_so_error(s);
+	return __atomic_load_n(&s->tx.dead, __ATOMIC_ACQUIRE);
+}
+
 /* A send found the peer's socket gone (the flag, or the ring or kernel
  * stream refusing it): the bytes are taken and dropped, as TCP takes
  * them, unless a reset came first.  Returns what the send returns. */

@@ -200,10 +200,16 @@ static int name_of(int fd, struct sockaddr *addr, socklen_t *len, bool peer)
 		return peer ? v4v_getpeername(fd, addr, len)
 			    : v4v_getsockname(fd, addr, len);
 	if (kind == PFD_V4V) {
+		struct sockaddr_v4v v;
+		socklen_t vlen = sizeof(v);
+
 		if (!len) {
 			errno = EFAULT;
 			return -1;
 		}
+		/* Reset: no peer any more (ENOTCONN), as TCP says. */
+		if (peer && v4v_getpeername(fd, (struct sockaddr *)&v, &vlen))
+			return -1;
 		pthread_mutex_lock(&p->lock);
 		pl_addr_out(peer ? &p->peer : &p->local,
 			    peer ? p->peer_len : p->local_len, addr, len);

@@ -786,6 +786,14 @@ static void t_send_first(void)
 	close(l);
 }
 
+static bool has_peer(int fd)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+
+	return !getpeername(fd, (struct sockaddr *)&a, &len);
+}
+
 /* The end of a connection, in the kernel's order of errors. */
 static void t_after_end(void)
 {
@@ -798,8 +806,11 @@ static void t_after_end(void)
 	close(s);
 	CHECK("end: end of file", ready(c, POLLIN, 1000) &&
 					  recv(c, buf, sizeof(buf), 0) == 0);
+	CHECK("end: the peer is still named", has_peer(c));
 	CHECK("end: first send taken", send(c, "a", 1, 0) == 1);
 	usleep(20000);
+	CHECK("end: the reset it drew leaves no peer", !has_peer(c) &&
+							   errno == ENOTCONN);
 	CHECK("end: SO_ERROR EPIPE once",
 	      !getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &len) &&
 		      err == EPIPE);
@@ -811,11 +822,29 @@ static void t_after_end(void)
 	usleep(50000);
 	close(s);
 	usleep(20000);
+	CHECK("reset: no peer", !has_peer(c) && errno == ENOTCONN);
 	CHECK("reset: ECONNRESET once", recv(c, buf, sizeof(buf), 0) < 0 &&
 						errno == ECONNRESET);
 	CHECK("reset: then end of file", recv(c, buf, sizeof(buf), 0) == 0);
 	CHECK("reset: then EPIPE", send(c, "a", 1, 0) < 0 && errno == EPIPE);
 	close(c);
+	/* An abortive close after data (SO_LINGER 0): the data is still
+	 * read, but the peer is gone (Python's ssl module tells a
+	 * connection reset before its handshake by this). */
+	c = dial_to(&at);
+	s = accept(l, NULL, NULL);
+	CHECK("linger0: sent", send(c, "hi", 2, 0) == 2);
+	CHECK("linger0: set", !setsockopt(c, SOL_SOCKET, SO_LINGER,
+					  &(struct linger){ 1, 0 },
+					  sizeof(struct linger)));
+	close(c);
+	usleep(20000);
+	CHECK("linger0: no peer", ready(s, POLLIN, 1000) && !has_peer(s) &&
+					  errno == ENOTCONN);
+	CHECK("linger0: the data first", recv(s, buf, sizeof(buf), 0) == 2);
+	CHECK("linger0: then ECONNRESET", recv(s, buf, sizeof(buf), 0) < 0 &&
+						  errno == ECONNRESET);
+	close(s);
 	close(l);
 }
 
