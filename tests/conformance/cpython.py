@@ -35,7 +35,7 @@ env = os.environ.get
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--python", default="/usr/bin/python3.11")
-ap.add_argument("--module", default="test.test_socket")
+ap.add_argument("--module", default="test.test_socket", help="test modules, comma-separated")
 ap.add_argument("--match", default="", help="only classes whose name contains this")
 ap.add_argument("--jobs", type=int, default=int(env("CONF_JOBS", "2")))
 ap.add_argument("--test-timeout", type=float, default=float(env("CONF_TEST_TIMEOUT", "20")),
@@ -81,7 +81,7 @@ def list_tests():
             "def walk(s):\n"
             "    for t in s:\n"
             "        yield from walk(t) if isinstance(t, unittest.TestSuite) else [t.id()]\n"
-            f"print('\\n'.join(walk(unittest.defaultTestLoader.loadTestsFromName({args.module!r}))))\n")
+            f"print('\\n'.join(walk(unittest.defaultTestLoader.loadTestsFromNames({args.module.split(',')!r}))))\n")
     out = subprocess.run([args.python, "-c", code], capture_output=True, text=True, check=True).stdout
     classes = {}
     for tid in out.split():
