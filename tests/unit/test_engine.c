@@ -195,7 +195,7 @@ static void queue_msgs(struct end *e, unsigned n, uint32_t len, bool dgram)
 					 &iov, 1, &kick));
 }
 
-/* Bytes waiting in e's receive ring. */
+/* Bytes waiting in e's receive ring, looked at without consuming. */
 static uint64_t pending(struct end *e)
 {
 	struct v4v_ring_msg m;
@@ -204,7 +204,7 @@ static uint64_t pending(struct end *e)
 
 	while (v4v_ring_peek(&c, &m) > 0) {
 		total += m.payload_len;
-		v4v_ring_consume(&c, &m);
+		v4v_ring_walk_next(&c, &m);
 	}
 	return total;
 }
