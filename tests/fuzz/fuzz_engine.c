@@ -41,6 +41,7 @@
 
 #include "fuzz.h"
 #include "hv/hv.h"
+#include "../engine_stubs.h"
 
 #define SENDER_DOMID 3
 #define SENDER_PORT 7
@@ -89,7 +90,6 @@ void hv_ring_del_waiter(struct hv_ring *r, uint32_t handle)
 	stub.waiting = false;
 }
 
-static struct hv_shard *the_shard;
 static struct hv_ring *the_receiver;
 
 /* One destination: the receiver's address, for datagrams up to its
@@ -110,32 +110,6 @@ int hv_route_msg(struct hv *hv, struct hv_ring *own, const struct v4v_addr *to,
 	return 0;
 }
 
-void hv_count_tx(struct hv *hv, struct hv_domain *src, struct hv_ring *dst,
-		 uint32_t len)
-{
-	(void)hv;
-	(void)src;
-	(void)dst;
-	(void)len;
-}
-
-struct hv_shard *hv_shard_pick(struct hv *hv, struct hv_ring *r)
-{
-	(void)hv;
-	(void)r;
-	return the_shard;
-}
-
-void hv_shard_wake(struct hv_shard *sh)
-{
-	(void)sh;
-}
-
-void hv_log(int level, const char *fmt, ...)
-{
-	(void)level;
-	(void)fmt;
-}
 
 /* ---- the input ---- */
 

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "hv/hv.h"
+#include "../engine_stubs.h"
 #include "t.h"
 
 #define RING (1u << 20)
@@ -37,7 +38,6 @@ int clock_gettime(clockid_t clk, struct timespec *ts)
 	return 0;
 }
 
-static struct hv_shard *the_shard;
 static struct hv_ring *dgram_dst;	/* where datagrams go */
 static uint32_t waiting_on;		/* handle of a ring with a waiter */
 
@@ -82,32 +82,6 @@ int hv_route_msg(struct hv *hv, struct hv_ring *own, const struct v4v_addr *to,
 	return 0;
 }
 
-void hv_count_tx(struct hv *hv, struct hv_domain *src, struct hv_ring *dst,
-		 uint32_t len)
-{
-	(void)hv;
-	(void)src;
-	(void)dst;
-	(void)len;
-}
-
-struct hv_shard *hv_shard_pick(struct hv *hv, struct hv_ring *r)
-{
-	(void)hv;
-	(void)r;
-	return the_shard;
-}
-
-void hv_shard_wake(struct hv_shard *sh)
-{
-	(void)sh;
-}
-
-void hv_log(int level, const char *fmt, ...)
-{
-	(void)level;
-	(void)fmt;
-}
 
 /* ---- a shard and its rings ---- */
 
@@ -180,6 +154,38 @@ static void link_pair(struct end *a, struct end *b)
 	b->r.peer = &a->r;
 }
 
+/* Two connections in the shard, the flooder's first: f (its queue) to
+ * fpeer, whose ring is fsize bytes, and p to ppeer.  f is a datagram
+ * socket sending to fpeer when dgram. */
+static void two_conns(struct end *f, struct end *fpeer, struct end *p,
+		      struct end *ppeer, uint32_t fsize, bool dgram)
+{
+	engine_new();
+	end_new(f, 1, RING);
+	end_new(fpeer, 2, fsize);
+	end_new(p, 3, RING);
+	end_new(ppeer, 4, RING);
+	if (dgram) {
+		f->r.dgram_q = true;
+		dgram_dst = &fpeer->r;
+	} else {
+		link_pair(f, fpeer);
+	}
+	link_pair(p, ppeer);
+	hv_pump_start(&hv, &f->r);
+	hv_pump_start(&hv, &p->r);
+}
+
+static void free_all(struct end *a, struct end *b, struct end *c,
+		     struct end *d)
+{
+	end_free(a);
+	end_free(b);
+	end_free(c);
+	end_free(d);
+	dgram_dst = NULL;
+}
+
 /* `n` messages of `len` bytes into e's queue, as its owner would. */
 static void queue_msgs(struct end *e, unsigned n, uint32_t len, bool dgram)
 {
@@ -218,15 +224,7 @@ static void test_stream_budget(void)
 {
 	struct end fa, fb, pa, pb;
 
-	engine_new();
-	end_new(&fa, 1, RING);
-	end_new(&fb, 2, RING);
-	end_new(&pa, 3, RING);
-	end_new(&pb, 4, RING);
-	link_pair(&fa, &fb);
-	link_pair(&pa, &pb);
-	hv_pump_start(&hv, &fa.r);
-	hv_pump_start(&hv, &pa.r);
+	two_conns(&fa, &fb, &pa, &pb, RING, false);
 	queue_msgs(&fa, 200, MSG, false);
 	queue_msgs(&pa, 1, 1, false);
 	CHECK_EQ(hv_shard_turn(&shard), 0);
@@ -237,7 +235,7 @@ static void test_stream_budget(void)
 	for (int i = 0; i < 100 && hv_shard_turn(&shard) == 0; i++)
 		;
 	CHECK_EQ(pending(&fb), 200ull * MSG);
-	end_free(&fa), end_free(&fb), end_free(&pa), end_free(&pb);
+	free_all(&fa, &fb, &pa, &pb);
 }
 
 /* A receiver that does not read: its connection stalls on its full ring,
@@ -246,15 +244,7 @@ static void test_stall_own_only(void)
 {
 	struct end fa, fb, pa, pb;
 
-	engine_new();
-	end_new(&fa, 1, RING);
-	end_new(&fb, 2, 4096);
-	end_new(&pa, 3, RING);
-	end_new(&pb, 4, RING);
-	link_pair(&fa, &fb);
-	link_pair(&pa, &pb);
-	hv_pump_start(&hv, &fa.r);
-	hv_pump_start(&hv, &pa.r);
+	two_conns(&fa, &fb, &pa, &pb, 4096, false);
 	queue_msgs(&fa, 10, MSG, false);
 	CHECK_EQ(hv_shard_turn(&shard), 0);
 	CHECK(fa.r.stalled);
@@ -263,7 +253,7 @@ static void test_stall_own_only(void)
 	hv_shard_turn(&shard);
 	CHECK_EQ(pending(&pb), 300);
 	CHECK(fa.r.stalled);
-	end_free(&fa), end_free(&fb), end_free(&pa), end_free(&pb);
+	free_all(&fa, &fb, &pa, &pb);
 }
 
 /* A datagram socket flooding one receiver has the same budget per pass
@@ -272,24 +262,14 @@ static void test_dgram_budget(void)
 {
 	struct end d, dst, pa, pb;
 
-	engine_new();
-	end_new(&d, 1, RING);
-	end_new(&dst, 2, RING);
-	end_new(&pa, 3, RING);
-	end_new(&pb, 4, RING);
-	d.r.dgram_q = true;
-	dgram_dst = &dst.r;
-	link_pair(&pa, &pb);
-	hv_pump_start(&hv, &d.r);
-	hv_pump_start(&hv, &pa.r);
+	two_conns(&d, &dst, &pa, &pb, RING, true);
 	queue_msgs(&d, 200, MSG, true);
 	queue_msgs(&pa, 1, 1, false);
 	CHECK_EQ(hv_shard_turn(&shard), 0);
 	CHECK(pending(&dst) > 0);
 	CHECK(pending(&dst) <= HV_TURN_BYTES + MSG);
 	CHECK_EQ(pending(&pb), 1);
-	dgram_dst = NULL;
-	end_free(&d), end_free(&dst), end_free(&pa), end_free(&pb);
+	free_all(&d, &dst, &pa, &pb);
 }
 
 static const struct t_case cases[] = {
