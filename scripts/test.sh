@@ -47,7 +47,7 @@ suite "tests" build
 # that its time shows.
 SUITES="--suite conformance"
 LOGBASE=conformance
-suite "conformance (CPython test_socket, PostgreSQL)" build
+suite "conformance (CPython's socket, TLS, HTTP, mail and asyncio tests; PostgreSQL)" build
 SUITES="--suite unit --suite integ --suite model"
 LOGBASE=testlog
 if [ "${V4V_SKIP_ASAN:-0}" != 1 ]; then
