@@ -813,7 +813,7 @@ int v4v_getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 
 	if (!s)
 		return -1;
-	if (s->type == SOCK_STREAM && stream_reset(s))
+	if (s->type == SOCK_STREAM && stream_was_reset(s))
 		rc = -ENOTCONN;
 	pthread_mutex_lock(&s->lock);
 	if (!rc && (s->connected || s->state == ST_CONNECTED))

@@ -286,7 +286,7 @@ ssize_t stream_sendmsg(struct v4v_sock *s, const struct msghdr *msg,
 ssize_t stream_recvmsg(struct v4v_sock *s, struct msghdr *msg, int flags);
 int stream_shutdown(struct v4v_sock *s, int how);
 void stream_so_error(struct v4v_sock *s);
-bool stream_reset(struct v4v_sock *s);
+bool stream_was_reset(struct v4v_sock *s);
 int stream_fionread(struct v4v_sock *s);
 void stream_release(struct v4v_sock *s);
 /* For stream_zc.c, which shares the send and receive paths. */

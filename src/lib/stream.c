@@ -270,7 +270,7 @@ void stream_so_error(struct v4v_sock *s)
 
 /* A reset connection (the peer's abort, or the reset a send to a gone
  * peer draws) has no peer any more, as a TCP socket in CLOSE has none. */
-bool stream_reset(struct v4v_sock *s)
+bool stream_was_reset(struct v4v_sock *s)
 {
 	stream_so_error(s);
 	return __atomic_load_n(&s->tx.dead, __ATOMIC_ACQUIRE);
