@@ -50,6 +50,11 @@ void v4v_show_rings(const int *fds, int n);
  * 0 if fd is no V4V socket. */
 uint64_t v4v_sock_id(int fd);
 
+/* sock.c: the descriptors socket fd needs to go on working (its own and
+ * the link's), up to max, for a child of fork that closes all others (the
+ * interposer's relay); -errno if fd is no V4V socket. */
+int v4v_sock_own_fds(int fd, int *out, int max);
+
 /* The interposer's TCP ports: `kfd`, a bound TCP socket, goes to v4vd
  * with the connect (the socket takes it; its port is what the server
  * sees); inet_peer_port is that port on the accepting side, 0 if none. */
@@ -76,5 +81,8 @@ int v4v_link_inet(const struct v4vp_inet *req, struct v4vp_inet_reply *rep);
  * defaults differ there: a vCPU that spins takes time from the host's
  * other guests and from v4vd. */
 bool v4v_link_in_vm(void);
+
+/* link.c: the link's descriptors (for v4v_sock_own_fds). */
+int v4v_link_fds(int *out, int max);
 
 #endif

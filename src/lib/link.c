@@ -574,6 +574,21 @@ int v4v_link_inet(const struct v4vp_inet *req, struct v4vp_inet_reply *rep)
 	return plain(V4VP_INET, req, sizeof(*req), rep, sizeof(*rep));
 }
 
+/* The link's descriptors (the connection to v4vd, our capability), for
+ * v4v_sock_own_fds. */
+int v4v_link_fds(int *out, int max)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&L.lock);
+	if (L.conn.fd >= 0 && n < max)
+		out[n++] = L.conn.fd;
+	if (L.cap >= 0 && n < max)
+		out[n++] = L.cap;
+	pthread_mutex_unlock(&L.lock);
+	return n;
+}
+
 int v4v_link_cap(void)
 {
 	int rc = link_get();

@@ -243,6 +243,36 @@ void sock_bell_touched(struct v4v_sock *s)
 	forked_bump(__atomic_load_n(&s->fork_slot, __ATOMIC_RELAXED));
 }
 
+bool sock_maybe_shared(const struct v4v_sock *s)
+{
+	return __atomic_load_n(&s->fork_slot, __ATOMIC_RELAXED) ||
+	       __atomic_load_n(&s->passed, __ATOMIC_RELAXED);
+}
+
+/*
+ * Processes of a fork tree (or sharing a passed socket) may use one
+ * connection in turns, as they may a kernel socket: a parent writes a
+ * request and its child the rest (git push's pack-objects), or a child
+ * reads what its parent did not.  Each keeps its positions privately, so
+ * before each receive or send a process that may share the connection
+ * takes them from the rings, where the last user published them.  (At the
+ * same time, two processes would still race: that is not supported.)  A
+ * message another process read in part is read again from its start: its
+ * progress inside the message was its own.
+ */
+void sock_resync_rx(struct v4v_sock *s)
+{
+	uint32_t was = s->cons.rx;
+
+	if (v4v_ring_cons_resync(&s->cons) && s->cons.rx != was)
+		s->rx_off = 0;
+}
+
+void sock_resync_tx(struct v4v_sock *s)
+{
+	v4v_ring_prod_resync(&s->tx.prod);
+}
+
 bool sock_others_moved(struct v4v_sock *s, uint32_t *seen)
 {
 	uint32_t slot = __atomic_load_n(&s->fork_slot, __ATOMIC_RELAXED), c;
@@ -286,7 +316,10 @@ int sock_time_left(int timeout_ms, uint64_t t0)
 /* What the ring holds for its reader. */
 static uint8_t ring_news(struct v4v_sock *s)
 {
-	if (v4v_ring_used(&s->cons))
+	/* Another holder may have read since we did: the ring's published
+	 * positions say what is left, not ours. */
+	if (sock_maybe_shared(s) ? !v4v_ring_looks_empty(&s->cons.r)
+				 : v4v_ring_used(&s->cons) != 0)
 		return V4V_NEWS_DATA;
 	return v4v_ring_tx_flags(&s->cons.r) &
 			       (V4V_RING_TX_FIN | V4V_RING_TX_RST)
@@ -452,6 +485,27 @@ uint64_t v4v_sock_id(int fd)
 	if (s)
 		sock_put(s);
 	return id;
+}
+
+/* What socket fd needs to go on working, for a child of fork that is
+ * about to close every other descriptor (the interposer's relay). */
+int v4v_sock_own_fds(int fd, int *out, int max)
+{
+	struct v4v_sock *s = sock_get(fd);
+	int fds[4], n;
+
+	if (!s)
+		return -errno;
+	fds[0] = s->fd;
+	fds[1] = s->bell;
+	fds[2] = s->type == SOCK_STREAM ? s->tx.bell : -1;
+	fds[3] = s->inet_fd;
+	sock_put(s);
+	n = v4v_link_fds(out, max);
+	for (int i = 0; i < 4; i++)
+		if (fds[i] >= 0 && n < max)
+			out[n++] = fds[i];
+	return n;
 }
 
 static int default_busy_us(void)

@@ -208,6 +208,13 @@ void sock_addr_out(const struct v4v_addr *a, struct sockaddr *addr,
  * the cache is known true (see there), else asks the kernel. */
 bool sock_nonblock_hint(const struct v4v_sock *s, int flags);
 bool sock_nonblock(struct v4v_sock *s, int flags);
+/* Whether another process may hold the socket (after fork, or passed):
+ * one that may have read or written it since we last did. */
+bool sock_maybe_shared(const struct v4v_sock *s);
+/* Such a process read (rx_lock held) or wrote (tx_lock held) the
+ * connection: go on from the positions published in the rings. */
+void sock_resync_rx(struct v4v_sock *s);
+void sock_resync_tx(struct v4v_sock *s);
 /* Whether another process may have written into the doorbell since
  * *seen (updated: read before the caller drains). */
 bool sock_others_moved(struct v4v_sock *s, uint32_t *seen);

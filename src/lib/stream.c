@@ -665,6 +665,8 @@ long stream_send_turn(struct v4v_sock *s, int flags, uint64_t *t0,
 			return -EBADF;
 		if (s->wr_shut)
 			return -EPIPE;
+		if (sock_maybe_shared(s))
+			sock_resync_tx(s);
 		rc = place(s, arg);
 		if (rc != -EAGAIN)
 			return rc;
@@ -768,6 +770,8 @@ static long take_bytes(struct v4v_sock *s, struct msghdr *msg, size_t done,
 	struct v4v_ring_msg m;
 	size_t got = 0;
 
+	if (sock_maybe_shared(s))
+		sock_resync_rx(s);
 	while (done + got < want) {
 		struct iovec part[16];
 		size_t n, skip = done + got;
@@ -883,6 +887,8 @@ int stream_fionread(struct v4v_sock *s)
 	if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != ST_CONNECTED)
 		return 0;
 	pthread_mutex_lock(&s->rx_lock);
+	if (sock_maybe_shared(s))
+		sock_resync_rx(s);
 	n = (int)v4v_ring_pending(&s->cons) - (int)s->rx_off;
 	pthread_mutex_unlock(&s->rx_lock);
 	return n < 0 ? 0 : n;

@@ -221,20 +221,71 @@ int shutdown(int fd, int how)
 
 /*
  * exec: the new program cannot know our state.  A merged listener that
- * stays open across exec goes back to being the kernel listener alone; a
- * V4V connection is replaced by an unconnected TCP socket, so the new
- * program gets ENOTCONN instead of reading the doorbell's bytes.  If exec
- * fails, all is put back.
+ * stays open across exec goes back to being the kernel listener alone.  A
+ * V4V connection handed to the new program as its standard input, output
+ * or error (inetd, git daemon, sshd's re-exec) becomes a TCP loopback
+ * connection to a relay process that carries it on (relay.c), at all of
+ * its numbers.  Any other V4V socket becomes an unconnected TCP socket,
+ * so the new program gets ENOTCONN instead of reading the doorbell's
+ * bytes: a connection at another number is most often one leaked to a
+ * helper that never uses it (git's index-pack inherits the connection its
+ * parent goes on reading), and a relay would take its parent's data.  If
+ * exec fails, all is put back and the relays leave without a trace.
  */
+#define EXEC_MAX 64
+
 struct saved { int fd, copy, kfd; };
-struct exec_state { struct saved s[64]; int n; };
+struct relayed { uint64_t id; int end; };
+struct exec_state {
+	struct saved s[EXEC_MAX];
+	struct relayed r[EXEC_MAX];
+	int n, nr;
+	int gate[2];		/* relay.c: the exec closes [1] */
+};
+
+/* Is fd a connected stream a relay can carry on? */
+static bool relayable(int fd, int family)
+{
+	struct sockaddr_storage a;
+	socklen_t len = sizeof(a);
+	int type = 0;
+	socklen_t tlen = sizeof(type);
+
+	return pl_inet_family(family) &&
+	       !v4v_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) &&
+	       type == SOCK_STREAM &&
+	       !v4v_getpeername(fd, (struct sockaddr *)&a, &len);
+}
+
+/* The TCP end that takes the place of V4V connection fd: the one an
+ * earlier number of the same connection got, or a new relay's for a
+ * standard stream; -1 if none. */
+static int relay_end(struct exec_state *st, int fd, int family)
+{
+	uint64_t id = v4v_sock_id(fd);
+	int end;
+
+	for (int i = 0; i < st->nr; i++)
+		if (st->r[i].id == id)
+			return st->r[i].end;
+	if (fd > STDERR_FILENO || !relayable(fd, family))
+		return -1;
+	if (st->gate[0] < 0 && pipe2(st->gate, O_CLOEXEC))
+		return -1;
+	end = pl_relay(fd, family, real.fcntl(fd, F_GETFL) & O_NONBLOCK,
+		       st->gate);
+	if (end >= 0)
+		st->r[st->nr++] = (struct relayed){ id, end };
+	return end;
+}
 
 static void hand_over(int fd, struct pfd *p, void *arg)
 {
 	struct exec_state *st = arg;
 	int kind = pfd_kind_of(p), copy, repl = -1;
+	bool relayed = false;
 
-	if (kind == PFD_TCP || st->n == 64 ||
+	if (kind == PFD_TCP || st->n == EXEC_MAX ||
 	    (real.fcntl(fd, F_GETFD) & FD_CLOEXEC))
 		return;
 	copy = real.fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -247,12 +298,16 @@ static void hand_over(int fd, struct pfd *p, void *arg)
 		real.fcntl(p->kfd, F_SETFL,
 			   p->nonblock ? fl : fl & ~O_NONBLOCK);
 		repl = real.dup3(p->kfd, fd, 0);
+	} else if (kind == PFD_V4V) {
+		repl = relay_end(st, fd, p->family);
+		relayed = repl >= 0;
 	}
-	else if (pl_inet_family(p->family))
+	if (repl < 0 && kind == PFD_V4V && pl_inet_family(p->family))
 		repl = real.socket(p->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (repl >= 0 && repl != fd) {
 		real.dup3(repl, fd, 0);
-		real.close(repl);
+		if (!relayed)
+			real.close(repl);
 	}
 	st->s[st->n++] = (struct saved){ fd, copy,
 					 kind == PFD_LISTEN ? p->kfd : -1 };
@@ -260,8 +315,11 @@ static void hand_over(int fd, struct pfd *p, void *arg)
 
 static struct exec_state *exec_prepare(struct exec_state *st)
 {
-	st->n = 0;
+	st->n = st->nr = 0;
+	st->gate[0] = st->gate[1] = -1;
 	pfd_each(hand_over, st);
+	if (st->gate[0] >= 0)
+		real.close(st->gate[0]);
 	return st;
 }
 
@@ -278,6 +336,13 @@ static void exec_failed(struct exec_state *st)
 			real.fcntl(v->kfd, F_SETFL,
 				   real.fcntl(v->kfd, F_GETFL) | O_NONBLOCK);
 	}
+	/* A byte for each relay: it leaves at once. */
+	for (int i = 0; i < st->nr; i++) {
+		real.write(st->gate[1], "x", 1);
+		real.close(st->r[i].end);
+	}
+	if (st->gate[1] >= 0)
+		real.close(st->gate[1]);
 	errno = e;
 }
 

@@ -167,6 +167,12 @@ void pl_sig_arm(void);
 int pl_sig_last(void);
 bool pl_sig_restart(struct pfd *p, int timeo_opt);
 
+/* relay.c: carry V4V connection fd (of `family`) across the coming exec:
+ * returns the TCP end the new program gets (FD_CLOEXEC; O_NONBLOCK if
+ * `nonblock`), -1 if none could be made.  The relay waits for the exec
+ * to close gate[1]; a byte written there instead sends it away. */
+int pl_relay(int fd, int family, int nonblock, const int gate[2]);
+
 /* opts.c */
 void pl_opts_apply(struct pfd *p, int vfd);
 

@@ -279,6 +279,16 @@ bool v4v_ring_cons_resync(struct v4v_ring_cons *c)
 	return true;
 }
 
+bool v4v_ring_prod_resync(struct v4v_ring_prod *p)
+{
+	uint32_t tx = load_acq(&p->r.sh->tx_ptr);
+
+	if (!pos_valid(tx, p->r.size))
+		return false;
+	p->tx = tx;
+	return true;
+}
+
 uint32_t v4v_ring_used(const struct v4v_ring_cons *c)
 {
 	uint32_t tx = load_acq(&c->r.sh->tx_ptr);

@@ -267,6 +267,10 @@ bool v4v_ring_disarm(struct v4v_ring_cons *c);
 /* Consumer: take up the published rx_ptr as our position (another
  * process consumed); false, and no change, if it is not a valid one. */
 bool v4v_ring_cons_resync(struct v4v_ring_cons *c);
+/* Producer: take up the published tx_ptr as our position (another process
+ * produced); false, and no change, if it is not a valid one.  Whoever can
+ * write the header can only misplace messages of this ring. */
+bool v4v_ring_prod_resync(struct v4v_ring_prod *p);
 
 /* Payload bytes of all complete, valid messages queued now (stops at the
  * first invalid header). */

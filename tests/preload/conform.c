@@ -1307,11 +1307,230 @@ static void t_readiness(void)
 	listen_addr = keep;
 }
 
-int main(void)
+/*
+ * exec: servers hand a connection to a program they run, as its standard
+ * input and output (inetd, git daemon, sshd), or let a child write on it
+ * while they read (git push's pack-objects).  The program is this one
+ * again, with a helper's name (exec_helper).
+ */
+static const char *self_path;
+
+/* In the exec'd program: "echo" copies its input to its output until end
+ * of file, failing if its standard input names no peer; "hello" says
+ * hello and leaves. */
+static int exec_helper(const char *what)
+{
+	struct sockaddr_storage a;
+	socklen_t alen = sizeof(a);
+	char buf[65536];
+	ssize_t n;
+
+	if (!strcmp(what, "hello"))
+		return write_all(1, "hello\n", 6) ? 2 : 0;
+	if (getpeername(0, (struct sockaddr *)&a, &alen))
+		return 3;
+	while ((n = read(0, buf, sizeof(buf))) > 0)
+		if (write_all(1, buf, (size_t)n))
+			return 2;
+	return n ? 2 : 0;
+}
+
+/* Serve one connection on l in a child: `how` is what its child does.
+ * The child's exit status is the helper's, or the serving checks'. */
+static pid_t exec_server(int l, const char *how)
+{
+	pid_t pid = fork(), kid;
+	int c, st = 0;
+	char buf[16];
+
+	if (pid)
+		return pid;
+	c = accept(l, NULL, NULL);
+	close(l);
+	if (c < 0)
+		_exit(9);
+	kid = fork();
+	if (!kid) {
+		if (strcmp(how, "hello"))
+			dup2(c, 0);
+		dup2(c, 1);
+		close(c);
+		if (!strcmp(how, "fail")) {
+			/* The exec fails: the connection is still ours. */
+			execl("/nonexistent/program", "program", (char *)NULL);
+			if (write_all(1, "still\n", 6) || read_all(0, buf, 2) ||
+			    write_all(1, buf, 2))
+				_exit(4);
+			_exit(0);
+		}
+		execl("/proc/self/exe", self_path, "--exec",
+		      strcmp(how, "hello") ? "echo" : "hello", (char *)NULL);
+		_exit(5);
+	}
+	if (!strcmp(how, "hello")) {
+		/* The child wrote on the connection and left; we read and
+		 * write on it after. */
+		waitpid(kid, &st, 0);
+		if (read_all(c, buf, 5) || memcmp(buf, "ping\n", 5) ||
+		    write_all(c, "pong\n", 5))
+			_exit(6);
+		close(c);
+		_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 7);
+	}
+	close(c);
+	waitpid(kid, &st, 0);
+	_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 7);
+}
+
+/* A broken hand-over must fail the check, not hang the run. */
+static int dial_exec(void)
+{
+	struct timeval tv = { .tv_sec = 10 };
+	int fd = dial();
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+/* The server's verdict; a server still stuck after the client gave up
+ * is killed. */
+static bool exec_served(pid_t srv)
+{
+	int st = 0;
+	pid_t r = 0;
+
+	for (int i = 0; i < 100 && !(r = waitpid(srv, &st, WNOHANG)); i++)
+		usleep(100000);
+	if (!r) {
+		kill(srv, SIGKILL);
+		waitpid(srv, NULL, 0);
+	}
+	return r == srv && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+static void t_exec_stdio(int l)
+{
+	size_t len = 1 << 20;
+	char *out = malloc(len), *in = malloc(len);
+	pid_t srv = exec_server(l, "echo");
+	int fd = dial_exec();
+	bool same = fd >= 0;
+
+	for (size_t i = 0; i < len; i++)
+		out[i] = (char)(i * 2654435761u >> 11);
+	for (size_t off = 0; off < len && same; off += 65536)
+		same = !write_all(fd, out + off, 65536) &&
+		       !read_all(fd, in + off, 65536);
+	CHECK("exec: 1 MiB through a program run on the connection",
+	      same && !memcmp(in, out, len));
+	shutdown(fd, SHUT_WR);
+	CHECK("exec: our end of file is the program's, and its exit ours",
+	      read(fd, in, 1) == 0);
+	CHECK("exec: the program's standard input has a peer",
+	      exec_served(srv));
+	close(fd);
+	free(out);
+	free(in);
+}
+
+static void t_exec_failed(int l)
+{
+	pid_t srv = exec_server(l, "fail");
+	int fd = dial_exec();
+	char buf[8] = { 0 };
+
+	CHECK("exec failed: the connection works as before",
+	      fd >= 0 && !read_all(fd, buf, 6) && !memcmp(buf, "still\n", 6) &&
+	      !write_all(fd, "x\n", 2) && !read_all(fd, buf, 2) &&
+	      !memcmp(buf, "x\n", 2));
+	CHECK("exec failed: then end of file", read(fd, buf, 1) == 0);
+	CHECK("exec failed: served", exec_served(srv));
+	close(fd);
+}
+
+static void t_exec_shared(int l)
+{
+	pid_t srv = exec_server(l, "hello");
+	int fd = dial_exec();
+	char buf[8] = { 0 };
+
+	CHECK("exec: a child's program writes on its parent's connection",
+	      fd >= 0 && !read_all(fd, buf, 6) && !memcmp(buf, "hello\n", 6));
+	CHECK("exec: then the parent reads and writes on it",
+	      !write_all(fd, "ping\n", 5) && !read_all(fd, buf, 5) &&
+	      !memcmp(buf, "pong\n", 5));
+	CHECK("exec: end of file once both let go", read(fd, buf, 1) == 0);
+	CHECK("exec: shared connection served", exec_served(srv));
+	close(fd);
+}
+
+/* Without exec: a parent reads and answers, then its child (forked
+ * before) reads and answers what follows, as with one kernel socket. */
+static pid_t turns_server(int l)
+{
+	pid_t pid = fork(), kid;
+	int c, go[2], st = 0;
+	char buf[2];
+
+	if (pid)
+		return pid;
+	c = accept(l, NULL, NULL);
+	if (c < 0 || pipe(go))
+		_exit(9);
+	kid = fork();
+	if (!kid) {
+		if (read_all(go[0], buf, 1) || read_all(c, buf, 2) ||
+		    memcmp(buf, "b\n", 2) || write_all(c, "B\n", 2))
+			_exit(4);
+		_exit(0);
+	}
+	if (read_all(c, buf, 2) || memcmp(buf, "a\n", 2) ||
+	    write_all(c, "A\n", 2) || write_all(go[1], "g", 1))
+		_exit(5);
+	close(c);
+	waitpid(kid, &st, 0);
+	_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 7);
+}
+
+static void t_fork_turns(int l)
+{
+	pid_t srv = turns_server(l);
+	int fd = dial_exec();
+	char buf[2] = { 0 };
+
+	CHECK("fork: the parent reads and answers",
+	      fd >= 0 && !write_all(fd, "a\n", 2) && !read_all(fd, buf, 2) &&
+	      !memcmp(buf, "A\n", 2));
+	CHECK("fork: then its child reads and answers what follows",
+	      !write_all(fd, "b\n", 2) && !read_all(fd, buf, 2) &&
+	      !memcmp(buf, "B\n", 2));
+	CHECK("fork: end of file once both let go", read(fd, buf, 1) == 0);
+	CHECK("fork: turns served", exec_served(srv));
+	close(fd);
+}
+
+static void t_exec(void)
+{
+	struct sockaddr_in keep = listen_addr;
+	int l = listener(4);
+
+	t_exec_stdio(l);
+	t_exec_failed(l);
+	t_exec_shared(l);
+	t_fork_turns(l);
+	close(l);
+	listen_addr = keep;
+}
+
+int main(int argc, char **argv)
 {
 	int l;
 	pid_t srv;
 
+	if (argc == 3 && !strcmp(argv[1], "--exec"))
+		return exec_helper(argv[2]);
+	self_path = argv[0];
 	signal(SIGPIPE, SIG_IGN);
 	l = listener(64);
 	CHECK("listen", l >= 0);
@@ -1335,6 +1554,7 @@ int main(void)
 	t_ports();
 	t_shared_listener();
 	t_readiness();
+	t_exec();
 	close(l);
 	/* The server has one connection left: let it end. */
 	kill(srv, SIGTERM);

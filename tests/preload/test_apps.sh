@@ -280,6 +280,54 @@ PY
 		"[ \"\$(curl -s --max-time 5 http://127.0.0.1:$port/)\" = exec! ]"
 }
 
+# Servers that hand the connection to a program they exec (relay.c): git
+# daemon runs `git daemon --serve`, then upload-pack or receive-pack, on
+# the connection as standard input and output; socat's EXEC with nofork
+# execs the program in its own place.  And a client whose child writes on
+# the connection while it reads: git push runs pack-objects with the
+# connection as its output.
+t_gitd() {
+	need git socat
+	port=$(free_port)
+	git init -q --bare --initial-branch=main "$dir/repo.git"
+	git init -q "$dir/src"
+	cp "$dir/blob" "$dir/src/blob"
+	git -C "$dir/src" add blob
+	git -C "$dir/src" -c user.email=t@v4v -c user.name=t commit -qm one
+	git -C "$dir/src" push -q "$dir/repo.git" HEAD:refs/heads/main
+	bg "$V4V" run -d gitd -- git daemon --reuseaddr --export-all \
+		--enable=receive-pack --base-path="$dir" --listen=127.0.0.1 \
+		--port="$port"
+	wait_listen "$port" || return
+	mark
+	v4vrun git-cli git clone -q "git://127.0.0.1:$port/repo.git" "$dir/v4v.clone"
+	check "git clone over V4V (git daemon execs upload-pack)" \
+		cmp -s "$dir/blob" "$dir/v4v.clone/blob"
+	check "V4V carried the pack" carried 1000000
+	git clone -q "git://127.0.0.1:$port/repo.git" "$dir/tcp.clone"
+	check "git clone over TCP, same tree" cmp -s "$dir/blob" "$dir/tcp.clone/blob"
+	head -c 1000000 /dev/urandom >"$dir/v4v.clone/more"
+	git -C "$dir/v4v.clone" add more
+	git -C "$dir/v4v.clone" -c user.email=t@v4v -c user.name=t commit -qm two
+	mark
+	v4vrun git-cli git -C "$dir/v4v.clone" push -q origin HEAD:refs/heads/main
+	check "git push over V4V (its pack-objects writes, receive-pack reads)" \
+		[ "$(git -C "$dir/repo.git" rev-parse main)" = \
+		  "$(git -C "$dir/v4v.clone" rev-parse HEAD)" ]
+	check "V4V carried the push" carried 1000000
+	check "git daemon logged no error" sh -c "! grep -q 'with error' '$dir/servers.log'"
+	port=$(free_port)
+	bg "$V4V" run -d socat-exec -- socat \
+		TCP-LISTEN:"$port",bind=127.0.0.1,reuseaddr,fork EXEC:cat,nofork
+	wait_listen "$port" || return
+	mark
+	v4vrun socat-cli socat -t 10 - TCP:127.0.0.1:"$port" <"$dir/blob" >"$dir/echo"
+	check "socat EXEC:cat,nofork echoes over V4V" cmp -s "$dir/blob" "$dir/echo"
+	check "V4V carried the echo" carried 3000000
+	socat -t 10 - TCP:127.0.0.1:"$port" <"$dir/blob" >"$dir/echo.tcp"
+	check "... and over TCP" cmp -s "$dir/blob" "$dir/echo.tcp"
+}
+
 # v4v run as a user meets it: help, usage errors, exit codes.
 t_run() {
 	expect() { # WANT NAME CMD...
@@ -327,7 +375,7 @@ t_servers() {
 }
 
 case $scenario in
-run | conform | evloop | socat | http | redis | nginx | iperf | sockperf | netns | fallback | exec | servers)
+run | conform | evloop | socat | http | redis | nginx | iperf | sockperf | netns | fallback | exec | gitd | servers)
 	"t_$scenario" ;;
 *) echo "unknown scenario $scenario"; exit 2 ;;
 esac

@@ -1257,6 +1257,51 @@ static void t_prod_empty(void)
 	gring_close(&g);
 }
 
+/* Two processes of a fork tree using one ring in turns: each takes up
+ * the published positions before it goes on; nonsense ones are refused
+ * and change nothing. */
+static void t_resync_turns(void)
+{
+	struct v4v_ring_prod p1, p2;
+	struct v4v_ring_cons c1, c2;
+	struct gring g;
+
+	gring_open(&g, 256, AT_END);
+	p1 = p2 = g.p;
+	c1 = c2 = g.c;
+	/* The first of each pair moves... */
+	CHECK_EQ(put(&g, 20, 1, NULL), 0);
+	CHECK(get(&g, 20, 1));
+	p1 = g.p;
+	c1 = g.c;
+	/* ...the second takes over where the first left off. */
+	CHECK(v4v_ring_prod_resync(&p2));
+	CHECK_EQ(p2.tx, p1.tx);
+	CHECK(v4v_ring_cons_resync(&c2));
+	CHECK_EQ(c2.rx, c1.rx);
+	g.p = p2;
+	g.c = c2;
+	CHECK_EQ(put(&g, 30, 2, NULL), 0);
+	CHECK(get(&g, 30, 2));
+	for (unsigned i = 0; i < sizeof(bad_ptrs) / sizeof(bad_ptrs[0]); i++) {
+		uint32_t tx = sh_of(&g)->tx_ptr, rx = sh_of(&g)->rx_ptr;
+
+		p2 = g.p;
+		c2 = g.c;
+		sh_of(&g)->tx_ptr = bad_ptrs[i];
+		sh_of(&g)->rx_ptr = bad_ptrs[i];
+		CHECK(!v4v_ring_prod_resync(&p2));
+		CHECK_EQ(p2.tx, g.p.tx);
+		CHECK(!v4v_ring_cons_resync(&c2));
+		CHECK_EQ(c2.rx, g.c.rx);
+		sh_of(&g)->tx_ptr = tx;
+		sh_of(&g)->rx_ptr = rx;
+	}
+	CHECK_EQ(put(&g, 40, 3, NULL), 0);
+	CHECK(get(&g, 40, 3));
+	gring_close(&g);
+}
+
 /* ---- two threads ------------------------------------------------------ */
 
 #define STRESS_MSGS 400000u
@@ -1478,6 +1523,7 @@ static const struct t_case cases[] = {
 	{ "oneway_flags", t_oneway_flags },
 	{ "prod_start", t_prod_start },
 	{ "prod_empty", t_prod_empty },
+	{ "resync_turns", t_resync_turns },
 	{ "stress_threads", t_stress_threads },
 	{ NULL, NULL },
 };
