@@ -21,13 +21,15 @@
 #   postgresql libpython3.11-testsuite   the conformance suite: PostgreSQL
 #                                        and CPython's own socket tests
 #                                        under the interposer
+#   git                                  git daemon: a server that execs
+#                                        a program on each connection
 set -eu
 need=""
 for pkg in gcc meson ninja-build pkg-config clang libclang-rt-14-dev \
            iproute2 gnuplot-nox spin python3 socat curl redis-server \
            redis-tools nginx-light wrk iperf3 sockperf postgresql \
            memcached libmemcached-tools qemu-system-x86 busybox-static cpio \
-           libpython3.11-testsuite man-db groff-base; do
+           libpython3.11-testsuite git man-db groff-base; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null |
 		grep -q "install ok installed" || need="$need $pkg"
 done
