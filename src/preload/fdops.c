@@ -31,6 +31,8 @@ static int close_entry(int fd)
 		pl_wait_forget(fd);
 		return real.close(fd);
 	}
+	if (pl_borrowed_memory())
+		return real.close(fd);
 	pthread_mutex_lock(&p->lock);
 	kind = p->kind;
 	kfd = p->kfd;
@@ -68,7 +70,7 @@ int close_range(unsigned lo, unsigned hi, int flags)
 	struct range r = { lo, hi };
 
 	NEED();
-	if (!(flags & CLOSE_RANGE_CLOEXEC))
+	if (!(flags & CLOSE_RANGE_CLOEXEC) && !pl_borrowed_memory())
 		pfd_each(close_in_range, &r);
 	return real.close_range(lo, hi, flags);
 }
@@ -86,6 +88,10 @@ static int dup_entry(int fd, int to, int min, int cloexec)
 	struct pfd *p = pfd_at(fd, false), *q;
 	int kind = pfd_kind_of(p), n;
 
+	if (pl_borrowed_memory())
+		return to >= 0 ? real.dup3(fd, to, cloexec ? O_CLOEXEC : 0)
+			       : real.fcntl(fd, cloexec ? F_DUPFD_CLOEXEC
+						       : F_DUPFD, min);
 	if (to >= 0 && to != fd && pfd_kind(to) != PFD_NONE)
 		close_entry(to);
 	n = to >= 0 ? real.dup3(fd, to, cloexec ? O_CLOEXEC : 0)
@@ -317,6 +323,9 @@ static struct exec_state *exec_prepare(struct exec_state *st)
 {
 	st->n = st->nr = 0;
 	st->gate[0] = st->gate[1] = -1;
+	/* A child of vfork: our table names its parent's descriptors. */
+	if (pl_borrowed_memory())
+		return st;
 	pfd_each(hand_over, st);
 	if (st->gate[0] >= 0)
 		real.close(st->gate[0]);

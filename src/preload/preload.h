@@ -107,6 +107,9 @@ struct real {
 
 extern struct real real;
 void real_init(void);
+/* Are we a child of vfork, in our parent's memory?  Then the interposer's
+ * state is the parent's: leave it alone, pass calls to libc. */
+bool pl_borrowed_memory(void);
 
 /* wait.c: polling waits; epoll sets as epoll_ctl left them; a closed
  * descriptor is no epoll set any more. */

@@ -23,8 +23,36 @@ struct real real;
 		__atomic_store_n((void **)&real.name, f, __ATOMIC_RELEASE);  \
 	} while (0)
 
+/*
+ * A child of vfork (or of clone with CLONE_VM: CPython's subprocess, some
+ * posix_spawn implementations) runs in its parent's memory until it execs
+ * or exits, and no fork handler runs for it: what it changes in our tables
+ * (a close of a V4V number, a dup onto one) the parent would wake up to.
+ * It is told from its pid, which is not the one this memory belongs to.
+ */
+static pid_t memory_owner;
+
+static void new_owner(void)
+{
+	__atomic_store_n(&memory_owner, getpid(), __ATOMIC_RELAXED);
+}
+
+static void atfork_owner(void)
+{
+	pthread_atfork(NULL, NULL, new_owner);
+}
+
+bool pl_borrowed_memory(void)
+{
+	return getpid() != __atomic_load_n(&memory_owner, __ATOMIC_RELAXED);
+}
+
 __attribute__((constructor)) void real_init(void)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	new_owner();
+	pthread_once(&once, atfork_owner);
 	RESOLVE(bind);
 	RESOLVE(listen);
 	RESOLVE(accept4);

@@ -182,7 +182,7 @@ void pl_wait_epoll_ctl(int ep, int op, int fd, const struct epoll_event *ev)
  * free while no set was ever made. */
 void pl_wait_forget(int fd)
 {
-	if (!__atomic_load_n(&nsets, __ATOMIC_RELAXED))
+	if (!__atomic_load_n(&nsets, __ATOMIC_RELAXED) || pl_borrowed_memory())
 		return;
 	pthread_mutex_lock(&sets_lock);
 	if (fd >= 0 && fd < nsets && sets[fd].m) {

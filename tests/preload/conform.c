@@ -1307,6 +1307,38 @@ static void t_readiness(void)
 	listen_addr = keep;
 }
 
+/* A child of vfork runs in our memory until it execs: its closes and dups
+ * (CPython's subprocess makes them there) are its own, not ours. */
+static void t_vfork(void)
+{
+	struct sockaddr_in keep = listen_addr;
+	int l = listener(4), fd, st = 0;
+	pid_t srv = echo_server(l, 1), pid;
+	char buf[4] = { 0 };
+	struct timeval tv = { .tv_sec = 10 };
+
+	fd = dial();
+	/* A broken parent must fail the check, not hang the run. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	pid = vfork();
+	if (pid == 0) {
+		dup2(dup(fd), fd);
+		close(fd);
+		close_range(3, ~0u, 0);
+		execl("/bin/true", "true", (char *)NULL);
+		_exit(127);
+	}
+	CHECK("vfork: the child ran", pid > 0 && waitpid(pid, &st, 0) == pid &&
+				       WIFEXITED(st) && !WEXITSTATUS(st));
+	CHECK("vfork: our connection is as it was",
+	      !write_all(fd, "ping", 4) && !read_all(fd, buf, 4) &&
+	      !memcmp(buf, "ping", 4));
+	close(fd);
+	close(l);
+	waitpid(srv, NULL, 0);
+	listen_addr = keep;
+}
+
 /*
  * exec: servers hand a connection to a program they run, as its standard
  * input and output (inetd, git daemon, sshd), or let a child write on it
@@ -1554,6 +1586,7 @@ int main(int argc, char **argv)
 	t_ports();
 	t_shared_listener();
 	t_readiness();
+	t_vfork();
 	t_exec();
 	close(l);
 	/* The server has one connection left: let it end. */
