@@ -278,6 +278,30 @@ PY
 	wait_listen "$port" || return
 	check "a listener survives exec" sh -c \
 		"[ \"\$(curl -s --max-time 5 http://127.0.0.1:$port/)\" = exec! ]"
+	# CPython's subprocess runs its children with vfork: they must not
+	# end the server's V4V sockets.
+	port=$(free_port)
+	cat >"$dir/spawn.py" <<'PY'
+import socket, subprocess, sys
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", int(sys.argv[1])))
+l.listen(8)
+while True:
+    c, _ = l.accept()
+    tag = subprocess.run(["echo", "spawned"], capture_output=True).stdout
+    c.recv(4096)
+    c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % len(tag) + tag)
+    c.close()
+PY
+	bg "$V4V" run -d spawnsrv -- python3 "$dir/spawn.py" "$port"
+	wait_listen "$port" || return
+	mark
+	for i in 1 2 3; do
+		check "a server that runs subprocess serves request $i over V4V" sh -c \
+			"[ \"\$($V4V run -d spawncli -- curl -s --max-time 5 http://127.0.0.1:$port/)\" = spawned ]"
+	done
+	check "V4V carried them" carried 100
 }
 
 # Servers that hand the connection to a program they exec (relay.c): git
