@@ -182,10 +182,11 @@ void pl_wait_epoll_ctl(int ep, int op, int fd, const struct epoll_event *ev)
  * free while no set was ever made. */
 void pl_wait_forget(int fd)
 {
-	if (!__atomic_load_n(&nsets, __ATOMIC_RELAXED) || pl_borrowed_memory())
+	if (!__atomic_load_n(&nsets, __ATOMIC_RELAXED))
 		return;
 	pthread_mutex_lock(&sets_lock);
-	if (fd >= 0 && fd < nsets && sets[fd].m) {
+	/* Asked last: a system call, for an epoll set's number only. */
+	if (fd >= 0 && fd < nsets && sets[fd].m && !pl_borrowed_memory()) {
 		free(sets[fd].m);
 		memset(&sets[fd], 0, sizeof(sets[fd]));
 	}
