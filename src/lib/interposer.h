@@ -54,6 +54,10 @@ uint64_t v4v_sock_id(int fd);
  * the link's), up to max, for a child of fork that closes all others (the
  * interposer's relay); -errno if fd is no V4V socket. */
 int v4v_sock_own_fds(int fd, int *out, int max);
+/* sock.c: whether connection fd's ring holds data or its end for a reader
+ * (judged by the positions published in it, whoever reads), and in *mark
+ * where its readers have got to: 1, 0, or -errno. */
+int v4v_sock_unread(int fd, uint32_t *mark);
 
 /* The interposer's TCP ports: `kfd`, a bound TCP socket, goes to v4vd
  * with the connect (the socket takes it; its port is what the server

@@ -487,6 +487,22 @@ uint64_t v4v_sock_id(int fd)
 	return id;
 }
 
+int v4v_sock_unread(int fd, uint32_t *mark)
+{
+	struct v4v_sock *s = sock_get(fd);
+	int rc = 0;
+
+	if (!s)
+		return -errno;
+	if (s->type == SOCK_STREAM &&
+	    __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == ST_CONNECTED) {
+		*mark = v4v_ring_rx_mark(&s->cons.r);
+		rc = ring_news(s) != 0;
+	}
+	sock_put(s);
+	return rc;
+}
+
 /* What socket fd needs to go on working, for a child of fork that is
  * about to close every other descriptor (the interposer's relay). */
 int v4v_sock_own_fds(int fd, int *out, int max)

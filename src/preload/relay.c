@@ -30,6 +30,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define RELAY_BUF 65536
@@ -235,23 +236,39 @@ static bool held_elsewhere(ino_t ino)
 
 /*
  * The relay and its program are one holder of the connection; the process
- * that ran exec may have had company (a parent that goes on reading while
- * the child it ran writes: git push runs pack-objects on the connection).
- * As with one kernel socket in several processes, what arrives is for
- * whoever reads it: the relay reads only once no other process holds the
- * connection (libv4v starts where the last reader left off), and while
- * others hold it the program's end of file is its close, not the
- * connection's.
+ * that ran exec may have had company: a parent that goes on reading while
+ * the child it ran writes (git push runs pack-objects on the connection),
+ * or one that only waits for its child (a CGI server forks, the script
+ * reads the request's body).  As with one kernel socket in several
+ * processes, what arrives is for whoever reads it.  Alone (no other
+ * process holds the socket, by /proc), the relay reads at once; in
+ * company it takes only what nobody else took for STALE_MS (libv4v starts
+ * where the last reader left off), and the program's end of file is its
+ * close, not the connection's.
  */
 struct relay {
 	int v, t;
 	ino_t ino;
 	bool sole;		/* nobody else holds the connection */
-	int wait_ms;		/* before looking again, while not sole */
+	int wait_ms;		/* before looking at /proc again */
+	uint64_t next_look;	/* ms */
+	uint32_t mark;		/* where the readers were ... */
+	uint64_t since;		/* ... since then (ms), 0: nothing waiting */
+	bool reader;		/* the last to read was us */
 	struct flow out, in;	/* V4V to TCP, TCP to V4V */
 };
 
 #define LOOK_MAX_MS 1000
+#define STALE_MS 20
+#define NAP_MS 10	/* in company, between looks at the ring */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 static bool look(struct relay *r)
 {
@@ -260,13 +277,47 @@ static bool look(struct relay *r)
 	return r->sole;
 }
 
-/* Not sole yet, and poll timed out: look again, less often as time goes
- * by (a scan of /proc costs a few milliseconds on a busy machine). */
-static void look_later(struct relay *r)
+/* In company: look at /proc again, less often as time goes by (a scan
+ * costs a few milliseconds on a busy machine). */
+static void look_later(struct relay *r, uint64_t now)
 {
+	if (r->sole || now < r->next_look)
+		return;
 	look(r);
 	if (r->wait_ms < LOOK_MAX_MS)
 		r->wait_ms *= 2;
+	r->next_look = now + (uint64_t)r->wait_ms;
+}
+
+/* In company: is what waits in the ring ours?  Yes if the last to read
+ * was us, or once nobody has read for STALE_MS while it waited. */
+static bool unclaimed(struct relay *r, uint64_t now)
+{
+	uint32_t mark;
+
+	if (v4v_sock_unread(r->v, &mark) <= 0) {
+		r->since = 0;
+		return false;
+	}
+	if (mark != r->mark) {
+		r->mark = mark;
+		r->since = now;
+		r->reader = false;
+	} else if (!r->since) {
+		r->since = now;
+	}
+	return r->reader || now - r->since >= STALE_MS;
+}
+
+/* How long poll may sleep: for ever alone; in company until what waits
+ * goes stale, or a nap. */
+static int nap(const struct relay *r, uint64_t now)
+{
+	if (r->sole)
+		return -1;
+	if (r->since && !r->reader && r->since + STALE_MS > now)
+		return (int)(r->since + STALE_MS - now);
+	return NAP_MS;
 }
 
 /* What f wants of poll, or-ed into its two descriptors' entries. */
@@ -324,31 +375,44 @@ static _Noreturn void pump(struct relay *r)
 {
 	for (;;) {
 		struct pollfd p[2] = { { .fd = r->v }, { .fd = r->t } };
+		uint64_t now = now_ms();
+		bool take;
 		int n;
 
+		look_later(r, now);
 		/* The program let go while others hold the connection. */
 		if (ended(&r->in) && !look(r))
 			break;
-		if (r->sole) {
-			pass_end(&r->out);
+		take = r->sole || unclaimed(r, now);
+		pass_end(&r->out);
+		if (r->sole)
 			pass_end(&r->in);
+		/* The reader waits for what comes next as it would alone;
+		 * what was taken goes on in any case. */
+		if (take || r->reader || r->out.len)
 			want(&r->out, &p[0], &p[1]);
-		}
 		want(&r->in, &p[1], &p[0]);
 		if (!p[0].events && !p[1].events)
 			break;
 		/* A hang-up we may not act on yet must not wake us. */
 		if (!p[0].events)
 			p[0].fd = -1;
-		n = poll(p, 2, r->sole ? -1 : r->wait_ms);
+		n = poll(p, 2, nap(r, now));
 		if (n < 0 && errno != EINTR)
 			break;
-		if (n == 0 && !r->sole)
-			look_later(r);
 		if (n <= 0)
 			continue;
-		if (r->sole)
-			move(&r->out, p[0].revents, p[1].revents);
+		if (take || r->out.len) {
+			uint32_t was = r->mark;
+
+			/* What was taken goes on; more only if ours. */
+			move(&r->out, take ? p[0].revents : 0, p[1].revents);
+			/* If what we took moved the readers' mark, we are
+			 * the reader now. */
+			if (!r->sole && v4v_sock_unread(r->v, &r->mark) >= 0 &&
+			    r->mark != was)
+				r->reader = true;
+		}
 		move(&r->in, p[1].revents, p[0].revents);
 	}
 	pl_log(r->v, "relay: %s", r->sole ? "both ways ended"
@@ -377,6 +441,8 @@ static _Noreturn void relay(int v, int t, const int gate[2])
 	r.ino = st.st_ino;
 	r.wait_ms = 1;
 	look(&r);
+	r.next_look = now_ms() + 1;
+	v4v_sock_unread(v, &r.mark);
 	pl_log(v, "relay: carries the connection for the program exec ran%s",
 	       r.sole ? "" : " (other processes hold it too)");
 	pump(&r);

@@ -523,6 +523,11 @@ uint32_t v4v_ring_tx_mark(const struct v4v_ring *r)
 	return load_acq(&r->sh->tx_ptr);
 }
 
+uint32_t v4v_ring_rx_mark(const struct v4v_ring *r)
+{
+	return load_acq(&r->sh->rx_ptr);
+}
+
 void v4v_ring_spin_begin(struct v4v_ring_cons *c)
 {
 	__atomic_fetch_or(&c->r.sh->rx_flags, V4V_RING_RX_SPINNING,

@@ -271,6 +271,9 @@ bool v4v_ring_cons_resync(struct v4v_ring_cons *c);
  * produced); false, and no change, if it is not a valid one.  Whoever can
  * write the header can only misplace messages of this ring. */
 bool v4v_ring_prod_resync(struct v4v_ring_prod *p);
+/* The consumer's published position: a third party notices whether
+ * anybody reads by it (a hint, as v4v_ring_tx_mark). */
+uint32_t v4v_ring_rx_mark(const struct v4v_ring *r);
 
 /* Payload bytes of all complete, valid messages queued now (stops at the
  * first invalid header). */

@@ -1409,8 +1409,12 @@ static pid_t exec_server(int l, const char *how)
 		close(c);
 		_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 7);
 	}
-	close(c);
+	/* "wait": as CGI servers do, hold the connection until the child
+	 * is done with it. */
+	if (strcmp(how, "wait"))
+		close(c);
 	waitpid(kid, &st, 0);
+	close(c);
 	_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 7);
 }
 
@@ -1441,26 +1445,30 @@ static bool exec_served(pid_t srv)
 	return r == srv && WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
-static void t_exec_stdio(int l)
+static void t_exec_stdio(int l, const char *how)
 {
 	size_t len = 1 << 20;
 	char *out = malloc(len), *in = malloc(len);
-	pid_t srv = exec_server(l, "echo");
+	pid_t srv = exec_server(l, how);
 	int fd = dial_exec();
 	bool same = fd >= 0;
+	char name[96];
 
 	for (size_t i = 0; i < len; i++)
 		out[i] = (char)(i * 2654435761u >> 11);
 	for (size_t off = 0; off < len && same; off += 65536)
 		same = !write_all(fd, out + off, 65536) &&
 		       !read_all(fd, in + off, 65536);
-	CHECK("exec: 1 MiB through a program run on the connection",
-	      same && !memcmp(in, out, len));
+	snprintf(name, sizeof(name),
+		 "exec (%s): 1 MiB through a program run on the connection", how);
+	CHECK(name, same && !memcmp(in, out, len));
 	shutdown(fd, SHUT_WR);
-	CHECK("exec: our end of file is the program's, and its exit ours",
-	      read(fd, in, 1) == 0);
-	CHECK("exec: the program's standard input has a peer",
-	      exec_served(srv));
+	snprintf(name, sizeof(name),
+		 "exec (%s): our end of file is the program's, its exit ours", how);
+	CHECK(name, read(fd, in, 1) == 0);
+	snprintf(name, sizeof(name),
+		 "exec (%s): the program's standard input has a peer", how);
+	CHECK(name, exec_served(srv));
 	close(fd);
 	free(out);
 	free(in);
@@ -1547,7 +1555,9 @@ static void t_exec(void)
 	struct sockaddr_in keep = listen_addr;
 	int l = listener(4);
 
-	t_exec_stdio(l);
+	t_exec_stdio(l, "echo");
+	/* A parent that holds the connection but reads nothing. */
+	t_exec_stdio(l, "wait");
 	t_exec_failed(l);
 	t_exec_shared(l);
 	t_fork_turns(l);

@@ -302,6 +302,32 @@ PY
 			"[ \"\$($V4V run -d spawncli -- curl -s --max-time 5 http://127.0.0.1:$port/)\" = spawned ]"
 	done
 	check "V4V carried them" carried 100
+	# Python's CGI server forks, and the script it execs reads the
+	# request body from the connection while the server waits.
+	need curl
+	mkdir -p "$dir/cgi/cgi-bin"
+	chmod 755 "$dir/cgi" "$dir/cgi/cgi-bin"
+	cat >"$dir/cgi/cgi-bin/echo.py" <<'PY'
+#!/usr/bin/python3
+import os, sys
+n = int(os.environ.get("CONTENT_LENGTH") or 0)
+body = sys.stdin.buffer.read(n)
+sys.stdout.buffer.write(b"Content-Type: text/plain\r\n\r\n" + body)
+PY
+	chmod 755 "$dir/cgi/cgi-bin/echo.py"
+	head -c 200000 "$dir/blob" | od -An -tx1 | tr -d ' \n' | head -c 100000 >"$dir/body"
+	port=$(free_port)
+	bg "$V4V" run -d cgisrv -- python3 -m http.server --cgi "$port" \
+		--bind 127.0.0.1 --directory "$dir/cgi"
+	wait_listen "$port" || return
+	mark
+	v4vrun cgicli curl -s --max-time 10 --data-binary @"$dir/body" \
+		"http://127.0.0.1:$port/cgi-bin/echo.py" >"$dir/cgi.v4v"
+	check "a CGI script reads a POST body over V4V" cmp -s "$dir/body" "$dir/cgi.v4v"
+	check "V4V carried it" carried 100000
+	curl -s --max-time 10 --data-binary @"$dir/body" \
+		"http://127.0.0.1:$port/cgi-bin/echo.py" >"$dir/cgi.tcp"
+	check "... and over TCP" cmp -s "$dir/body" "$dir/cgi.tcp"
 }
 
 # Servers that hand the connection to a program they exec (relay.c): git
