@@ -56,7 +56,9 @@ uint64_t v4v_sock_id(int fd);
 int v4v_sock_own_fds(int fd, int *out, int max);
 /* sock.c: whether connection fd's ring holds data or its end for a reader
  * (judged by the positions published in it, whoever reads), and in *mark
- * where its readers have got to: 1, 0, or -errno. */
+ * where its readers have got to: 1, 0, or -errno.  A hint: a direct peer
+ * can write these positions, and so can only slow its own connection's
+ * relay; what is then read is validated as ever. */
 int v4v_sock_unread(int fd, uint32_t *mark);
 
 /* The interposer's TCP ports: `kfd`, a bound TCP socket, goes to v4vd
